@@ -1,0 +1,1 @@
+"""Metric templates to PromQL, query batching, the MetricSource protocol and its Prometheus adapter."""

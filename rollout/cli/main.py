@@ -1,0 +1,52 @@
+"""Entry point of the `rollout` command.
+
+Each subcommand lives in its own module under `rollout.cli` and exposes
+`register(subparsers) -> None`, which adds its parser and sets `func` (returning an exit code).
+Exit codes: 0 success, 1 the command ran and found problems, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rollout import __version__
+
+# Subcommand modules, in the order `rollout --help` lists them.
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "rollout.cli.lint",
+    "rollout.cli.crds",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rollout",
+        description="knative-rollout: progressive delivery for Knative Serving.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

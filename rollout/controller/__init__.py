@@ -1,0 +1,1 @@
+"""Wiring: reconcile(key) = read state -> engine.decide -> apply actions."""

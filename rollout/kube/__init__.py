@@ -1,0 +1,1 @@
+"""kubernetes-asyncio adapters: informers, work queue, traffic patcher, status writer, events, leases."""

@@ -1,0 +1,1 @@
+"""The virtual-clock simulator behind `rollout simulate` and bench/."""
