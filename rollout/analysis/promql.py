@@ -7,8 +7,8 @@ Each placeholder is filled according to where it sits in the template, found by 
   newline and control characters, and every non-ASCII character as a \\u escape, since PromQL rejects some
   raw ones such as U+FFFD); when the string follows `=~` or `!~` the value is first escaped as an RE2
   literal, so `.` or `|` in a value match only themselves;
-- inside a backtick (raw) string: nothing can be escaped there, so a value holding a backtick or a carriage
-  return is rejected (other values cannot end the string);
+- inside a backtick (raw) string: nothing can be escaped there, so a value holding a backtick, a carriage
+  return or U+FFFD is rejected (other values cannot end the string);
 - anywhere else (code or a comment): the value must be a single harmless token, a number or a duration
   such as `5m` (what `{{ interval }}` gives); anything else is rejected with a hint to quote the placeholder.
 
@@ -41,6 +41,9 @@ NAME_VARIABLES = frozenset(VARIABLES) - {"interval"}
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _BARE_TOKEN = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|(?:[0-9]+(?:ms|s|m|h|d|w|y))+)$")
 _REGEX_META = frozenset("\\.+*?()|[]{}^$")
+# What a raw (backtick) string cannot carry: its own end, a carriage return (dropped when unquoted) and
+# U+FFFD (PromQL's lexer takes it for invalid UTF-8).
+_RAW_UNSAFE = ("`", "\r", "\ufffd")
 
 
 class TemplateError(ValueError):
@@ -239,10 +242,11 @@ def _fill(p: Placeholder, value: str) -> str:
         return value
     text = regex_literal(value) if p.regex else value
     if p.context is Context.RAW:
-        if "`" in text or "\r" in text:
+        if any(c in text for c in _RAW_UNSAFE):
             raise TemplateError(
                 f"line {p.line}, column {p.column}: the value {value!r} of {{{{ {p.name} }}}} cannot be put "
-                "in a backtick string (it holds a backtick or a carriage return); use double quotes"
+                "in a backtick string (it holds a backtick, a carriage return or U+FFFD, which a raw string "
+                "cannot carry); use double quotes"
             )
         return text
     return escape_string_body(text, '"' if p.context is Context.DOUBLE_QUOTED else "'")

@@ -176,7 +176,8 @@ def _classify(exc: Exception) -> QueryFailure:
 
 def instant_query(client: PrometheusConnect, promql: str, at: datetime | None, timeout: float) -> object:
     """The `result` of one instant query attempt. Raises QueryFailure, nothing else."""
-    params: Mapping[str, str] = {"timeout": f"{max(timeout, 0.001):.3f}s"}
+    # Prometheus' own evaluation timeout; its durations take no fractions, hence milliseconds.
+    params: Mapping[str, str] = {"timeout": f"{max(1, int(timeout * 1000))}ms"}
     if at is not None:
         params = {**params, "time": f"{at.timestamp():.3f}"}
     try:
