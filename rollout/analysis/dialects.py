@@ -49,8 +49,8 @@ from rollout.api.policy import Dialect
 if TYPE_CHECKING:
     from rollout.analysis.source import RevisionKey
 
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_METRIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 # A revision filter with more alternatives than this (or a longer pattern) is left out of the query:
 # one wider query is cheaper than a very long regex, and the rows are filtered here.
@@ -59,7 +59,7 @@ MAX_PATTERN_CHARS = 4000
 
 
 def _check_label(name: str) -> str:
-    if not _LABEL_NAME.match(name):
+    if not _LABEL_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a Prometheus label name")
     return name
 
@@ -131,7 +131,7 @@ class CounterFamily:
     code_label: str
 
     def __post_init__(self) -> None:
-        if not _METRIC_NAME.match(self.metric):
+        if not _METRIC_NAME.fullmatch(self.metric):
             raise ValueError(f"{self.metric!r} is not a Prometheus metric name")
         _check_label(self.code_label)
 
@@ -146,7 +146,7 @@ class HistogramFamily:
     units_per_second: float  # 1000 for milliseconds, 1 for seconds
 
     def __post_init__(self) -> None:
-        if not _METRIC_NAME.match(self.bucket_metric):
+        if not _METRIC_NAME.fullmatch(self.bucket_metric):
             raise ValueError(f"{self.bucket_metric!r} is not a Prometheus metric name")
         if self.units_per_second <= 0:
             raise ValueError("units_per_second must be positive")

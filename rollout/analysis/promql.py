@@ -39,7 +39,7 @@ stable and canary revisions, and the analysis window as a PromQL duration."""
 NAME_VARIABLES = frozenset(VARIABLES) - {"interval"}
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_BARE_TOKEN = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|(?:[0-9]+(?:ms|s|m|h|d|w|y))+)$")
+_BARE_TOKEN = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?|(?:[0-9]+(?:ms|s|m|h|d|w|y))+)")
 _REGEX_META = frozenset("\\.+*?()|[]{}^$")
 # What a raw (backtick) string cannot carry: its own end, a carriage return (dropped when unquoted) and
 # U+FFFD (PromQL's lexer takes it for invalid UTF-8).
@@ -233,7 +233,7 @@ def template_problems(template: str) -> list[str]:
 
 def _fill(p: Placeholder, value: str) -> str:
     if p.context in (Context.CODE, Context.COMMENT):
-        if not _BARE_TOKEN.match(value):
+        if not _BARE_TOKEN.fullmatch(value):
             raise TemplateError(
                 f"line {p.line}, column {p.column}: {{{{ {p.name} }}}} is outside a string literal, where "
                 f"only a number or a duration can go, and its value {value!r} is neither; put it in quotes, "
