@@ -36,6 +36,7 @@ from rollout.analysis.source import (
     QueryObserver,
     QueryStats,
     RevisionKey,
+    SourceRef,
 )
 from rollout.analysis.transport import QueryFailure, build_client, instant_query
 from rollout.api.policy import PrometheusSource
@@ -207,6 +208,53 @@ class PrometheusMetricSource:
             self._observer(stats)
         except Exception:  # a metrics hook must never break a measurement
             log.exception("query_observer_failed")
+
+
+class PrometheusSources:
+    """The MetricSource for each SourceRef of a tick (`batching.run_tick`'s `sources`), created on first use
+    and kept; all share one bounded executor. Close it when the controller stops."""
+
+    def __init__(
+        self,
+        secrets: SecretReader,
+        *,
+        default_address: str | None = None,
+        max_threads: int = 8,
+        retry: RetryPolicy | None = None,
+        observer: QueryObserver | None = None,
+    ) -> None:
+        self._secrets = secrets
+        self._default_address = default_address
+        self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="prometheus")
+        self._retry = retry
+        self._observer = observer
+        self._sources: dict[SourceRef, PrometheusMetricSource] = {}
+
+    def __call__(self, ref: SourceRef) -> PrometheusMetricSource:
+        source = self._sources.get(ref)
+        if source is None:
+            source = self._sources[ref] = PrometheusMetricSource(
+                ref.spec,
+                ref.namespace or "",  # no namespace: the source reads no Secrets
+                secrets=self._secrets,
+                default_address=self._default_address,
+                executor=self._executor,
+                retry=self._retry,
+                observer=self._observer,
+            )
+        return source
+
+    def forget(self, ref: SourceRef) -> None:
+        """Drop a source no policy uses any more (its clients and connections)."""
+        source = self._sources.pop(ref, None)
+        if source is not None:
+            source.close()
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            source.close()
+        self._sources.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _StopAtDeadline(stop_base):

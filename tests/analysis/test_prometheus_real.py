@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
+from rollout.analysis.batching import AnalysisRequest, run_tick
 from rollout.analysis.dialects import DEFAULT_SPECS
-from rollout.analysis.prometheus import PrometheusMetricSource, RetryPolicy
+from rollout.analysis.prometheus import PrometheusMetricSource, PrometheusSources, RetryPolicy
 from rollout.analysis.promql import TemplateError, TemplateValues, render_template
-from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, RevisionKey
+from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, RevisionKey, SourceRef
 from rollout.api.policy import BuiltinMetric, Dialect, PrometheusSource
 from rollout.engine.observations import MeasurementError, NoData, Scalar
 from tests.analysis import knative_data as kd
@@ -88,6 +90,54 @@ async def test_wide_batch_without_revision_filter_gives_the_same_counts(
         got = await source.query(batch)
         want = kd.expected(kd.EXPECTED_COUNTS)
         assert all(_same(got[k], m) for k, m in want.items()), dialect
+
+
+async def test_one_tick_many_rollouts_few_queries(prometheus: LocalPrometheus) -> None:
+    stats: list[QueryStats] = []
+    sources = PrometheusSources(DictSecrets({}), default_address=prometheus.url, observer=stats.append)
+    ref = SourceRef.of(PrometheusSource(), "shop")
+    classic = DEFAULT_SPECS[Dialect.KNATIVE_CLASSIC]
+    per_revision = 'sum(increase(revision_request_count{revision_name="{{ revision }}", namespace_name="{{ namespace }}"}[{{ interval }}]))'
+    requests = []
+    for ns, canary, stable in (("shop", kd.CANARY, kd.STABLE), ("blog", kd.MISSING, kd.OTHER_NS)):
+        errors = AnalysisRequest(
+            rollout=f"{ns}/web",
+            metric="error-rate",
+            source=ref,
+            namespace=ns,
+            service="web",
+            canary=canary.revision,
+            stable=stable.revision,
+            window_seconds=kd.WINDOW,
+            at=AT,
+            builtin=BuiltinMetric.ERROR_RATE,
+            dialect=classic,
+        )
+        requests += [
+            errors,
+            replace(errors, metric="latency", builtin=BuiltinMetric.LATENCY),
+            replace(errors, metric="custom", builtin=None, dialect=None, template=per_revision),
+        ]
+    try:
+        answers = await run_tick(requests, sources)
+    finally:
+        sources.close()
+    # 2 families for error rate + 1 for latency serve both rollouts; the custom query runs per revision.
+    assert sorted(s.kind for s in stats) == [
+        "builtin:knative-classic:activator",
+        "builtin:knative-classic:queue-proxy",
+        "builtin:knative-classic:queue-proxy",
+        *["custom"] * 4,
+    ]
+    shop_errors, shop_latency, shop_custom, blog_errors, _, blog_custom = (answers[r] for r in requests)
+    assert (shop_errors.canary, shop_errors.stable) == (
+        kd.EXPECTED_COUNTS[kd.CANARY],
+        kd.EXPECTED_COUNTS[kd.STABLE],
+    )
+    assert shop_latency.stable == kd.EXPECTED_LATENCY[kd.STABLE]
+    assert shop_custom.stable == Scalar(320.0)  # queue-proxy rows of pods a and b (see knative_data)
+    assert isinstance(blog_errors.canary, NoData) and blog_errors.stable == kd.EXPECTED_COUNTS[kd.OTHER_NS]
+    assert isinstance(blog_custom.canary, NoData) and blog_custom.stable == Scalar(280.0)
 
 
 async def _custom(source: PrometheusMetricSource, promql: str) -> object:
