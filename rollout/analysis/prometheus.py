@@ -15,6 +15,7 @@ no retry starts if its wait would cross the budget.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -94,13 +95,25 @@ class PrometheusMetricSource:
 
     async def query(self, batch: QueryBatch) -> Mapping[RevisionKey, Measurement]:
         try:
+            return await self._query(batch)
+        except Exception as exc:  # the seam's promise: a value, never an exception
+            log.exception("prometheus_source_failed", namespace=self._namespace)
+            return _all(batch, MeasurementError(f"unexpected failure: {exc!r}"))
+
+    async def _query(self, batch: QueryBatch) -> Mapping[RevisionKey, Measurement]:
+        try:
             connection = await resolve_connection(
                 self._spec, self._namespace, self._secrets, self._default_address
             )
         except AuthError as exc:
             log.warning("prometheus_auth_unresolved", namespace=self._namespace, error=str(exc))
             return _all(batch, MeasurementError(str(exc)))
-        client = self._client(connection)
+        try:
+            client = self._client(connection)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            message = f"metricSource.prometheus.tls: unusable certificate or key: {exc}"
+            log.warning("prometheus_tls_unusable", namespace=self._namespace, error=str(exc))
+            return _all(batch, MeasurementError(message))
         if isinstance(batch, BuiltinQuery):
             return await self._builtin(client, connection, batch)
         outcome = await self._run(client, connection, batch.promql, batch.at, "custom")

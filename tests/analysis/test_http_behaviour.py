@@ -327,3 +327,16 @@ async def test_mutual_tls_sends_the_client_certificate(mtls: TlsSetup) -> None:
     got = await _measure(PrometheusSource(address=mtls.server.url, tls=without), mtls.secrets, retry=FAST)
     assert isinstance(got, MeasurementError)
     assert len(mtls.server.requests) == 1  # only the query that presented a certificate got through
+
+
+async def test_unusable_tls_material_is_an_error(tls: TlsSetup) -> None:
+    secrets = DictSecrets(
+        {("shop", "prom-tls"): {"ca.crt": b"not a certificate", "tls.crt": b"x", "tls.key": b"y"}}
+    )
+    for config in (
+        TlsConfig(ca_secret_ref=_ref("ca.crt")),
+        TlsConfig(insecure_skip_verify=True, cert_secret_ref=_ref("tls.crt"), key_secret_ref=_ref("tls.key")),
+    ):
+        got = await _measure(PrometheusSource(address=tls.server.url, tls=config), secrets)
+        assert isinstance(got, MeasurementError) and "unusable certificate" in got.message
+    assert tls.server.requests == []
