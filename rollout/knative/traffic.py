@@ -375,29 +375,13 @@ def _entry_findings(entry: Mapping[str, Any], path: str, *, in_service: bool) ->
             )
         )
     elif revision:
-        name_errors = qualified_name_errors(revision)
-        if name_errors:
-            findings.append(
-                FieldFinding(
-                    field=f"{path}.revisionName",
-                    message=f'invalid key name "{revision}"',
-                    hint="use the revision's metadata.name, e.g. 'hello-00002'",
-                    rule="revision-name",
-                    details=", ".join(name_errors),
-                )
-            )
+        findings.extend(_name_findings(revision, f"{path}.revisionName", "use the revision's metadata.name"))
     elif configuration:
-        name_errors = qualified_name_errors(configuration)
-        if name_errors:
-            findings.append(
-                FieldFinding(
-                    field=f"{path}.configurationName",
-                    message=f'invalid key name "{configuration}"',
-                    hint="use the Configuration's metadata.name",
-                    rule="configuration-name",
-                    details=", ".join(name_errors),
-                )
+        findings.extend(
+            _name_findings(
+                configuration, f"{path}.configurationName", "use the Configuration's metadata.name"
             )
+        )
     elif not in_service:
         findings.append(
             FieldFinding(
@@ -428,6 +412,18 @@ def _entry_findings(entry: Mapping[str, Any], path: str, *, in_service: bool) ->
             )
         )
     return findings
+
+
+def _name_findings(name: str, field: str, hint: str) -> list[FieldFinding]:
+    errors = qualified_name_errors(name)
+    if not errors:
+        return []
+    rule = "revision-name" if field.endswith("revisionName") else "configuration-name"
+    return [
+        FieldFinding(
+            field=field, message=f'invalid key name "{name}"', hint=hint, rule=rule, details=", ".join(errors)
+        )
+    ]
 
 
 # --- Knative's error text ----------------------------------------------------------------------------
