@@ -1,0 +1,7 @@
+"""The sandbox Kubernetes API server: an in-memory store with the real server's semantics, served over
+HTTP with discovery, OpenAPI, tables, watches and fault injection (see `store` and `server`)."""
+
+from rollout.sandbox.apiserver.resources import PrinterColumn, ResourceRegistry, ResourceSpec
+from rollout.sandbox.apiserver.store import MemoryStore
+
+__all__ = ["MemoryStore", "PrinterColumn", "ResourceRegistry", "ResourceSpec"]
