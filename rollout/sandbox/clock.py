@@ -77,7 +77,16 @@ class VirtualClock:
         await _settle()
 
 
-async def _settle(rounds: int = 5) -> None:
-    """Let ready tasks run (a few loop iterations: a woken task may schedule follow-up work)."""
-    for _ in range(rounds):
+async def _settle(max_rounds: int = 1000) -> None:
+    """Let every runnable task run until the event loop has nothing ready (woken tasks may schedule
+    follow-up work, such as their next sleep). Falls back to a fixed number of rounds on event loops that
+    do not expose their ready queue."""
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    for round_ in range(max_rounds):
         await asyncio.sleep(0)
+        if ready is None:
+            if round_ >= 20:
+                return
+        elif not ready:
+            return

@@ -155,7 +155,7 @@ def scale_step(
     else:
         desired = stable
         if ready_pods > 0:
-            desired = max(desired, math.ceil(ready_pods / 2))  # max scale-down rate 2x per tick
+            desired = max(desired, math.floor(ready_pods / 2))  # max scale-down rate 2x per tick
     idle = (
         load.last_request_at is None or now - load.last_request_at >= spec.window + spec.scale_to_zero_grace
     )

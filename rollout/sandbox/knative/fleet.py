@@ -231,7 +231,8 @@ class Fleet:
             sample = LoadSample(
                 stable_concurrency=runtime.load.average(now, runtime.spec.window),
                 panic_concurrency=runtime.load.average(now, runtime.spec.panic_window),
-                last_request_at=runtime.last_request_at,
+                # a new revision counts as busy from the moment it is up: it is not scaled away at once
+                last_request_at=max(runtime.last_request_at or runtime.ready_at, runtime.ready_at),
             )
             ready = len(runtime.ready_pods(now))
             runtime.scaler = scale_step(
