@@ -1,6 +1,6 @@
 """How one request fares in the simulated data plane (activator, queue-proxy, user container).
 
-- Revision not Ready (never came up, or failed): the activator answers 503 at once.
+- Revision failed: the activator answers 503 at once.
 - No ready pod (scaled to zero, or the first pod is still starting): the activator buffers the request and
   asks for pods; it waits until the first pod is ready (the cold start), or gets 503 when the activator
   already buffers `activator-capacity` requests for that revision.
@@ -50,8 +50,11 @@ def serve(
     arrival: float,
     rng: random.Random,
 ) -> Outcome:
-    if not runtime.deployed(arrival):
+    if runtime.failure is not None:
         return _activator_rejects(runtime)
+    # Routes list only Ready revisions; an arrival stamped (within the generator's tick) before the
+    # revision came up reaches it when the route is programmed, not earlier.
+    arrival = max(arrival, runtime.ready_at)
     ready = runtime.ready_pods(arrival)
     if not ready:
         return _cold(fleet, runtime, behaviour, arrival, rng)
