@@ -1,0 +1,158 @@
+"""Rollout (knrollout.dev/v1alpha1): the record of one attempt to move one Service from one stable revision to
+one candidate revision. Written by the controller only; people act on it through `spec.request`
+(`rollout promote|abort|pause|resume|retry`), which the controller acknowledges in `status.handledRequest`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from rollout.api.common import API_VERSION, ApiModel, Condition, Time
+from rollout.api.policy import ObjectMeta, RolloutPolicySpec
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"  # waiting for the candidate to be Ready (and pre-rollout webhooks)
+    PROGRESSING = "Progressing"  # at a step, analysing
+    PAUSED = "Paused"  # manual gate, a person's pause, or inconclusive evidence
+    PROMOTING = "Promoting"  # candidate being switched to 100% and made stable
+    SUCCEEDED = "Succeeded"  # candidate is the new stable
+    ROLLED_BACK = "RolledBack"  # analysis showed a regression; stable at 100%
+    FAILED = "Failed"  # deadline, unready candidate, failed pre-rollout webhook
+    ABORTED = "Aborted"  # a person aborted; stable at 100%
+    SUPERSEDED = "Superseded"  # a newer revision arrived; a new Rollout took over
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_PHASES
+
+
+TERMINAL_PHASES = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED, Phase.SUPERSEDED}
+)
+
+
+class RequestAction(StrEnum):
+    PROMOTE = "promote"  # skip the remaining steps and gates and promote now (a person's decision)
+    ABORT = "abort"  # stable back to 100%, final
+    PAUSE = "pause"
+    RESUME = "resume"
+    RETRY = "retry"  # on a finished rollout: start a new attempt for the same candidate
+
+
+class ManualRequest(ApiModel):
+    action: RequestAction
+    id: str = Field(
+        min_length=1, max_length=64, description="Unique id; the controller acts on each id once."
+    )
+    requested_at: Time
+    requested_by: str = Field(default="", max_length=253, description="Who asked (user name, tool).")
+    reason: str = Field(default="", max_length=1024)
+
+
+class TargetRef(ApiModel):
+    api_version: Literal["serving.knative.dev/v1"] = "serving.knative.dev/v1"
+    kind: Literal["Service", "Route"] = "Service"
+    name: str = Field(min_length=1, max_length=253)
+
+
+class PolicyRef(ApiModel):
+    name: str = Field(min_length=1, max_length=253)
+    generation: int | None = Field(default=None, description="Policy generation the rollout started from.")
+    hash: str = Field(description="sha256 of the resolved policy spec.")
+    spec: RolloutPolicySpec = Field(
+        description="The policy as resolved at the start; a policy edit does not change a running rollout."
+    )
+
+
+class RolloutSpec(ApiModel):
+    target: TargetRef = Field(description="The Knative Service (or standalone Route) whose traffic moves.")
+    stable_revision: str = Field(
+        min_length=1, max_length=253, description="Revision serving 100% when the rollout started."
+    )
+    candidate_revision: str = Field(min_length=1, max_length=253, description="Revision being rolled out.")
+    policy: PolicyRef = Field(description="The policy this rollout follows, frozen at its start.")
+    attempt: int = Field(default=1, ge=1, description="1 for the first attempt; `retry` creates the next.")
+    request: ManualRequest | None = Field(default=None, description="The latest manual request.")
+
+
+class TrafficEntry(ApiModel):
+    """One entry of the traffic split as the controller planned or observed it."""
+
+    revision_name: str | None = None
+    latest_revision: bool | None = None
+    tag: str | None = None
+    percent: int = Field(default=0, ge=0, le=100)
+
+
+class Verdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+    NO_DATA = "NoData"
+    ERROR = "Error"
+
+
+class MetricResult(ApiModel):
+    """The latest verdict of one metric, with the numbers behind it."""
+
+    name: str
+    verdict: Verdict
+    dry_run: bool = False
+    value: float | None = Field(default=None, description="Candidate's value in the last interval.")
+    stable_value: float | None = Field(default=None, description="Stable's value in the last interval.")
+    threshold_min: float | None = None
+    threshold_max: float | None = None
+    canary_requests: int | None = Field(default=None, description="Candidate requests in the last interval.")
+    stable_requests: int | None = None
+    consecutive_failures: int = 0
+    total_failures: int = 0
+    consecutive_errors: int = 0
+    # sequential comparison
+    log_evidence: float | None = Field(default=None, description="log of the test martingale (regression).")
+    p_value: float | None = Field(default=None, description="Anytime-valid p-value for 'no regression'.")
+    ratio_upper: float | None = Field(default=None, description="Upper confidence bound of canary/stable.")
+    ratio_lower: float | None = None
+    no_worse: bool | None = Field(default=None, description="Evidence shows the candidate is no worse.")
+    message: str = ""
+    measured_at: Time | None = Field(default=None, description="End of the last interval evaluated.")
+    last_data_at: Time | None = Field(default=None, description="End of the last interval that had data.")
+
+
+class RolloutStatus(ApiModel):
+    observed_generation: int | None = None
+    phase: Phase = Phase.PENDING
+    reason: str = Field(default="", description="Reason of the last transition (also the Event reason).")
+    message: str = ""
+    current_step: int = Field(default=0, ge=0, description="Index into the strategy's steps.")
+    step_count: int = 0
+    step_started_at: Time | None = Field(default=None, description="When the current step's traffic applied.")
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    paused_from: Phase | None = Field(default=None, description="Phase to return to on resume.")
+    canary_weight: int = Field(default=0, ge=0, le=100)
+    stable_weight: int = Field(default=100, ge=0, le=100)
+    traffic: list[TrafficEntry] = Field(default_factory=list, description="The split the controller wants.")
+    traffic_applied: bool = Field(default=False, description="Knative serves the wanted split (Ready).")
+    last_analysis_at: Time | None = None
+    analysis: list[MetricResult] = Field(default_factory=list)
+    judge_state: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Opaque per-metric state of the judges, so a restarted controller continues exactly.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    handled_request: str | None = Field(default=None, description="Id of the last manual request acted on.")
+    completed_webhooks: list[str] = Field(
+        default_factory=list, description="Webhook gates already passed (e.g. preRollout/smoke, step-1/load)."
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Rollout(ApiModel):
+    api_version: Literal["knrollout.dev/v1alpha1"] = API_VERSION
+    kind: Literal["Rollout"] = "Rollout"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RolloutSpec
+    status: RolloutStatus = Field(default_factory=RolloutStatus)
