@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from rollout.sandbox.apiserver import kinds
+from rollout.sandbox.apiserver import builtin_schema, kinds
 from rollout.sandbox.apiserver.resources import Cause, PrinterColumn, ResourceRegistry, ResourceSpec
 from rollout.sandbox.apiserver.validation import invalid_value, required
 from rollout.sandbox.store_api import Obj
@@ -48,10 +48,26 @@ def _validate_data(field: str, data: object, base64_values: bool) -> list[Cause]
     return causes
 
 
+def _immutable(obj: Obj, old: Obj | None, fields: tuple[str, ...]) -> list[Cause]:
+    """ConfigMaps and Secrets marked `immutable: true` keep their data (and the mark) for good."""
+    if old is None or not old.get("immutable"):
+        return []
+    causes = [
+        invalid_value(f, "...", "field is immutable when `immutable` is set")
+        for f in fields
+        if obj.get(f) != old.get(f)
+    ]
+    if not obj.get("immutable"):
+        causes.append(
+            invalid_value("immutable", obj.get("immutable"), "field is immutable when `immutable` is set")
+        )
+    return causes
+
+
 def _validate_configmap(obj: Obj, old: Obj | None) -> list[Cause]:
-    return _validate_data("data", obj.get("data"), False) + _validate_data(
-        "binaryData", obj.get("binaryData"), True
-    )
+    causes = _immutable(obj, old, ("data", "binaryData"))
+    causes += _validate_data("data", obj.get("data"), False)
+    return causes + _validate_data("binaryData", obj.get("binaryData"), True)
 
 
 def _prepare_secret(obj: Obj, old: Obj | None) -> None:
@@ -64,7 +80,7 @@ def _prepare_secret(obj: Obj, old: Obj | None) -> None:
 
 
 def _validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
-    causes = _validate_data("data", obj.get("data"), True)
+    causes = _immutable(obj, old, ("data",)) + _validate_data("data", obj.get("data"), True)
     if old is not None and old.get("type") != obj.get("type"):
         causes.append(invalid_value("type", obj.get("type"), "field is immutable"))
     return causes
@@ -111,6 +127,7 @@ def _validate_lease(obj: Obj, old: Obj | None) -> list[Cause]:
 
 NAMESPACES = ResourceSpec(
     kinds.NAMESPACES,
+    schema=builtin_schema.namespace_schema(),
     uses_generation=False,
     name_rule="label",
     prepare=_prepare_namespace,
@@ -119,19 +136,21 @@ NAMESPACES = ResourceSpec(
 )
 CONFIGMAPS = ResourceSpec(
     kinds.CONFIGMAPS,
+    schema=builtin_schema.configmap_schema(),
     uses_generation=False,
     validate=_validate_configmap,
-    printer_columns=(PrinterColumn("Data", "integer", ".data"), AGE),
+    printer_columns=(PrinterColumn("Data", "integer", ".data", format="count"), AGE),
 )
 SECRETS = ResourceSpec(
     kinds.SECRETS,
+    schema=builtin_schema.secret_schema(),
     uses_generation=False,
     prepare=_prepare_secret,
     validate=_validate_secret,
     field_paths={"type": ("type",)},
     printer_columns=(
         PrinterColumn("Type", "string", ".type"),
-        PrinterColumn("Data", "integer", ".data"),
+        PrinterColumn("Data", "integer", ".data", format="count"),
         AGE,
     ),
 )
@@ -150,6 +169,7 @@ _EVENT_FIELDS = {
 }
 EVENTS = ResourceSpec(
     kinds.EVENTS,
+    schema=builtin_schema.event_schema(),
     uses_generation=False,
     validate=_validate_event,
     field_paths=_EVENT_FIELDS,
@@ -157,12 +177,14 @@ EVENTS = ResourceSpec(
         PrinterColumn("Last Seen", "date", ".lastTimestamp"),
         PrinterColumn("Type", "string", ".type"),
         PrinterColumn("Reason", "string", ".reason"),
-        PrinterColumn("Object", "string", ".involvedObject.name"),
+        PrinterColumn("Object", "string", ".involvedObject", format="objectref"),
         PrinterColumn("Message", "string", ".message"),
+        PrinterColumn("Name", "string", ".metadata.name", priority=1),
     ),
 )
 EVENTS_V1 = ResourceSpec(
     kinds.EVENTS_V1,
+    schema=builtin_schema.event_v1_schema(),
     uses_generation=False,
     validate=_validate_event_v1,
     field_paths={
@@ -176,12 +198,14 @@ EVENTS_V1 = ResourceSpec(
     printer_columns=(
         PrinterColumn("Type", "string", ".type"),
         PrinterColumn("Reason", "string", ".reason"),
-        PrinterColumn("Object", "string", ".regarding.name"),
+        PrinterColumn("Object", "string", ".regarding", format="objectref"),
         PrinterColumn("Note", "string", ".note"),
+        PrinterColumn("Name", "string", ".metadata.name", priority=1),
     ),
 )
 LEASES = ResourceSpec(
     kinds.LEASES,
+    schema=builtin_schema.lease_schema(),
     uses_generation=False,
     validate=_validate_lease,
     printer_columns=(PrinterColumn("Holder", "string", ".spec.holderIdentity"), AGE),

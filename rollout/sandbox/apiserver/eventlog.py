@@ -114,6 +114,12 @@ class Watcher:
                 return None
         return self._queue.popleft()
 
+    def drain(self) -> list[tuple[str, LogEntry]]:
+        """Everything queued now, without waiting (lets a stream write several events at once)."""
+        out = list(self._queue)
+        self._queue.clear()
+        return out
+
     def pending(self) -> int:
         return len(self._queue)
 

@@ -32,7 +32,8 @@ from rollout.sandbox.apiserver.objects import (
     not_found,
     rfc3339,
 )
-from rollout.sandbox.apiserver.resources import ResourceRegistry, ResourceSpec
+from rollout.sandbox.apiserver.resources import Cause, ResourceRegistry, ResourceSpec
+from rollout.sandbox.apiserver.schema import apply_schema
 from rollout.sandbox.apiserver.selectors import (
     check_fields_supported,
     object_fields,
@@ -45,6 +46,7 @@ from rollout.sandbox.store_api import Admission, ApiError, Obj, Operation, Resou
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 ObjList = list[Obj]
 WatcherList = list[Watcher]
+Warnings = list[str]
 CommitListener = Callable[[ResourceType, LogEntry], None]
 
 
@@ -78,6 +80,10 @@ class MemoryStore:
         self._random = random.Random()
         for ns in namespaces:
             self.create(kinds.NAMESPACES, {"metadata": {"name": ns}})
+        from rollout.sandbox.apiserver.crds import CrdController
+
+        # Applying a CustomResourceDefinition serves its kind, as in a cluster.
+        self.crds = CrdController(self)
 
     # ------------------------------------------------------------------ hooks
 
@@ -160,7 +166,17 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ writes
 
-    def create(self, rt: ResourceType, obj: Obj, *, dry_run: bool = False) -> Obj:
+    def create(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        *,
+        dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: Warnings | None = None,
+    ) -> Obj:
+        """Create an object (POST). Unknown fields of schema-checked kinds are pruned; with
+        `field_validation` "Warn" they are reported in `warnings`, with "Strict" they are a 400."""
         spec = self.registry.spec(rt)
         new: Obj = copy_obj(obj)
         check_type(rt, new)
@@ -189,7 +205,9 @@ class MemoryStore:
             meta.pop("generation", None)
         if rt.has_status and not spec.builtin:
             new.pop("status", None)
-        new = self._check_and_admit(spec, "CREATE", new, None)
+        new = self._check_and_admit(
+            spec, "CREATE", new, None, field_validation=field_validation, warnings=warnings
+        )
         if dry_run:
             return copy_obj(new)
         return copy_obj(self._commit(rt, "ADDED", new, None))
@@ -202,6 +220,8 @@ class MemoryStore:
         subresource: str | None = None,
         require_resource_version: bool = False,
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: Warnings | None = None,
     ) -> Obj:
         """Replace an object (PUT). With `subresource="status"` only `.status` changes; otherwise `.status`
         is kept when the resource has a status subresource. A resourceVersion is a precondition (409);
@@ -275,7 +295,9 @@ class MemoryStore:
             meta["generation"] = generation
         else:
             meta.pop("generation", None)
-        new = self._check_and_admit(spec, "UPDATE", new, old)
+        new = self._check_and_admit(
+            spec, "UPDATE", new, old, field_validation=field_validation, warnings=warnings
+        )
         if new == old:
             return copy_obj(old)  # a no-op update writes nothing, as in the real server
         if dry_run:
@@ -489,10 +511,21 @@ class MemoryStore:
                 return name
         raise already_exists(rt, base)
 
-    def _check_and_admit(self, spec: ResourceSpec, op: Operation, new: Obj, old: Obj | None) -> Obj:
+    def _check_and_admit(
+        self,
+        spec: ResourceSpec,
+        op: Operation,
+        new: Obj,
+        old: Obj | None,
+        *,
+        field_validation: str = "Ignore",
+        warnings: Warnings | None = None,
+    ) -> Obj:
+        """Server-side defaults, schema (prune, default, validate), then admission hooks, then validation
+        again when a hook ran (a hook's defaults must be valid too)."""
         if spec.prepare is not None:
             spec.prepare(new, old)
-        self._validate(spec, new, old)
+        self._validate(spec, new, old, field_validation=field_validation, warnings=warnings)
         hooks = self._admissions.get(spec.rt.group_resource, [])
         for hook in hooks:
             new = hook.admit(spec.rt, op, new, copy_obj(old) if old is not None else None)
@@ -500,8 +533,25 @@ class MemoryStore:
             self._validate(spec, new, old)
         return new
 
-    def _validate(self, spec: ResourceSpec, new: Obj, old: Obj | None) -> None:
-        causes = validate_metadata(spec, new, old)
+    def _validate(
+        self,
+        spec: ResourceSpec,
+        new: Obj,
+        old: Obj | None,
+        *,
+        field_validation: str = "Ignore",
+        warnings: Warnings | None = None,
+    ) -> None:
+        causes: list[Cause] = []
+        if spec.schema is not None:
+            result = apply_schema(spec.schema, new)
+            causes.extend(result.causes)
+            unknown = [f'unknown field "{path}"' for path in result.pruned]
+            if unknown and field_validation == "Strict":
+                raise ApiError(400, "BadRequest", "strict decoding error: " + ", ".join(unknown))
+            if unknown and field_validation == "Warn" and warnings is not None:
+                warnings.extend(unknown)
+        causes.extend(validate_metadata(spec, new, old))
         if spec.validate is not None:
             causes.extend(spec.validate(new, old))
         if causes:
