@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 # (event type, old object or None, new object): types ADDED, MODIFIED, DELETED, RESYNC
 Handler = Callable[[str, Obj | None, Obj], None]
+IndexFunc = Callable[[Obj], Iterable[str]]
 CacheKey = tuple[str, str]  # (namespace, name)
 
 
@@ -66,6 +67,8 @@ class Informer:
         self.settings = settings or InformerSettings()
         self._cache: dict[CacheKey, Obj] = {}
         self._synced = {ns: asyncio.Event() for ns in self.namespaces}
+        self._indexers: dict[str, IndexFunc] = {}
+        self._indexes: dict[str, dict[str, set[CacheKey]]] = {}
         self.relists = 0
         self.watch_restarts = 0
 
@@ -81,6 +84,31 @@ class Informer:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        """Keep objects findable by `func(obj)` values (e.g. "namespace/service" of a Revision)."""
+        self._indexers[name] = func
+        index: dict[str, set[CacheKey]] = {}
+        for key, obj in self._cache.items():
+            for value in func(obj):
+                index.setdefault(value, set()).add(key)
+        self._indexes[name] = index
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        keys = self._indexes[name].get(value, ())
+        return [self._cache[k] for k in keys if k in self._cache]
+
+    def _index(self, key: CacheKey, old: Obj | None, new: Obj | None) -> None:
+        for name, func in self._indexers.items():
+            index = self._indexes[name]
+            for value in func(old) if old is not None else ():
+                members = index.get(value)
+                if members is not None:
+                    members.discard(key)
+                    if not members:
+                        del index[value]
+            for value in func(new) if new is not None else ():
+                index.setdefault(value, set()).add(key)
 
     @property
     def synced(self) -> bool:
@@ -106,9 +134,11 @@ class Informer:
         old = self._cache.get(key)
         if kind == "DELETED":
             self._cache.pop(key, None)
+            self._index(key, old, None)
             self._emit("DELETED", old, obj)
             return
         self._cache[key] = obj
+        self._index(key, old, obj)
         self._emit("ADDED" if old is None else "MODIFIED", old, obj)
 
     def _replace(self, namespace: str | None, items: Iterable[Obj]) -> None:
@@ -117,6 +147,7 @@ class Informer:
         stale = [k for k in self._cache if (namespace is None or k[0] == namespace) and k not in fresh]
         for key in stale:
             gone = self._cache.pop(key)
+            self._index(key, gone, None)
             self._emit("DELETED", gone, gone)
         for key, obj in fresh.items():
             old = self._cache.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from rollout.knative.traffic import validate_traffic
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.resources import ROUTES, SERVICES
 
@@ -89,3 +90,8 @@ class KnativeTraffic:
         block = self.prepare(entries)
         patch: Obj = {"metadata": {"resourceVersion": precondition}, "spec": {"traffic": block}}
         return await self.client.merge_patch(self.resource, self.namespace, self.name, patch)
+
+
+def knative_rules(entries: Sequence[dict[str, Any]], *, in_service: bool) -> list[str]:
+    """Knative's webhook rules (rollout.knative.traffic), as messages."""
+    return [str(f) for f in validate_traffic(list(entries), in_service=in_service)]

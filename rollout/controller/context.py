@@ -1,0 +1,54 @@
+"""What a reconcile works with: its dependencies (Context) and the objects of one pass (Snapshot)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rollout.controller.analysis import AnalysisScheduler, Evaluator
+from rollout.controller.assess import TargetState
+from rollout.controller.caches import Caches
+from rollout.controller.metrics import ControllerMetrics
+from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.views import ObjectKey, TargetView
+from rollout.controller.webhooks import WebhookCaller
+from rollout.kube.client import KubeClient, Obj
+from rollout.kube.events import EventRecorder, InvolvedObject
+from rollout.kube.traffic import TrafficValidator
+
+
+class Conflict(Exception):
+    """An object moved under a write (409): re-read and recompute."""
+
+
+@dataclass
+class Context:
+    client: KubeClient
+    caches: Caches
+    recorder: EventRecorder
+    metrics: ControllerMetrics
+    webhooks: WebhookCaller
+    validator: TrafficValidator
+    defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
+    analysis: AnalysisScheduler | None = None
+    evaluator: Evaluator | None = None
+    enqueue: Callable[[ObjectKey], None] = lambda key: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    field_manager: str = "knative-rollout"
+    conflict_attempts: int = 3
+
+
+@dataclass
+class Snapshot:
+    """One target's objects as read for one pass of a reconcile."""
+
+    target_obj: Obj
+    view: TargetView
+    state: TargetState
+    rollout_objs: dict[str, Obj]  # name -> raw object (its resourceVersion is the status precondition)
+    configuration: str | None = None  # a standalone Route's Configuration
+
+
+def target_involved(view: TargetView) -> InvolvedObject:
+    return InvolvedObject("serving.knative.dev/v1", view.kind, view.namespace, view.name, view.uid)

@@ -1,0 +1,148 @@
+"""Driving one Rollout through one `decide`: its analysis (if a window was measured), its due webhooks, the
+decision, then the writes — traffic first (merge patch with the Service's resourceVersion, validated, drift
+reported), the Rollout's status once (/status, with its resourceVersion), Events last."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from rollout.api.rollout import TERMINAL_PHASES, Rollout
+from rollout.controller.assess import Drive
+from rollout.controller.context import Snapshot, target_involved
+from rollout.controller.drift import detect_drift
+from rollout.controller.effects import Effects
+from rollout.controller.layout import same_traffic
+from rollout.controller.rollouts import retry_of
+from rollout.controller.schedule import Tick, analysis_tick, next_wakeup
+from rollout.controller.views import ObjectKey
+from rollout.engine.inputs import AnalysisUpdate, Decision, Inputs, RecordEvent, RetryRollout
+from rollout.engine.machine import decide
+from rollout.engine.webhooks import due_webhooks
+from rollout.kube.client import Obj
+from rollout.kube.events import involved
+
+log = structlog.get_logger(__name__)
+SAFETY_POLL = 30.0  # an active rollout is looked at least this often, whatever else happens
+
+
+@dataclass
+class DriveOutcome:
+    requeue_after: float | None
+    created: list[Obj] = field(default_factory=list)
+
+
+def _analysis(
+    fx: Effects, key: ObjectKey, rollout: Rollout, now: datetime
+) -> tuple[Tick | None, AnalysisUpdate | None]:
+    ctx = fx.ctx
+    tick = analysis_tick(rollout, now)
+    if tick is None or ctx.analysis is None or ctx.evaluator is None:
+        return tick, None
+    if tick.ready:
+        observations = ctx.analysis.take(rollout, tick)
+        if observations is not None:
+            return tick, ctx.evaluator(rollout, observations, tick)
+    ctx.analysis.want(key, rollout, tick)
+    return tick, None
+
+
+def requeue_after(after: Rollout, now: datetime, scheduled: bool) -> float | None:
+    """When to look again: the next timed moment (the analysis scheduler wakes the target itself for its
+    windows), and at most SAFETY_POLL later."""
+    if after.status.phase in TERMINAL_PHASES:
+        return None
+    wake = next_wakeup(after, now)
+    tick = analysis_tick(after, now)
+    if scheduled and tick is not None and wake == tick.end:
+        wake = tick.end + timedelta(seconds=SAFETY_POLL)  # the scheduler enqueues when it has measured
+    seconds = (wake - now).total_seconds() if wake is not None else SAFETY_POLL
+    return max(min(seconds, SAFETY_POLL), 0.05)
+
+
+async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj) -> DriveOutcome:
+    ctx = fx.ctx
+    rollout, view = d.rollout, snap.view
+    now = ctx.clock()
+    tick, update = _analysis(fx, key, rollout, now)
+    calls = due_webhooks(rollout, d.candidate.ready is True, now, analysis_due=update is not None)
+    results = await ctx.webhooks.call_all(rollout, calls) if calls else {}
+    decision = decide(
+        Inputs(
+            now=now,
+            rollout=rollout,
+            candidate=d.candidate,
+            traffic=d.traffic,
+            analysis=update,
+            superseded_by=d.check.superseded_by,
+            template_reverted=d.check.template_reverted,
+            webhooks=results,
+        )
+    )
+    outcome = DriveOutcome(None)
+    for action in decision.actions:
+        if isinstance(action, RetryRollout):
+            policy = snap.state.policy
+            body = retry_of(
+                rollout,
+                view,
+                policy.spec if policy else None,
+                policy.generation if policy else None,
+                now,
+                action.attempt,
+            )
+            message = (
+                f"attempt {action.attempt} of revision {rollout.spec.candidate_revision} started (retry)"
+            )
+            outcome.created.append(await fx.create_rollout(view, body, "RetryStarted", message))
+
+    desired = fx.desired_traffic(snap, decision.plan, rollout)
+    drift = None
+    if not same_traffic(view.spec_traffic, desired):
+        if rollout.status.phase not in TERMINAL_PHASES:
+            drift = detect_drift(
+                view.spec_traffic, rollout.status.traffic, view.managed_fields, ctx.field_manager
+            )
+        await fx.write_traffic(snap, desired)
+
+    await fx.write_rollout_status(raw, decision.status)
+    if update is not None and tick is not None and ctx.analysis is not None:
+        ctx.analysis.consumed(rollout, tick)
+    await _report(fx, snap, raw, rollout, decision, drift.message() if drift else None)
+    after = rollout.model_copy(update={"status": decision.status})
+    outcome.requeue_after = requeue_after(after, now, ctx.analysis is not None and ctx.evaluator is not None)
+    return outcome
+
+
+async def _report(
+    fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, decision: Decision, drift: str | None
+) -> None:
+    ctx = fx.ctx
+    target, record = target_involved(snap.view), involved(raw)
+    if drift is not None:
+        ctx.metrics.drift.inc()
+        await ctx.recorder.record(target, "Warning", "TrafficDriftCorrected", drift)
+        await ctx.recorder.record(record, "Warning", "TrafficDriftCorrected", drift)
+        log.warning("traffic drift corrected", rollout=rollout.metadata.name, detail=drift)
+    terminal = decision.row is not None and decision.row.to in TERMINAL_PHASES
+    for action in decision.actions:
+        if isinstance(action, RecordEvent):
+            await ctx.recorder.record(record, action.type, action.reason, action.message)
+            if terminal:
+                await ctx.recorder.record(target, action.type, action.reason, action.message)
+    outcome = decision.row.reason if decision.row is not None else "Hold"
+    ctx.metrics.decisions.labels(outcome).inc()
+    fields = dict(decision.log)
+    if decision.row is not None or "analysis" in fields:
+        log.info(
+            "decision",
+            rollout=rollout.metadata.name,
+            namespace=rollout.metadata.namespace,
+            outcome=outcome,
+            message=decision.status.message,
+            **fields,
+        )
+    else:
+        log.debug("decision", rollout=rollout.metadata.name, outcome=outcome, **fields)
