@@ -72,7 +72,8 @@ class Caches:
 
         caches = cls(
             services=informer(SERVICES, POLICY_LABEL),
-            routes=informer(ROUTES, POLICY_LABEL),
+            # a Service's own Route carries the Service's labels: only standalone Routes are targets
+            routes=informer(ROUTES, f"{POLICY_LABEL},!{SERVICE_LABEL}"),
             revisions=informer(REVISIONS),
             rollouts=informer(ROLLOUTS),
             policies=informer(POLICIES),
@@ -127,11 +128,15 @@ class Caches:
         """Route every change to the keys it concerns."""
         self.services.add_handler(lambda kind, old, new: _target_changed(enqueue, kind, old, new))
         self.routes.add_handler(lambda kind, old, new: _target_changed(enqueue, kind, old, new))
-        self.revisions.add_handler(lambda kind, old, new: self._revision_changed(enqueue, new))
+        self.revisions.add_handler(lambda kind, old, new: self._revision_changed(enqueue, kind, old, new))
         self.rollouts.add_handler(lambda kind, old, new: _rollout_changed(enqueue, kind, old, new))
         self.policies.add_handler(lambda kind, old, new: self._policy_changed(enqueue, kind, old, new))
 
-    def _revision_changed(self, enqueue: Callable[[ObjectKey], None], rev: Obj) -> None:
+    def _revision_changed(
+        self, enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, rev: Obj
+    ) -> None:
+        if kind == "MODIFIED" and old is not None and revision_projection(old) == revision_projection(rev):
+            return
         ns = _ns(rev)
         service = _labels(rev).get(SERVICE_LABEL)
         if service and self.services.get(ns, service) is not None:
@@ -164,9 +169,40 @@ def _traffic(obj: Obj | None) -> object:
     return ((obj or {}).get("spec") or {}).get("traffic")
 
 
+def _conditions(obj: Obj, types: tuple[str, ...]) -> list[tuple[object, ...]]:
+    conds = (obj.get("status") or {}).get("conditions") or ()
+    return sorted(
+        (c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+        for c in conds
+        if c.get("type") in types
+    )
+
+
+def target_projection(obj: Obj) -> tuple[object, ...]:
+    """What a reconcile of a target reads from it (Knative rewrites a Service's status often, e.g. for
+    replica counts: changes outside this are not worth a reconcile)."""
+    m, status = meta(obj), obj.get("status") or {}
+    return (
+        m.get("generation"),
+        m.get("labels"),
+        _traffic(obj),
+        status.get("traffic"),
+        status.get("observedGeneration"),
+        status.get("latestCreatedRevisionName"),
+        status.get("latestReadyRevisionName"),
+        _conditions(obj, ("Ready", "RoutesReady", "ConfigurationsReady")),
+    )
+
+
+def revision_projection(obj: Obj) -> tuple[object, ...]:
+    return (meta(obj).get("labels"), obj.get("spec"), _conditions(obj, ("Ready",)))
+
+
 def _target_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:
     """A target's own reconcile, and its policy's (whose status lists unmanageable targets) when the
     target joined, left, or its traffic block changed."""
+    if kind == "MODIFIED" and old is not None and target_projection(old) == target_projection(new):
+        return
     enqueue(target_key(new))
     if kind == "RESYNC" or (
         kind == "MODIFIED" and policy_index(old or {}) == policy_index(new) and _traffic(old) == _traffic(new)

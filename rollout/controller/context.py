@@ -22,6 +22,40 @@ class Conflict(Exception):
     """An object moved under a write (409): re-read and recompute."""
 
 
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class WriteOverlay:
+    """The objects our own writes returned, until the informer cache catches up: a cached object whose
+    resourceVersion is the one a write of ours replaced is stale, and the write's answer is used instead
+    (so the next reconcile does not compute from, and fail a precondition on, what it already changed)."""
+
+    def __init__(self, limit: int = 10000) -> None:
+        self._objs: dict[tuple[str, str, str], tuple[str, Obj]] = {}
+        self.limit = limit
+
+    def note(self, kind: str, replaced_rv: str, obj: Obj) -> None:
+        meta = obj.get("metadata") or {}
+        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self._objs.pop(key, None)
+        self._objs[key] = (replaced_rv, obj)
+        while len(self._objs) > self.limit:
+            self._objs.pop(next(iter(self._objs)))
+
+    def fresher(self, kind: str, cached: Obj) -> Obj:
+        meta = cached.get("metadata") or {}
+        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        found = self._objs.get(key)
+        if found is None:
+            return cached
+        replaced, obj = found
+        if _rv(cached) == replaced:
+            return obj
+        del self._objs[key]  # the cache has moved past our write
+        return cached
+
+
 @dataclass
 class Context:
     client: KubeClient
@@ -37,6 +71,7 @@ class Context:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     field_manager: str = "knative-rollout"
     conflict_attempts: int = 3
+    written: WriteOverlay = field(default_factory=lambda: WriteOverlay())
 
 
 @dataclass

@@ -134,7 +134,7 @@ async def _report(
                 await ctx.recorder.record(target, action.type, action.reason, action.message)
     outcome = decision.row.reason if decision.row is not None else "Hold"
     ctx.metrics.decisions.labels(outcome).inc()
-    fields = dict(decision.log)
+    fields = {("trigger" if k == "event" else k): v for k, v in decision.log.items()}
     if decision.row is not None or "analysis" in fields:
         log.info(
             "decision",

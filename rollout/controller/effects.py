@@ -93,6 +93,7 @@ class Effects:
                 self.ctx.metrics.traffic_writes.labels("conflict").inc()
                 raise Conflict(f"traffic of {snap.view.kind} {snap.view.name}: {exc.message}") from None
             raise
+        self.ctx.written.note(snap.view.kind, snap.view.resource_version, obj)
         self.ctx.metrics.traffic_writes.labels("written").inc()
         log.info(
             "traffic written",
@@ -104,9 +105,14 @@ class Effects:
 
     async def write_rollout_status(self, raw: Obj, status: RolloutStatus) -> Obj | None:
         try:
-            return await write_status(self.ctx.client, ROLLOUTS, raw, status.to_wire())
+            written = await write_status(self.ctx.client, ROLLOUTS, raw, status.to_wire())
         except KubeError as exc:
             if exc.conflict:
                 name = (raw.get("metadata") or {}).get("name")
                 raise Conflict(f"status of rollout {name}: {exc.message}") from None
             raise
+        if written is not None:
+            self.ctx.written.note(
+                "Rollout", str((raw.get("metadata") or {}).get("resourceVersion") or ""), written
+            )
+        return written

@@ -78,6 +78,8 @@ class TargetReconciler:
         obj = await ctx.client.get(resource, key.namespace, key.name) if fresh else ctx.caches.target(key)
         if obj is None:
             return None
+        if not fresh:
+            obj = ctx.written.fresher(key.kind, obj)
         obj.setdefault("kind", key.kind)
         view = target_view(obj)
         if view.policy_name is None:
@@ -100,7 +102,7 @@ class TargetReconciler:
                 == key.kind
             ]
         else:
-            objs = list(ctx.caches.rollouts_of(key))
+            objs = [ctx.written.fresher("Rollout", o) for o in ctx.caches.rollouts_of(key)]
         known = {_name(o) for o in objs}
         objs += [o for o in extra if _name(o) not in known]
         rollouts, raw = _parse_rollouts(objs)

@@ -166,7 +166,9 @@ class Cluster:
         return [e for e in items if name is None or e["involvedObject"]["name"] == name]
 
     def reasons(self, name: str) -> list[str]:
-        return [e["reason"] for e in sorted(self.events(name), key=lambda e: e["metadata"]["resourceVersion"])]
+        return [
+            e["reason"] for e in sorted(self.events(name), key=lambda e: e["metadata"]["resourceVersion"])
+        ]
 
 
 def template(image: str, behaviour: dict[str, str] | None = None) -> dict[str, Any]:
@@ -186,7 +188,8 @@ def _record_served(cluster: Cluster) -> None:
         obj = entry.obj
         status = obj.get("status") or {}
         ready = any(
-            c.get("type") == "RoutesReady" and c.get("status") == "True" for c in status.get("conditions") or ()
+            c.get("type") == "RoutesReady" and c.get("status") == "True"
+            for c in status.get("conditions") or ()
         )
         if not ready or entry.type == "DELETED":
             return
@@ -198,7 +201,12 @@ def _record_served(cluster: Cluster) -> None:
                 if e.get("tag"):
                     tags[e["tag"]] = e["revisionName"]
         served = Served(entry.name, loop.time(), {k: v for k, v in percents.items() if v}, tags)
-        if not cluster.served or cluster.served[-1] != served:
+        last = cluster.served[-1] if cluster.served else None
+        if last is None or (last.service, last.percents, last.tags) != (
+            served.service,
+            served.percents,
+            served.tags,
+        ):
             cluster.served.append(served)
 
     cluster.store.on_commit(kinds.KSERVICES, listener)
@@ -217,7 +225,9 @@ async def sandbox(**options: Any) -> AsyncIterator[Cluster]:
             yield cluster
 
 
-FAST_INFORMERS = InformerSettings(watch_timeout=30, read_timeout=10.0, resync=30.0, backoff_base=0.05, backoff_cap=1.0)
+FAST_INFORMERS = InformerSettings(
+    watch_timeout=30, read_timeout=10.0, resync=30.0, backoff_base=0.05, backoff_cap=1.0
+)
 
 
 @contextlib.asynccontextmanager
@@ -247,15 +257,52 @@ async def controller(cluster: Cluster, **config: Any) -> AsyncIterator[Controlle
         await client.close()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def eventually(check: Callable[[], Any], within: float = 10.0, interval: float = 0.05) -> Any:
     """Wait until `check()` returns something truthy (and return it); fail with the last value."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     last: Any = None
     while True:
         last = check()
         if last:
             return last
         if loop.time() > deadline:
-            raise AssertionError(f"not true after {timeout}s (last: {last!r})")
+            raise AssertionError(f"not true after {within}s (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+def allowed_splits(stable: str, candidate: str, weights: list[int]) -> list[dict[str, int]]:
+    """Every split a canary rollout of `weights` may serve: stable alone, each step, candidate alone."""
+    return [
+        {stable: 100},
+        *({stable: 100 - w, candidate: w} for w in weights if 0 < w < 100),
+        {candidate: 100},
+    ]
+
+
+def assert_within_plan(cluster: Cluster, service: str, allowed: list[dict[str, int]]) -> list[dict[str, int]]:
+    """Every split the sandbox served for `service` (while Ready) is one of `allowed`; returns them in order."""
+    seen = [s.percents for s in cluster.served if s.service == service]
+    bad = [s for s in seen if s not in allowed]
+    assert not bad, f"served splits outside the plan: {bad} (allowed {allowed})"
+    return seen
+
+
+def phase_of(cluster: Cluster, name: str) -> str | None:
+    r = cluster.rollout(name)
+    return r.status.phase.value if r is not None else None
+
+
+async def onboard(cluster: Cluster, name: str, policy: str = "canary", **service: Any) -> None:
+    """Create a Service that opts in and wait until the controller has pinned its first revision."""
+    cluster.create_service(name, policy=policy, **service)
+
+    def pinned() -> bool:
+        return any(e.get("tag") == "stable" and e.get("percent") == 100 for e in cluster.spec_traffic(name))
+
+    await eventually(pinned, within=15)
+
+
+def finished(cluster: Cluster, name: str) -> Rollout | None:
+    r = cluster.rollout(name)
+    return r if r is not None and r.status.phase.terminal else None
