@@ -71,7 +71,7 @@ class Context:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     field_manager: str = "knative-rollout"
     conflict_attempts: int = 3
-    written: WriteOverlay = field(default_factory=lambda: WriteOverlay())
+    written: WriteOverlay = field(default_factory=WriteOverlay)
 
 
 @dataclass
