@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
             "Run the sandbox: a Kubernetes API server with Knative Serving's kinds and a Knative simulator, "
             "and a traffic generator whose Prometheus metrics look like Knative's. Point kubectl or the "
             "controller at the kubeconfig it prints. Revision behaviour (errors, latency, failures) is set "
-            "with sandbox.knrollout.dev/* annotations on the Service template; see rollout/sandbox/README.md."
+            "with sandbox.knrollout.dev/* annotations on the Service template; see docs/sandbox.md."
         ),
     )
     parser.add_argument(
