@@ -48,7 +48,31 @@ def policy_issues(policy: RolloutPolicy, raw: Mapping[str, Any]) -> list[Issue]:
     issues += _timing_issues(policy, raw)
     issues += _metric_issues(spec.analysis, raw)
     issues += _url_issues(policy)
+    issues += _null_issues(raw.get("spec"), ("spec",))
     return issues
+
+
+def _null_issues(value: Any, path: Path) -> list[Issue]:
+    """Explicit nulls: the CRD's fields are not nullable, so the API server drops them and the default
+    applies, which is rarely what `null` meant (e.g. `earlyStopMargin: null` to turn early stops off)."""
+    if isinstance(value, Mapping):
+        found = []
+        for key, item in value.items():
+            if item is None:
+                found.append(
+                    warning(
+                        "policy/null-value",
+                        (*path, str(key)),
+                        f"`{key}: null` is dropped by the API server, so the default applies",
+                        "remove the field to get its default, or give a value",
+                    )
+                )
+            else:
+                found += _null_issues(item, (*path, str(key)))
+        return found
+    if isinstance(value, list):
+        return [issue for index, item in enumerate(value) for issue in _null_issues(item, (*path, index))]
+    return []
 
 
 def _name_issues(policy: RolloutPolicy) -> list[Issue]:
@@ -450,7 +474,14 @@ def url_issues(url: str, path: Path, what: str) -> list[Issue]:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError on a malformed port)
     except ValueError as exc:
-        return [error("policy/url", path, f"{what} URL {url!r} is malformed: {exc}", "")]
+        return [
+            error(
+                "policy/url",
+                path,
+                f"{what} URL {url!r} is malformed: {exc}",
+                "write scheme://host[:port]/path, with a port between 1 and 65535",
+            )
+        ]
     if not parts.hostname:
         return [error("policy/url", path, f"{what} URL {url!r} has no host", "write http://host[:port]/path")]
     issues: list[Issue] = []
