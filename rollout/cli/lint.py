@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for path, reason in found.unreadable:
         print(f"rollout lint: {path}: cannot list: {reason}", file=sys.stderr)
+    if not found.files:
+        print("rollout lint: no *.yaml or *.yml files found in the given paths", file=sys.stderr)
     report = lint_files(found.files, Limits())
     failed = report.errors > 0 or (args.strict and report.warnings > 0) or bool(found.unreadable)
     if args.output == "json":

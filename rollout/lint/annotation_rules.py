@@ -135,11 +135,16 @@ def rollout_duration_issues(annotations: Any, path: Path) -> list[Issue]:
                 "knative/rollout-duration",
                 (*path, key),
                 f"rollout-duration={text} is not at second precision",
-                "",
+                "use whole seconds",
             )
         )
     elif seconds < 0:
         issues.append(
-            error("knative/rollout-duration", (*path, key), f"rollout-duration={text} must be positive", "")
+            error(
+                "knative/rollout-duration",
+                (*path, key),
+                f"rollout-duration={text} must be positive",
+                'use a duration such as "300s"',
+            )
         )
     return issues

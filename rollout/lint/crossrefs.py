@@ -121,7 +121,7 @@ def _policy_labels(
             else (
                 f"policies in the linted files: {', '.join(reachable)}"
                 if reachable
-                else "lint the policy together with this object (e.g. `rollout lint policies/ app/`)"
+                else "lint the policy together with this object, e.g. `rollout lint policies/ app/`"
             )
         )
         found.append(

@@ -164,7 +164,7 @@ def _spec_hint(kind: str) -> dict[str, str]:
     hints["containers"] = "containers go under spec.template.spec.containers"
     hints["url"] = "url is status only: Knative fills it in"
     if kind == "Configuration":
-        hints["traffic"] = "a Configuration has no traffic: split traffic with a Route (or use a Service)"
+        hints["traffic"] = "a Configuration has no traffic: split traffic with a Route, or use a Service"
     if kind == "Route":
         hints["template"] = "a Route has no template: revisions come from a Configuration or a Service"
     return hints
@@ -185,13 +185,27 @@ def _template_issues(template: Any, owner: str | None) -> list[Issue]:
             )
         ]
     if not isinstance(template, Mapping):
-        return [error("knative/template", path, "spec.template must be a mapping", "")]
+        return [
+            error(
+                "knative/template",
+                path,
+                "spec.template must be a mapping",
+                "write spec.template.spec.containers",
+            )
+        ]
     issues = _unknown_fields(
         template, TEMPLATE_FIELDS, path, {"containers": "containers go under spec.template.spec.containers"}
     )
     metadata = template.get("metadata")
     if metadata is not None and not isinstance(metadata, Mapping):
-        issues.append(error("knative/template", (*path, "metadata"), "metadata must be a mapping", ""))
+        issues.append(
+            error(
+                "knative/template",
+                (*path, "metadata"),
+                "metadata must be a mapping",
+                "write key: value pairs",
+            )
+        )
     elif isinstance(metadata, Mapping):
         issues += [_under(issue, path) for issue in string_map_issues(template, ("metadata",))]
         issues += _revision_name_issues(metadata.get("name"), owner, (*path, "metadata", "name"))
@@ -203,7 +217,7 @@ def _template_issues(template: Any, owner: str | None) -> list[Issue]:
                     "rollout/policy-label-place",
                     (*path, "metadata", "labels", POLICY_LABEL),
                     f"{POLICY_LABEL} on the revision template only labels revisions; it does not opt in",
-                    "put the label on the Service's (or Route's) own metadata.labels",
+                    "put the label on the metadata.labels of the Service or Route itself",
                 )
             )
     issues += _pod_spec_issues(template.get("spec"), (*path, "spec"))
@@ -218,12 +232,17 @@ def _revision_name_issues(name: Any, owner: str | None, path: Path) -> list[Issu
     if name is None:
         return []
     if not isinstance(name, str):
-        return [error("knative/template", path, "the revision name must be a string", "")]
+        return [error("knative/template", path, "the revision name must be a string", "quote it")]
     issues: list[Issue] = []
     problems = dns1035_label_errors(name)
     if problems:
         issues.append(
-            error("knative/revision-name", path, f"invalid value: not a DNS 1035 label: {problems}", "")
+            error(
+                "knative/revision-name",
+                path,
+                f"invalid value: not a DNS 1035 label: {problems}",
+                "start with a letter; use lower-case letters, digits and '-'",
+            )
         )
     if owner is not None and not name.startswith(owner + "-"):
         issues.append(
@@ -261,7 +280,14 @@ def _pod_spec_issues(pod: Any, path: Path) -> list[Issue]:
     for index, container in enumerate(containers):
         item: Path = (*where, index)
         if not isinstance(container, Mapping):
-            issues.append(error("knative/containers", item, "a container must be a mapping", ""))
+            issues.append(
+                error(
+                    "knative/containers",
+                    item,
+                    "a container must be a mapping",
+                    "write image: ... and its other fields",
+                )
+            )
             continue
         issues += _unknown_fields(
             container, CONTAINER_FIELDS, item, {"lifecycle": "Knative does not allow lifecycle hooks"}
@@ -323,7 +349,7 @@ def _traffic_issues(traffic: Any, kind: str, name: str | None, spec: Mapping[str
                         ("spec", "traffic", index, "revisionName"),
                         f"revision {revision!r} cannot belong to Service {name!r}: its revisions are named "
                         f"{name}-00001, {name}-00002, ... or {name}-<suffix> when named in the template",
-                        "a Service's traffic may only name its own revisions (Knative 1.21+); "
+                        "since Knative 1.21 a Service's traffic may only name its own revisions; "
                         "to split across services use a Route over Configurations",
                     )
                 )
@@ -375,7 +401,7 @@ def _opted_in_issues(manifest: Manifest, spec: Mapping[str, Any]) -> list[Issue]
                 ("spec", "traffic"),
                 "this Service opts in to knative-rollout, which writes spec.traffic during rollouts; a traffic "
                 "block kept in git is re-applied by your GitOps tool and fights it",
-                "leave spec.traffic out of git (the controller pins it), or make your GitOps tool ignore "
+                "leave spec.traffic out of git, the controller pins it; or make your GitOps tool ignore "
                 "/spec/traffic",
             )
         )

@@ -101,7 +101,7 @@ def objects_in(file: str, document: YamlDocument) -> tuple[list[Manifest], list[
                 "yaml/not-an-object",
                 (),
                 f"this document is {shape}, not a Kubernetes object; it is not linted",
-                "a manifest is a mapping with apiVersion, kind and metadata (is a `key:` colon missing?)",
+                "a manifest is a mapping with apiVersion, kind and metadata; is a `key:` colon missing?",
             )
         ]
     kind = data.get("kind")
@@ -114,7 +114,12 @@ def objects_in(file: str, document: YamlDocument) -> tuple[list[Manifest], list[
                 found.append(Manifest(file, document, ("items", index), item))
             else:
                 issues.append(
-                    error("manifest/list-item", ("items", index), "a List item must be an object", "")
+                    error(
+                        "manifest/list-item",
+                        ("items", index),
+                        "a List item must be an object",
+                        "each item is a manifest with apiVersion and kind",
+                    )
                 )
         return found, issues
     return [Manifest(file, document, (), data)], []
@@ -183,7 +188,14 @@ def string_map_issues(data: Any, at: Path) -> list[Issue]:
             continue
         path = (*at, field)
         if not isinstance(value, Mapping):
-            issues.append(error("manifest/metadata", path, f"{field} must be a mapping of strings", ""))
+            issues.append(
+                error(
+                    "manifest/metadata",
+                    path,
+                    f"{field} must be a mapping of strings",
+                    'write key: "value" pairs',
+                )
+            )
             continue
         for key, item in value.items():
             if not isinstance(item, str):

@@ -182,7 +182,7 @@ def _canary_issues(canary: CanaryStrategy, analysis: Analysis) -> list[Issue]:
                     where,
                     "a step at 100% leaves stable without traffic, so nothing can be compared with it, "
                     "and promotion sends 100% to the candidate anyway",
-                    "end the ladder below 100 (e.g. 50); promotion follows the last step",
+                    "end the ladder below 100, e.g. at 50: promotion follows the last step",
                 )
             )
         elif step.weight == 0:
@@ -316,7 +316,7 @@ def _metric_issues(analysis: Analysis, raw: Mapping[str, Any]) -> list[Issue]:
                 metrics_path,
                 "every deciding metric treats no data as a pass: a candidate that receives no requests is "
                 "promoted without a single request judged",
-                "use noData: wait (the default) on at least one deciding metric",
+                "use noData: wait, the default, on at least one deciding metric",
             )
         )
     for index, metric in enumerate(analysis.metrics):
@@ -361,7 +361,7 @@ def _one_metric(metric: Metric, path: Path, analysis: Analysis, raw: Mapping[str
                 (*path, "threshold"),
                 f"every {metric.builtin} value passes this threshold and there is no comparison: "
                 "the metric can never fail a candidate",
-                "tighten the threshold (e.g. max: 0.01 for a 1% error rate) or add `compare`",
+                "tighten the threshold, e.g. max: 0.01 for a 1% error rate, or add `compare`",
             )
         )
     elif never_fails:
@@ -427,7 +427,7 @@ def _edge_issues(edges: list[float], path: Path) -> list[Issue]:
                 "policy/latency-unit",
                 path,
                 f"a latency edge above {LATENCY_SECONDS_SUSPICIOUS:g} seconds: probably meant as milliseconds",
-                "latency edges are in seconds (0.25 = 250 ms)",
+                "latency edges are in seconds: 0.25 is 250 ms",
             )
         )
     return issues

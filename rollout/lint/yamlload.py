@@ -273,7 +273,12 @@ class _Builder:
                 at,
             )
         if name not in self.anchors:
-            raise self.refuse("yaml/syntax", f"alias *{name} refers to no anchor &{name}", "", at)
+            raise self.refuse(
+                "yaml/syntax",
+                f"alias *{name} refers to no anchor &{name}",
+                "define the anchor before the alias",
+                at,
+            )
         value, nodes = self.anchors[name]
         self.alias_nodes += nodes
         if self.alias_nodes > self.limits.max_alias_nodes:
@@ -485,13 +490,20 @@ def read_source(path: FsPath, limits: Limits = Limits()) -> tuple[str | None, Ya
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
-            return None, YamlProblem(Severity.ERROR, "file/unreadable", "not a regular file", "")
+            return None, YamlProblem(
+                Severity.ERROR, "file/unreadable", "not a regular file", "lint regular files only"
+            )
         if info.st_size > limits.max_file_bytes:
             return None, _too_large(info.st_size, limits)
         with open(path, "rb") as handle:
             raw = handle.read(limits.max_file_bytes + 1)
     except OSError as exc:
-        return None, YamlProblem(Severity.ERROR, "file/unreadable", f"cannot read: {exc.strerror or exc}", "")
+        return None, YamlProblem(
+            Severity.ERROR,
+            "file/unreadable",
+            f"cannot read: {exc.strerror or exc}",
+            "check the path and its permissions",
+        )
     if len(raw) > limits.max_file_bytes:  # grew while we looked
         return None, _too_large(len(raw), limits)
     return decode(raw)

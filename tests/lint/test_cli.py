@@ -150,3 +150,25 @@ def test_thousands_of_files_in_bounded_time(tmp_path: Path, capsys: pytest.Captu
     elapsed = time.monotonic() - started
     assert code == 1 and out.endswith("1 error, 0 warnings in 3001 files (3000 objects)\n")
     assert elapsed < 30, f"3001 files took {elapsed:.1f}s"
+
+
+def test_no_yaml_files_is_said_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(tmp_path))
+    assert code == 0 and "in 0 files" in out and "no *.yaml" in err
+
+
+def test_a_bug_in_a_rule_is_a_finding_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rollout.lint.linter as linter
+
+    def broken(manifest: Any) -> list[Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(linter, "manifest_issues", broken)
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", "a: [\n")
+    code, out, _ = run(capsys, str(tmp_path))
+    assert code == 1
+    assert "a.yaml: error: lint failed on this file: RuntimeError: boom" in out
+    assert "b.yaml:2:1: error:" in out  # the other files are still linted
