@@ -160,7 +160,7 @@ def test_no_yaml_files_is_said_on_stderr(tmp_path: Path, capsys: pytest.CaptureF
 def test_a_bug_in_a_rule_is_a_finding_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rollout.lint.linter as linter
+    from rollout.lint import linter
 
     def broken(manifest: Any) -> list[Any]:
         raise RuntimeError("boom")
