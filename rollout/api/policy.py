@@ -6,35 +6,23 @@ in the same namespace. Every default below is the safe choice and is written int
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from rollout.analysis.promql import template_problems
 from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr, SecretKeyRef
 from rollout.api.durations import Duration
 
 Percent = Annotated[int, Field(ge=0, le=100)]
 
-# Variables a custom PromQL template may use, written `{{ name }}` (see Metric.query).
-TEMPLATE_VARIABLES: tuple[str, ...] = (
-    "namespace",
-    "service",
-    "revision",
-    "stable_revision",
-    "canary_revision",
-    "interval",
-)
-# One `{{ ... }}` placeholder; group 1 is what is inside, stripped of surrounding blanks.
-TEMPLATE_PLACEHOLDER_RE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-
 
 def field_error(message: str, at: tuple[int | str, ...], hint: str = "") -> PydanticCustomError:
     """A validation error located below the model that raises it: `at` is the path from that model (e.g.
     `("steps", 2, "weight")`), `hint` how to fix it. rollout.api.load turns both into the FieldProblem."""
-    return PydanticCustomError("field_error", message, {"at": at, "hint": hint})
+    return PydanticCustomError("field_error", "{message}", {"message": message, "at": at, "hint": hint})
 
 
 # ---------------------------------------------------------------------------------------------- strategy
@@ -373,13 +361,9 @@ class Metric(ApiModel):
                         else "use a value in 0..1",
                     )
         if self.query is not None:
-            for match in TEMPLATE_PLACEHOLDER_RE.finditer(self.query):
-                if match.group(1) not in TEMPLATE_VARIABLES:
-                    raise field_error(
-                        f"unknown template variable {{{{ {match.group(1)} }}}}",
-                        ("query",),
-                        "variables are " + ", ".join(f"{{{{ {v} }}}}" for v in TEMPLATE_VARIABLES),
-                    )
+            problems = template_problems(self.query)  # unknown or unquoted variables, malformed `{{`
+            if problems:
+                raise field_error(problems[0], ("query",))
         return self
 
     @property

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from rollout.analysis.promql import VARIABLES
 from rollout.api.load import parse_policy_spec
-from rollout.api.policy import TEMPLATE_VARIABLES
 
 
 def found(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -74,9 +74,17 @@ def test_unknown_template_variable_names_the_query_and_the_known_ones() -> None:
     )
     assert [p[0] for p in problems] == ["spec.analysis.metrics[0].query"]
     assert "{{ svc }}" in problems[0][1]
-    assert all(v in problems[0][2] for v in TEMPLATE_VARIABLES)
+    assert all(v in problems[0][1] for v in VARIABLES)
+
+
+def test_name_variable_outside_quotes_is_rejected() -> None:
+    problems = found(
+        with_metric({"name": "q", "query": "sum(x{ns={{ namespace }}})", "threshold": {"max": 1}})
+    )
+    assert [p[0] for p in problems] == ["spec.analysis.metrics[0].query"]
+    assert "inside quotes" in problems[0][1]
 
 
 def test_every_known_template_variable_is_accepted() -> None:
-    query = " + ".join(f'x{{a="{{{{{v}}}}}"}}' for v in TEMPLATE_VARIABLES)
+    query = " + ".join(f'x{{a="{{{{{v}}}}}"}}' for v in VARIABLES)
     assert found(with_metric({"name": "q", "query": query, "threshold": {"max": 1}})) == []
