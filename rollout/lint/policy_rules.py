@@ -106,25 +106,6 @@ def _strategy_issues(strategy: Strategy, analysis: Analysis, raw: Mapping[str, A
         base: Path = ("spec", "strategy", "abTest")
         issues += _tag_issues(ab.control_tag, (*base, "controlTag"))
         issues += _tag_issues(ab.treatment_tag, (*base, "treatmentTag"))
-        if ab.control_tag == ab.treatment_tag:
-            issues.append(
-                error(
-                    "policy/ab-tags",
-                    (*base, "treatmentTag"),
-                    f"controlTag and treatmentTag are both {ab.control_tag!r}",
-                    "Knative tags must be unique: give the arms different tags",
-                )
-            )
-        if ab.routing == AbRouting.SPLIT and ab.split_percent in (0, 100):
-            arm = "candidate" if ab.split_percent == 0 else "stable arm"
-            issues.append(
-                error(
-                    "policy/ab-split",
-                    (*base, "splitPercent"),
-                    f"splitPercent {ab.split_percent} sends no traffic to the {arm}: nothing can be compared",
-                    "use a split between 1 and 99, e.g. 50",
-                )
-            )
         if (
             ab.routing == AbRouting.HEADER
             and get(raw, "spec", "strategy", "abTest", "splitPercent") is not None
@@ -133,7 +114,7 @@ def _strategy_issues(strategy: Strategy, analysis: Analysis, raw: Mapping[str, A
                 warning(
                     "policy/ab-split",
                     (*base, "splitPercent"),
-                    "splitPercent is ignored with routing: header (requests choose their arm by header)",
+                    "splitPercent is ignored with routing: header, where requests choose their arm by header",
                     "remove splitPercent, or use routing: split",
                 )
             )

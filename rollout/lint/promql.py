@@ -1,17 +1,17 @@
-"""Syntax checks of custom PromQL templates that need no Prometheus: placeholders are closed, brackets,
-braces and parentheses balance, and string literals end. Which variables a template may use is part of
-the API (rollout.api.policy.TEMPLATE_VARIABLES, enforced by the model); this module only looks at shape.
+"""Shape checks of custom PromQL templates that need no Prometheus: brackets, braces and parentheses
+balance, and string literals end. The placeholders themselves (known variables, quoting, a stray `{{`) are
+checked by rollout.analysis.promql.template_problems, which the RolloutPolicy model applies.
 
 PromQL strings are "double", 'single' (both with backslash escapes) or `raw`; `#` outside a string starts
-a comment to the end of the line. Placeholders are replaced by a neutral token before the scan, so the
-braces of `{{ namespace }}` do not count as label matchers.
+a comment to the end of the line. Placeholders (as rollout.analysis.promql finds them) are replaced by a
+neutral token before the scan, so the braces of `{{ namespace }}` do not count as label matchers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rollout.api.policy import TEMPLATE_PLACEHOLDER_RE
+from rollout.analysis.promql import TemplateError, placeholders
 
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _PAIRS.items()}
@@ -28,18 +28,15 @@ def template_problems(template: str) -> list[TemplateProblem]:
     """The first structural problem of a PromQL template (a scan cannot trust what follows one)."""
     if not template.strip():
         return [TemplateProblem(0, "the query is empty", "write a PromQL expression that returns one number")]
-    # Same length as the template, so offsets stay valid.
-    text = TEMPLATE_PLACEHOLDER_RE.sub(lambda m: "x" * len(m.group(0)), template)
-    for marker in ("{{", "}}"):
-        offset = text.find(marker)
-        if offset >= 0:
-            return [
-                TemplateProblem(
-                    offset,
-                    f"`{marker}` at character {offset + 1} is not part of a complete `{{{{ variable }}}}`",
-                    "write placeholders as {{ name }}",
-                )
-            ]
+    try:
+        found = placeholders(template)
+    except TemplateError as exc:  # a stray `{{`: the model reports it with its position
+        return [TemplateProblem(0, str(exc), "write placeholders as {{ name }}")]
+    text = template
+    for placeholder in found:  # same length, so offsets stay valid
+        text = (
+            text[: placeholder.start] + "x" * (placeholder.end - placeholder.start) + text[placeholder.end :]
+        )
     return _scan(text)
 
 
