@@ -57,15 +57,16 @@ class Cluster:
 
     def apply_policy(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         existing = self.store.get(POLICIES, NS, name)
+        metadata: dict[str, Any] = {"name": name, "namespace": NS}
         body = {
             "apiVersion": "knrollout.dev/v1alpha1",
             "kind": "RolloutPolicy",
-            "metadata": {"name": name, "namespace": NS},
+            "metadata": metadata,
             "spec": spec,
         }
         if existing is None:
             return dict(self.store.create(POLICIES, body))
-        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        metadata["resourceVersion"] = existing["metadata"]["resourceVersion"]
         return dict(self.store.update(POLICIES, body))
 
     def create_service(

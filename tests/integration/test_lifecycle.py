@@ -43,7 +43,9 @@ async def test_candidate_walks_every_step_and_is_promoted() -> None:
                 ("hello-00002", 100, "stable"),
                 (None, 0, "latest"),
             ]
-            seen = assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [10, 30, 60]))
+            seen = assert_within_plan(
+                cluster, "hello", allowed_splits("hello-00001", "hello-00002", [10, 30, 60])
+            )
             weights = [s.get("hello-00002", 0) for s in seen]
             assert [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]] == [0, 10, 30, 60, 100]
             reasons = cluster.reasons("hello-00002.1")
@@ -60,7 +62,10 @@ async def test_candidate_that_never_becomes_ready_fails_at_its_deadline_with_its
             cluster.new_revision("hello", "ghcr.io/acme/hello:v2", {"ready-delay": "10m"})
             done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=15)
             assert done.status.phase == Phase.FAILED and done.status.reason == "CandidateReadyDeadline"
-            assert "did not become Ready in time" in done.status.message or "CandidateReadyDeadline" in done.status.message
+            assert (
+                "did not become Ready in time" in done.status.message
+                or "CandidateReadyDeadline" in done.status.message
+            )
             events = [e for e in cluster.events("hello-00002.1") if e["reason"] == "CandidateReadyDeadline"]
             assert events and events[0]["type"] == "Warning" and "hello-00002" in events[0]["message"]
             assert_within_plan(cluster, "hello", [{"hello-00001": 100}])
@@ -82,7 +87,7 @@ async def test_failed_candidate_fails_with_the_revisions_own_message() -> None:
 
 async def test_newer_revision_supersedes_the_running_rollout() -> None:
     async with sandbox() as cluster:
-        gate = [{"weight": 20}, {"pause": {}}, {"weight": 50}]
+        gate: list[dict[str, Any]] = [{"weight": 20}, {"pause": {}}, {"weight": 50}]
         cluster.apply_policy("canary", policy(gate))
         async with controller(cluster):
             await onboard(cluster, "hello")
@@ -97,7 +102,8 @@ async def test_newer_revision_supersedes_the_running_rollout() -> None:
             served = assert_within_plan(
                 cluster,
                 "hello",
-                allowed_splits("hello-00001", "hello-00002", [20]) + allowed_splits("hello-00001", "hello-00003", [20]),
+                allowed_splits("hello-00001", "hello-00002", [20])
+                + allowed_splits("hello-00001", "hello-00003", [20]),
             )
             # hello-00003 never served traffic before its own rollout reached its first step
             first3 = next(i for i, s in enumerate(served) if "hello-00003" in s)
@@ -116,9 +122,14 @@ async def test_template_reverted_to_stable_ends_the_rollout_cleanly() -> None:
             assert done.status.reason == "TemplateReverted"
             await eventually(lambda: cluster.latest_created("hello") == "hello-00003")
             await eventually(
-                lambda: [e.get("percent") for e in cluster.spec_traffic("hello") if e.get("tag") == "stable"] == [100]
+                lambda: (
+                    [e.get("percent") for e in cluster.spec_traffic("hello") if e.get("tag") == "stable"]
+                    == [100]
+                )
             )
-            assert cluster.rollout("hello-00003.1") is None  # the stable configuration again: nothing to roll out
+            assert (
+                cluster.rollout("hello-00003.1") is None
+            )  # the stable configuration again: nothing to roll out
             stable = [e for e in cluster.spec_traffic("hello") if e.get("tag") == "stable"]
             assert stable[0]["revisionName"] == "hello-00001"
 
