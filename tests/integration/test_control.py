@@ -88,7 +88,8 @@ async def test_abort_is_final_and_retry_starts_a_new_attempt() -> None:
             cluster.request("hello-00002.2", "resume", request_id="t2")
             done = await eventually(lambda: finished(cluster, "hello-00002.2"), within=15)
             assert done.status.phase == Phase.SUCCEEDED
-            assert cluster.rollout("hello-00002.1").status.phase == Phase.ABORTED  # history kept
+            first = cluster.rollout("hello-00002.1")
+            assert first is not None and first.status.phase == Phase.ABORTED  # history kept
             assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20, 50]))
 
 
@@ -143,9 +144,9 @@ async def test_hand_made_split_is_reported_and_left_alone() -> None:
         cluster.apply_policy("canary", GATED)
         cluster.create_service("split", policy=None)
         await eventually(lambda: cluster.latest_created("split") == "split-00001")
-        for n in (2, 3):
-            cluster.new_revision("split", f"ghcr.io/acme/split:v{n}")
-            await eventually(lambda n=n: cluster.latest_created("split") == f"split-0000{n}")
+        for name in ("split-00002", "split-00003"):
+            cluster.new_revision("split", f"ghcr.io/acme/split:{name}")
+            await eventually(lambda name=name: cluster.latest_created("split") == name)  # type: ignore[misc]
         three_way = [
             {"revisionName": "split-00001", "percent": 50},
             {"revisionName": "split-00002", "percent": 30},
