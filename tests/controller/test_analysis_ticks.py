@@ -1,0 +1,123 @@
+"""The analysis scheduler: rollouts whose windows end together are measured in ONE tick, with one query per
+(source, template, window) — the count `plan_tick` makes — and each rollout gets its own observations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from rollout.analysis.batching import AnalysisRequest, Answer, plan_tick
+from rollout.api.rollout import Phase, Rollout
+from rollout.controller.analysis import AnalysisScheduler, analysis_requests
+from rollout.controller.schedule import Tick, analysis_tick
+from rollout.controller.views import ObjectKey
+from rollout.engine.observations import MeasurementError, RequestCounts
+from tests.controller.objects import rollout
+from tests.engine.world import T0
+
+POLICY: dict[str, Any] = {
+    "strategy": {"canary": {"steps": [{"weight": 10}], "interval": "10s"}},
+    "analysis": {
+        "interval": "10s",
+        "metrics": [
+            {"name": "errors", "builtin": "errorRate", "threshold": {"max": 0.01}},
+            {"name": "p99", "builtin": "latency", "threshold": {"max": 0.5}},
+            {
+                "name": "custom",
+                "query": 'sum(rate(x{ns="{{ namespace }}"}[{{ interval }}]))',
+                "threshold": {"max": 1},
+            },
+        ],
+    },
+    "metricSource": {"prometheus": {"address": "http://127.0.0.1:9090"}},
+}
+
+
+def running(candidate: str, started: datetime) -> Rollout:
+    gen = int(candidate.rsplit("-", 1)[1])
+    r = rollout(candidate, phase=Phase.PROGRESSING, policy=POLICY, generation=gen)
+    status = r.status.model_copy(
+        update={"traffic_applied": True, "step_started_at": started, "started_at": started}
+    )
+    return r.model_copy(update={"status": status})
+
+
+def key(r: Rollout) -> ObjectKey:
+    return ObjectKey("Service", "default", r.spec.candidate_revision)
+
+
+async def test_rollouts_due_together_share_one_tick_and_one_query_per_template() -> None:
+    rollouts = [running(f"svc{i}-00002", T0 + timedelta(seconds=i * 0.45)) for i in range(20)]
+    calls: list[Sequence[AnalysisRequest]] = []
+
+    async def measure(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
+        calls.append(requests)
+        return {r: Answer(RequestCounts(100, 1), RequestCounts(100, 0)) for r in requests}
+
+    woken: list[ObjectKey] = []
+    now = T0 + timedelta(seconds=21)
+    scheduler = AnalysisScheduler(measure, woken.append, clock=lambda: now)
+    ticks = set()
+    for r in rollouts:
+        tick = analysis_tick(r, now)
+        assert tick is not None and tick.ready
+        ticks.add(tick)
+        scheduler.want(key(r), r, tick)
+    assert len(ticks) == 1  # steps started over 9s, their windows aligned to the same 10s boundary
+    (tick,) = ticks
+    await scheduler.run_due(tick.end)
+    assert len(calls) == 1 and len(calls[0]) == 60  # 20 rollouts x 3 metrics, in one tick
+    report = scheduler.reports[-1]
+    # builtin error rate and latency: one query each for all 20 rollouts; the custom template has no
+    # per-revision variable, so its one rendered text is shared too
+    assert (report.rollouts, report.queries) == (20, 3)
+    assert sorted(map(str, woken)) == sorted(str(key(r)) for r in rollouts)
+    obs = scheduler.take(rollouts[3], tick)
+    assert obs is not None and set(obs) == {"errors", "p99", "custom"}
+    assert obs["errors"].canary == RequestCounts(100, 1) and (obs["errors"].start, obs["errors"].end) == (
+        tick.start,
+        tick.end,
+    )
+    scheduler.consumed(rollouts[3], tick)
+    assert scheduler.take(rollouts[3], tick) is None
+
+
+def test_requests_name_the_window_the_revisions_and_the_source() -> None:
+    r = running("svc-00002", T0)
+    tick = Tick(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20), True)
+    reqs = analysis_requests(r, tick)
+    assert [q.metric for q in reqs] == ["errors", "p99", "custom"]
+    assert {(q.canary, q.stable, q.window_seconds, q.at) for q in reqs} == {
+        ("svc-00002", "hello-00001", 10.0, tick.end)
+    }
+    assert len(plan_tick(reqs).batches) == 3
+
+
+async def test_a_failing_measurement_gives_errors_not_a_crash() -> None:
+    async def broken(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
+        raise RuntimeError("boom")
+
+    r = running("svc-00002", T0)
+    now = T0 + timedelta(seconds=25)
+    scheduler = AnalysisScheduler(broken, lambda k: None, clock=lambda: now)
+    tick = analysis_tick(r, now)
+    assert tick is not None
+    scheduler.want(key(r), r, tick)
+    await scheduler.run_due(tick.end)
+    obs = scheduler.take(r, tick)
+    assert obs is not None and all(isinstance(o.canary, MeasurementError) for o in obs.values())
+
+
+async def test_a_result_for_an_older_window_is_dropped() -> None:
+    async def measure(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
+        return {}
+
+    r = running("svc-00002", T0)
+    now = T0 + timedelta(seconds=25)
+    scheduler = AnalysisScheduler(measure, lambda k: None, clock=lambda: now)
+    old = Tick(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20), True)
+    scheduler.want(key(r), r, old)
+    await scheduler.run_due(old.end)
+    newer = Tick(T0 + timedelta(seconds=20), T0 + timedelta(seconds=30), True)
+    assert scheduler.take(r, newer) is None and scheduler.take(r, old) is None
