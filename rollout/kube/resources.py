@@ -62,7 +62,6 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         ("patch", KNATIVE_GROUP, "services"),
         ("patch", KNATIVE_GROUP, "routes"),
         *((verb, GROUP, "rolloutpolicies") for verb in ("list", "watch", "get")),
-        ("update", GROUP, "rolloutpolicies/status"),
         ("patch", GROUP, "rolloutpolicies/status"),
         *((verb, GROUP, "rollouts") for verb in ("list", "watch", "get", "create", "delete")),
         ("patch", GROUP, "rollouts/status"),
