@@ -41,7 +41,9 @@ POLICY: dict[str, Any] = {
 
 
 @contextlib.asynccontextmanager
-async def controller_process(kubeconfig: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def controller_process(
+    kubeconfig: Path, log: Path, *extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
     args = [
         sys.executable,
         "-m",
@@ -57,6 +59,7 @@ async def controller_process(kubeconfig: Path, log: Path) -> AsyncIterator[async
         "20s",
         "--workers",
         "2",
+        *extra,
     ]
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env={**os.environ})
@@ -125,3 +128,33 @@ async def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
         assert set(steps) == {0, 1, 2, 3}
         assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [10, 30, 60]))
         assert cluster.rollouts("hello") == [done]  # one Rollout: no duplicate after a crash
+
+
+async def test_sigterm_stops_gracefully_and_releases_the_lease(tmp_path: Path) -> None:
+    from tests.integration.test_leader import LEASES
+
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", POLICY)
+        cluster.create_service("hello")
+        log = tmp_path / "controller.log"
+        args = [
+            "--leader-elect",
+            "--lease-name",
+            "rollout",
+            "--lease-namespace",
+            "default",
+            "--identity",
+            "replica-1",
+        ]
+        async with controller_process(cluster.kubeconfig, log, *args) as proc:
+            await eventually(
+                lambda: any(e.get("tag") == "stable" for e in cluster.spec_traffic("hello")), within=20
+            )
+            held = cluster.store.get(LEASES, "default", "rollout")
+            assert held is not None and held["spec"]["holderIdentity"] == "replica-1"
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
+        released = cluster.store.get(LEASES, "default", "rollout")
+        assert "holderIdentity" not in released["spec"]
+        lines = log.read_text().splitlines()
+        assert any('"controller stopped"' in line for line in lines)
