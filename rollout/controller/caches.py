@@ -18,6 +18,7 @@ BY_POLICY = "policy"
 BY_SERVICE = "service"
 BY_CONFIGURATION = "configuration"
 BY_TARGET = "target"
+BY_REVISION = "revision"
 
 
 def _ns(obj: Obj) -> str:
@@ -46,6 +47,12 @@ def revision_configuration_index(obj: Obj) -> list[str]:
 def route_configuration_index(obj: Obj) -> list[str]:
     spec = obj.get("spec") or {}
     names = {str(e.get("configurationName")) for e in spec.get("traffic") or () if e.get("configurationName")}
+    return [f"{_ns(obj)}/{n}" for n in sorted(names)]
+
+
+def route_revision_index(obj: Obj) -> list[str]:
+    spec = obj.get("spec") or {}
+    names = {str(e.get("revisionName")) for e in spec.get("traffic") or () if e.get("revisionName")}
     return [f"{_ns(obj)}/{n}" for n in sorted(names)]
 
 
@@ -81,6 +88,7 @@ class Caches:
         caches.services.add_index(BY_POLICY, policy_index)
         caches.routes.add_index(BY_POLICY, policy_index)
         caches.routes.add_index(BY_CONFIGURATION, route_configuration_index)
+        caches.routes.add_index(BY_REVISION, route_revision_index)
         caches.revisions.add_index(BY_SERVICE, revision_service_index)
         caches.revisions.add_index(BY_CONFIGURATION, revision_configuration_index)
         caches.rollouts.add_index(BY_TARGET, rollout_target_index)
@@ -142,9 +150,11 @@ class Caches:
         if service and self.services.get(ns, service) is not None:
             enqueue(ObjectKey("Service", ns, service))
         config = _labels(rev).get(CONFIGURATION_LABEL)
+        routes = self.routes.by_index(BY_REVISION, f"{ns}/{meta(rev).get('name')}")
         if config:
-            for route in self.routes.by_index(BY_CONFIGURATION, f"{ns}/{config}"):
-                enqueue(target_key(route))
+            routes += self.routes.by_index(BY_CONFIGURATION, f"{ns}/{config}")
+        for route in routes:
+            enqueue(target_key(route))
 
     def _policy_changed(
         self, enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj

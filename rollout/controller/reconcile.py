@@ -7,12 +7,13 @@ recomputed from cluster state at each call; a 409 re-reads the objects from the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import structlog
 
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
-from rollout.controller.assess import Assessment, TargetState, assess, policy_view
+from rollout.controller.assess import Assessment, Notice, TargetState, assess, policy_view
 from rollout.controller.caches import BY_CONFIGURATION, BY_SERVICE
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
 from rollout.controller.drive import drive
@@ -20,6 +21,7 @@ from rollout.controller.effects import Effects
 from rollout.controller.layout import Adopt, same_traffic
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active
 from rollout.controller.views import (
+    CONFIGURATION_LABEL,
     ObjectKey,
     RevisionView,
     TargetView,
@@ -111,23 +113,26 @@ class TargetReconciler:
         return Snapshot(obj, view, state, raw, configuration)
 
     async def _route_revisions(self, view: TargetView) -> tuple[list[Obj], str | None, TargetView]:
-        """A standalone Route follows the one Configuration its entries name: that Configuration's revisions,
-        and its latest created/ready revision."""
-        configs = sorted(
-            {str(e["configurationName"]) for e in view.spec_traffic if e.get("configurationName")}
-        )
+        """A standalone Route is managed when its traffic follows ONE Configuration (named by its entries, or
+        owning the revisions it names): that Configuration's revisions, and its latest created/ready
+        revision as the Route's own. None when there is no single one."""
+        ns = view.namespace
+        configs = {str(e["configurationName"]) for e in view.spec_traffic if e.get("configurationName")}
+        for entry in view.spec_traffic:
+            rev = self.ctx.caches.revisions.get(ns, str(entry.get("revisionName") or ""))
+            label = ((rev or {}).get("metadata") or {}).get("labels", {}).get(CONFIGURATION_LABEL)
+            if label:
+                configs.add(str(label))
         if len(configs) != 1:
             return [], None, view
-        config = configs[0]
-        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{view.namespace}/{config}")
-        cfg = await self.ctx.client.get(CONFIGURATIONS, view.namespace, config)
+        (config,) = configs
+        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{ns}/{config}")
+        cfg = await self.ctx.client.get(CONFIGURATIONS, ns, config)
         status = (cfg or {}).get("status") or {}
-        view = TargetView(
-            **{
-                **view.__dict__,
-                "latest_created": status.get("latestCreatedRevisionName") or None,
-                "latest_ready": status.get("latestReadyRevisionName") or None,
-            }
+        view = replace(
+            view,
+            latest_created=status.get("latestCreatedRevisionName") or None,
+            latest_ready=status.get("latestReadyRevisionName") or None,
         )
         return revs, config, view
 
@@ -139,6 +144,13 @@ class TargetReconciler:
         await fx.notices(snap.view, a.notices)
         if a.unmanageable or any(n.reason == "PolicyInvalid" for n in a.notices):
             ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, snap.view.policy_name or ""))
+        if snap.view.kind == "Route" and snap.configuration is None and a.drive is None:
+            message = (
+                "a standalone Route is managed when its traffic follows one Configuration (named by its entries "
+                "or owning the revisions they name); this one does not, so its traffic is left alone"
+            )
+            await fx.notices(snap.view, [Notice("Warning", "UnmanageableTraffic", message)])
+            return None
         if a.create is not None:
             spec = a.create["spec"]
             message = (
