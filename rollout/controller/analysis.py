@@ -121,6 +121,7 @@ class AnalysisScheduler:
         self._wanted: dict[RolloutId, _Wanted] = {}
         self._results: dict[RolloutId, tuple[Tick, dict[str, MetricObservation]]] = {}
         self._wakeup = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
         self.reports: list[TickReport] = []  # the last few ticks, for logs and benchmarks
 
     def want(self, key: ObjectKey, rollout: Rollout, tick: Tick) -> None:
@@ -164,6 +165,14 @@ class AnalysisScheduler:
         return min((w.tick.end for w in self._wanted.values()), default=None)
 
     async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            for task in list(self._running):
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while True:
             due = self._next_due()
             self._wakeup.clear()
@@ -177,11 +186,17 @@ class AnalysisScheduler:
                 continue
             await self.run_due(due)
 
-    async def run_due(self, end: datetime) -> None:
-        """Measure every rollout whose window ends at `end`, in one tick."""
+    def _take_due(self, end: datetime) -> dict[RolloutId, _Wanted]:
         batch = {rid: w for rid, w in self._wanted.items() if w.tick.end == end}
         for rid in batch:
             del self._wanted[rid]
+        return batch
+
+    async def run_due(self, end: datetime) -> None:
+        """Measure every rollout whose window ends at `end`, in one tick."""
+        await self._measure(end, self._take_due(end))
+
+    async def _measure(self, end: datetime, batch: dict[RolloutId, _Wanted]) -> None:
         requests: dict[RolloutId, list[AnalysisRequest]] = {
             rid: analysis_requests(w.rollout, w.tick, default_dialect=self.default_dialect)
             for rid, w in batch.items()
