@@ -117,6 +117,18 @@ class BlueGreenStrategy(ApiModel):
         description="Wait for `rollout promote` after a passing analysis instead of switching by itself.",
     )
 
+    @model_validator(mode="after")
+    def _tag_free(self) -> Self:
+        if self.preview_tag in RESERVED_TAGS:
+            raise ValueError(
+                f"`previewTag` cannot be {self.preview_tag!r}: the controller uses that tag itself"
+            )
+        return self
+
+
+# Tags the controller itself writes; strategy tags must not reuse them.
+RESERVED_TAGS = frozenset({"stable", "latest", "canary"})
+
 
 class AbRouting(StrEnum):
     HEADER = "header"
@@ -139,6 +151,17 @@ class AbTestStrategy(ApiModel):
         default=False,
         description="Promote the candidate by itself when the experiment passes; default: wait for a person.",
     )
+
+    @model_validator(mode="after")
+    def _tags(self) -> Self:
+        for field, tag in (("controlTag", self.control_tag), ("treatmentTag", self.treatment_tag)):
+            if tag in RESERVED_TAGS:
+                raise ValueError(f"`{field}` cannot be {tag!r}: the controller uses that tag itself")
+        if self.control_tag == self.treatment_tag:
+            raise ValueError("`controlTag` and `treatmentTag` must differ")
+        if self.routing == AbRouting.SPLIT and not 0 < self.split_percent < 100:
+            raise ValueError("with routing: split, `splitPercent` must be between 1 and 99")
+        return self
 
 
 class Strategy(ApiModel):
@@ -468,7 +491,7 @@ class Deadlines(ApiModel):
 
 class WebhookType(StrEnum):
     PRE_ROLLOUT = "preRollout"  # before any traffic moves; failure ends the rollout (Failed)
-    STEP = "step"  # at each step; failure counts as a failed check
+    STEP = "step"  # once per weight step after its traffic applies; the step waits for it; failure rolls back
     CONFIRM_PROMOTION = "confirmPromotion"  # before promotion; the rollout waits until it answers 2xx
     POST_ROLLOUT = "postRollout"  # after promotion or rollback; informational
     ROLLBACK = "rollback"  # polled during analysis; 2xx asks for a rollback

@@ -18,7 +18,6 @@ class Phase(StrEnum):
     PROGRESSING = "Progressing"  # at a step, analysing
     PAUSED = "Paused"  # manual gate, a person's pause, or inconclusive evidence
     PROMOTING = "Promoting"  # candidate being switched to 100% and made stable
-    ROLLING_BACK = "RollingBack"  # stable being restored to 100%
     SUCCEEDED = "Succeeded"  # candidate is the new stable
     ROLLED_BACK = "RolledBack"  # analysis showed a regression; stable at 100%
     FAILED = "Failed"  # deadline, unready candidate, failed pre-rollout webhook
@@ -36,8 +35,7 @@ TERMINAL_PHASES = frozenset(
 
 
 class RequestAction(StrEnum):
-    PROMOTE = "promote"  # skip the remaining steps and promote now (after the current analysis passes)
-    PROMOTE_FULL = "promoteFull"  # promote now, ignoring analysis
+    PROMOTE = "promote"  # skip the remaining steps and gates and promote now (a person's decision)
     ABORT = "abort"  # stable back to 100%, final
     PAUSE = "pause"
     RESUME = "resume"
@@ -119,7 +117,8 @@ class MetricResult(ApiModel):
     ratio_lower: float | None = None
     no_worse: bool | None = Field(default=None, description="Evidence shows the candidate is no worse.")
     message: str = ""
-    measured_at: Time | None = None
+    measured_at: Time | None = Field(default=None, description="End of the last interval evaluated.")
+    last_data_at: Time | None = Field(default=None, description="End of the last interval that had data.")
 
 
 class RolloutStatus(ApiModel):
@@ -145,6 +144,9 @@ class RolloutStatus(ApiModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     handled_request: str | None = Field(default=None, description="Id of the last manual request acted on.")
+    completed_webhooks: list[str] = Field(
+        default_factory=list, description="Webhook gates already passed (e.g. preRollout/smoke, step-1/load)."
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 

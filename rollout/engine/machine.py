@@ -1,0 +1,495 @@
+"""`decide`: one pure step of the Rollout state machine.
+
+Inputs (policy, current status, candidate readiness, the split Knative serves, a fresh analysis, manual
+requests, webhook results, time) -> the next status, the traffic plan and the actions (events to record, a
+retry to start). Phase changes come only from the table in `rollout.engine.transitions`; this module derives
+which events hold and does the bookkeeping (step clock, traffic applied, conditions, message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from rollout.api.common import ConditionStatus
+from rollout.api.durations import format_duration
+from rollout.api.policy import NoDataPolicy, RolloutPolicySpec, WebhookType
+from rollout.api.rollout import (
+    TERMINAL_PHASES,
+    ManualRequest,
+    Phase,
+    RequestAction,
+    Rollout,
+    RolloutStatus,
+    TrafficEntry,
+    Verdict,
+)
+from rollout.engine.conditions import get_condition, set_condition
+from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
+from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
+from rollout.engine.steps import EngineStep, engine_steps
+from rollout.engine.transitions import Effect, Event, Row, lookup
+from rollout.engine.webhooks import webhook_key
+
+DEADLINE_CONDITION = "DeadlineExceeded"
+
+# The event each manual request raises (resume depends on where the rollout is paused).
+_REQUEST_EVENTS: dict[RequestAction, Event] = {
+    RequestAction.ABORT: Event.ABORT_REQUESTED,
+    RequestAction.PROMOTE: Event.PROMOTE_REQUESTED,
+    RequestAction.PAUSE: Event.PAUSE_REQUESTED,
+    RequestAction.RETRY: Event.RETRY_REQUESTED,
+}
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    done: bool
+    why: str
+
+
+def pending_request(rollout: Rollout) -> ManualRequest | None:
+    req = rollout.spec.request
+    if req is None or req.id == rollout.status.handled_request:
+        return None
+    return req
+
+
+def analysis_due(rollout: Rollout, now: datetime) -> bool:
+    """An analysis tick is due: analysis runs (Progressing/Paused with the step's traffic served) and one
+    interval has passed since the last tick and since the step's traffic applied."""
+    status = rollout.status
+    if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
+        return False
+    if status.step_started_at is None:
+        return False
+    interval = timedelta(seconds=rollout.spec.policy.spec.analysis.interval)
+    since = max(t for t in (status.last_analysis_at, status.step_started_at) if t is not None)
+    return now - since >= interval
+
+
+def _seconds(a: datetime, b: datetime | None) -> float:
+    return (a - b).total_seconds() if b is not None else 0.0
+
+
+def step_check(
+    policy: RolloutPolicySpec, step: EngineStep, status: RolloutStatus, now: datetime
+) -> StepCheck:
+    """Whether the current traffic step may end now, and why (or why not)."""
+    if step.is_gate:
+        return StepCheck(False, "at a gate")
+    started = status.step_started_at
+    if not status.traffic_applied or started is None:
+        return StepCheck(False, "waiting for Knative to serve the step's traffic")
+    elapsed = _seconds(now, started)
+    results = {r.name: r for r in status.analysis}
+    blockers: list[str] = []
+    comparisons_no_worse = True
+    for metric in policy.analysis.metrics:
+        if metric.dry_run:
+            continue
+        r = results.get(metric.name)
+        no_data = metric.no_data or policy.analysis.no_data
+        fresh = r is not None and r.last_data_at is not None and r.last_data_at > started
+        if r is not None and r.verdict == Verdict.FAIL:
+            blockers.append(f"{metric.name} failed its last check")
+        elif r is not None and r.verdict == Verdict.ERROR:
+            blockers.append(f"{metric.name}: the metric source errs ({r.message})")
+        elif not fresh and no_data != NoDataPolicy.PASS:
+            blockers.append(f"{metric.name}: no data at this step yet")
+        early = metric.compare is not None and metric.compare.early_stop_margin is not None
+        if not (early and r is not None and r.no_worse and fresh):
+            comparisons_no_worse = False
+    if blockers:
+        return StepCheck(False, "; ".join(blockers))
+    if elapsed >= step.bake:
+        return StepCheck(True, f"bake time {format_duration(step.bake)} passed")
+    if (
+        step.early_stop
+        and comparisons_no_worse
+        and any(not m.dry_run for m in policy.analysis.metrics)
+        and elapsed >= policy.analysis.interval
+    ):
+        return StepCheck(True, f"evidence shows the candidate is no worse after {format_duration(elapsed)}")
+    return StepCheck(False, f"baking {format_duration(elapsed)} of {format_duration(step.bake)}")
+
+
+def _hooks_done(
+    policy: RolloutPolicySpec, kind: WebhookType, done: set[str], step: int | None = None
+) -> bool:
+    return all(webhook_key(h, step) in done for h in policy.webhooks if h.type == kind)
+
+
+def _next_kind(steps: list[EngineStep], index: int) -> str:
+    """'last' if there is no step after `index`, else the next step's kind ('gate' or 'traffic')."""
+    if index + 1 >= len(steps):
+        return "last"
+    return "gate" if steps[index + 1].is_gate else "traffic"
+
+
+def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: StepCheck) -> list[Event]:
+    """Every event that holds now, in priority order."""
+    rollout, now = inp.rollout, inp.now
+    policy = rollout.spec.policy.spec
+    phase = status.phase
+    events: list[Event] = []
+    req = pending_request(rollout)
+    done = set(status.completed_webhooks)
+    step = steps[min(status.current_step, len(steps) - 1)]
+    at_gate = phase == Phase.PAUSED and step.is_gate and status.reason in ("ManualGate",)
+    age = _seconds(now, status.started_at)
+
+    if req is not None and req.action == RequestAction.ABORT:
+        events.append(Event.ABORT_REQUESTED)
+    if inp.superseded_by:
+        events.append(Event.SUPERSEDED)
+    if inp.template_reverted:
+        events.append(Event.TEMPLATE_REVERTED)
+    if inp.candidate.ready is False:
+        events.append(Event.CANDIDATE_FAILED)
+    if phase == Phase.PENDING and inp.candidate.ready is not True and age >= policy.deadlines.candidate_ready:
+        events.append(Event.READY_DEADLINE)
+    for key, result in inp.webhooks.items():
+        if key.startswith("preRollout/") and not result.ok:
+            events.append(Event.PRE_ROLLOUT_HOOK_FAILED)
+        elif key.startswith("step-") and not result.ok:
+            events.append(Event.STEP_HOOK_FAILED)
+        elif key.startswith("rollback/") and result.ok:
+            events.append(Event.ROLLBACK_HOOK)
+    if inp.analysis is not None and inp.analysis.failed:
+        events.append(Event.REGRESSION)
+    if age >= policy.deadlines.rollout and get_condition(status.conditions, DEADLINE_CONDITION) is None:
+        events.append(
+            Event.DEADLINE_ROLLBACK
+            if policy.deadlines.on_rollout_deadline == "rollback"
+            else Event.DEADLINE_PAUSE
+        )
+    if req is not None and req.action in _REQUEST_EVENTS and req.action != RequestAction.ABORT:
+        events.append(_REQUEST_EVENTS[req.action])
+    gate_timer = (
+        step.gate_duration is not None and _seconds(now, status.step_started_at) >= step.gate_duration
+    )
+    if req is not None and req.action == RequestAction.RESUME and not at_gate:
+        events.append(Event.RESUME_REQUESTED)
+    if at_gate and ((req is not None and req.action == RequestAction.RESUME) or gate_timer):
+        events.append(
+            {"last": Event.GATE_OPENED_LAST, "gate": Event.GATE_OPENED_AT_GATE, "traffic": Event.GATE_OPENED}[
+                _next_kind(steps, status.current_step)
+            ]
+        )
+    if (
+        phase == Phase.PENDING
+        and inp.candidate.ready is True
+        and _hooks_done(policy, WebhookType.PRE_ROLLOUT, done)
+    ):
+        events.append(Event.CANDIDATE_READY_AT_GATE if steps[0].is_gate else Event.CANDIDATE_READY)
+    if phase == Phase.PROGRESSING and check.done:
+        kind = _next_kind(steps, status.current_step)
+        if kind == "traffic":
+            events.append(Event.STEP_DONE)
+        elif kind == "gate":
+            events.append(Event.STEP_DONE_AT_GATE)
+        elif _hooks_done(policy, WebhookType.CONFIRM_PROMOTION, done):
+            events.append(Event.STEP_DONE_LAST)
+    if phase == Phase.PROMOTING and status.traffic_applied:
+        events.append(Event.PROMOTION_APPLIED)
+    return events
+
+
+def _request_event(req: ManualRequest, status: RolloutStatus, steps: list[EngineStep]) -> Event:
+    if req.action == RequestAction.RESUME:
+        step = steps[min(status.current_step, len(steps) - 1)]
+        if status.phase == Phase.PAUSED and step.is_gate and status.reason == "ManualGate":
+            return {
+                "last": Event.GATE_OPENED_LAST,
+                "gate": Event.GATE_OPENED_AT_GATE,
+                "traffic": Event.GATE_OPENED,
+            }[_next_kind(steps, status.current_step)]
+        return Event.RESUME_REQUESTED
+    return _REQUEST_EVENTS[req.action]
+
+
+def _apply_effect(row: Row, status: RolloutStatus, steps: list[EngineStep], inp: Inputs) -> dict[str, Any]:
+    """Field updates a transition makes besides phase and reason."""
+    now = inp.now
+    updates: dict[str, Any] = {}
+    if row.effect in (Effect.START, Effect.ADVANCE):
+        index = 0 if row.effect == Effect.START else status.current_step + 1
+        index = min(index, len(steps) - 1)
+        updates["current_step"] = index
+        updates["step_started_at"] = now if steps[index].is_gate else None
+        updates["traffic_applied"] = False
+    if row.effect == Effect.PAUSE:
+        updates["paused_from"] = status.phase
+    if row.effect == Effect.RESUME:
+        updates["paused_from"] = None
+    if row.to != Phase.PAUSED:
+        updates.setdefault("paused_from", None)
+    if row.effect == Effect.FINISH:
+        updates["finished_at"] = now
+    if row.to == Phase.PROMOTING:
+        updates["traffic_applied"] = False
+    return updates
+
+
+def _describe(status: RolloutStatus, steps: list[EngineStep], check: StepCheck | None) -> str:
+    parts: list[str] = []
+    if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
+        step = steps[min(status.current_step, len(steps) - 1)]
+        label = "gate" if step.is_gate else f"{status.canary_weight}% to the candidate"
+        parts.append(f"step {status.current_step + 1}/{len(steps)} ({label})")
+        if check is not None and status.phase == Phase.PROGRESSING:
+            parts.append(check.why)
+    for r in status.analysis:
+        parts.append(_metric_summary(r))
+    return "; ".join(parts)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _metric_summary(r: Any) -> str:
+    text = f"{r.name} {r.verdict.value}"
+    if r.value is not None or r.stable_value is not None:
+        text += f" (canary {_fmt(r.value)} vs stable {_fmt(r.stable_value)}"
+        if r.threshold_max is not None:
+            text += f", max {_fmt(r.threshold_max)}"
+        if r.threshold_min is not None:
+            text += f", min {_fmt(r.threshold_min)}"
+        if r.p_value is not None:
+            text += f", p={_fmt(r.p_value)}"
+        text += ")"
+    if r.dry_run:
+        text += " [dry-run]"
+    return text
+
+
+def _plan(
+    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], candidate_ready: bool
+) -> TrafficPlan:
+    spec = rollout.spec
+    return plan_for(
+        spec.policy.spec,
+        steps,
+        status.phase,
+        status.current_step,
+        spec.stable_revision,
+        spec.candidate_revision,
+        candidate_ready,
+    )
+
+
+def _with_traffic(
+    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], inp: Inputs
+) -> tuple[RolloutStatus, TrafficPlan]:
+    plan = _plan(rollout, status, steps, inp.candidate.ready is True)
+    applied = plan_applied(plan, inp.traffic)
+    percents = plan.percents()
+    updates: dict[str, Any] = {
+        "traffic": list(plan.entries),
+        "traffic_applied": applied,
+        "canary_weight": percents.get(rollout.spec.candidate_revision, 0),
+        "stable_weight": percents.get(rollout.spec.stable_revision, 0)
+        if rollout.spec.stable_revision != rollout.spec.candidate_revision
+        else 0,
+    }
+    step = steps[min(status.current_step, len(steps) - 1)]
+    if (
+        applied
+        and status.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        and not step.is_gate
+        and status.step_started_at is None
+    ):
+        updates["step_started_at"] = inp.now
+    return status.model_copy(update=updates), plan
+
+
+def decide(inp: Inputs) -> Decision:
+    rollout, now = inp.rollout, inp.now
+    policy = rollout.spec.policy.spec
+    generation = rollout.metadata.generation
+    steps = engine_steps(policy)
+    status = rollout.status
+    actions: list[Action] = []
+    log: dict[str, Any] = {}
+
+    if status.started_at is None:
+        status = status.model_copy(update={"started_at": now, "step_count": len(steps)})
+
+    # 1. bookkeeping: fresh analysis, webhook results, traffic served
+    if inp.analysis is not None:
+        status = status.model_copy(
+            update={
+                "analysis": list(inp.analysis.results),
+                "judge_state": dict(inp.analysis.judge_state),
+                "last_analysis_at": inp.analysis.window_end,
+            }
+        )
+        log["analysis"] = [r.to_wire() for r in inp.analysis.results]
+    completed = list(status.completed_webhooks)
+    for key, result in inp.webhooks.items():
+        gate_passed = result.ok and not key.startswith("rollback/")
+        if (gate_passed or key.startswith("postRollout/")) and key not in completed:
+            completed.append(key)
+        if not result.ok and not key.startswith("postRollout/"):
+            actions.append(RecordEvent("Warning", "WebhookFailed", f"webhook {key} failed: {result.message}"))
+    status = status.model_copy(update={"completed_webhooks": completed})
+    status, _ = _with_traffic(rollout, status, steps, inp)
+    step = steps[min(status.current_step, len(steps) - 1)]
+    check = step_check(policy, step, status, now) if status.phase == Phase.PROGRESSING else None
+
+    # 2. which events hold, and the first that the table accepts in this phase
+    events = _events(inp, status, steps, check or StepCheck(False, ""))
+    chosen: tuple[Event, Row] | None = None
+    for event in events:
+        row = lookup(status.phase, event)
+        if row is not None:
+            chosen = (event, row)
+            break
+
+    # 3. manual requests: acknowledge the one acted on, and any that cannot apply in this phase
+    req = pending_request(rollout)
+    if req is not None:
+        req_event = _request_event(req, status, steps)
+        if chosen is not None and chosen[0] == req_event:
+            status = status.model_copy(update={"handled_request": req.id})
+        elif lookup(status.phase, req_event) is None:
+            status = status.model_copy(update={"handled_request": req.id})
+            actions.append(
+                RecordEvent(
+                    "Warning",
+                    "RequestIgnored",
+                    f"{req.action.value} requested by {req.requested_by or 'someone'} does not apply "
+                    f"to a rollout in phase {status.phase.value}",
+                )
+            )
+
+    # 4. the transition
+    if chosen is not None:
+        event, row = chosen
+        before = status.phase
+        updates = _apply_effect(row, status, steps, inp)
+        to = row.to
+        if row.effect == Effect.RESUME and status.paused_from is not None:
+            to = status.paused_from
+        updates.update({"phase": to, "reason": row.reason})
+        if event in (Event.DEADLINE_ROLLBACK, Event.DEADLINE_PAUSE):
+            conds = set_condition(
+                status.conditions,
+                DEADLINE_CONDITION,
+                "True",
+                row.reason,
+                f"the rollout passed its deadline of {format_duration(policy.deadlines.rollout)}",
+                now,
+                generation,
+            )
+            updates["conditions"] = conds
+        status = status.model_copy(update=updates)
+        status, _ = _with_traffic(rollout, status, steps, inp)
+        if row.effect == Effect.RETRY:
+            actions.append(RetryRollout(rollout.spec.attempt + 1))
+        message = _transition_message(event, row, before, status, steps, inp, check)
+        actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))
+        log.update(
+            {"event": event.value, "from": before.value, "to": status.phase.value, "reason": row.reason}
+        )
+
+    # 5. conditions and message
+    status, plan = _with_traffic(rollout, status, steps, inp)
+    new_check = (
+        step_check(policy, steps[min(status.current_step, len(steps) - 1)], status, now)
+        if (status.phase == Phase.PROGRESSING)
+        else None
+    )
+    status = _conditions(status, generation, now, inp)
+    message = _describe(status, steps, new_check)
+    if chosen is not None and status.phase in TERMINAL_PHASES:
+        message = f"{chosen[1].reason}: {message}" if message else chosen[1].reason
+    status = status.model_copy(update={"message": message[:2048], "observed_generation": generation})
+    log.update(
+        {
+            "phase": status.phase.value,
+            "step": status.current_step,
+            "canary_weight": status.canary_weight,
+            "traffic_applied": status.traffic_applied,
+        }
+    )
+    return Decision(
+        status=status,
+        plan=plan,
+        actions=tuple(actions),
+        event=chosen[0] if chosen else None,
+        row=chosen[1] if chosen else None,
+        log=log,
+    )
+
+
+def _transition_message(
+    event: Event,
+    row: Row,
+    before: Phase,
+    status: RolloutStatus,
+    steps: list[EngineStep],
+    inp: Inputs,
+    check: StepCheck | None,
+) -> str:
+    spec = inp.rollout.spec
+    base = f"{before.value} -> {status.phase.value}"
+    if event == Event.CANDIDATE_FAILED:
+        return f"{base}: revision {spec.candidate_revision} failed: {inp.candidate.reason} {inp.candidate.message}".strip()
+    if event == Event.READY_DEADLINE:
+        detail = inp.candidate.message or "it is still not Ready"
+        return f"{base}: revision {spec.candidate_revision} did not become Ready in time: {detail}"
+    if event == Event.REGRESSION and inp.analysis is not None:
+        failed = [r for r in inp.analysis.results if r.name in inp.analysis.failed]
+        return f"{base}: " + "; ".join(f"{_metric_summary(r)}: {r.message}" for r in failed)
+    if event == Event.SUPERSEDED:
+        return f"{base}: revision {inp.superseded_by} replaced candidate {spec.candidate_revision}"
+    if event in (Event.STEP_DONE, Event.STEP_DONE_AT_GATE, Event.STEP_DONE_LAST) and check is not None:
+        return f"{base}: step {status.current_step + 1}/{len(steps)} at {status.canary_weight}%: {check.why}"
+    if event == Event.PROMOTION_APPLIED:
+        return f"{base}: revision {spec.candidate_revision} serves 100% and is the new stable"
+    req = inp.rollout.spec.request
+    if req is not None and event.name.endswith("REQUESTED"):
+        who = req.requested_by or "someone"
+        return f"{base}: {req.action.value} requested by {who}" + (f" ({req.reason})" if req.reason else "")
+    return f"{base}: {row.reason}"
+
+
+def _conditions(status: RolloutStatus, generation: int | None, now: datetime, inp: Inputs) -> RolloutStatus:
+    conds = status.conditions
+    phase = status.phase
+    terminal = phase in TERMINAL_PHASES
+    conds = set_condition(
+        conds,
+        "Completed",
+        "True" if terminal else "False",
+        status.reason if terminal else phase.value,
+        status.reason if terminal else "the rollout is running",
+        now,
+        generation,
+    )
+    prog_status: ConditionStatus = "False" if terminal or phase == Phase.PAUSED else "True"
+    if terminal:
+        prog_reason, prog_message = status.reason or phase.value, f"finished: {phase.value}"
+    elif phase == Phase.PAUSED:
+        prog_reason, prog_message = status.reason or "Paused", "paused; `rollout resume` continues"
+    else:
+        prog_reason, prog_message = status.reason or phase.value, phase.value
+    conds = set_condition(conds, "Progressing", prog_status, prog_reason, prog_message, now, generation)
+    if status.traffic_applied:
+        conds = set_condition(
+            conds, "TrafficApplied", "True", "PlanServed", "Knative serves the planned split", now, generation
+        )
+    else:
+        why = "Knative has not yet served the planned split"
+        if inp.traffic is not None and not inp.traffic.ready:
+            why = "the Service/Route is not Ready (a referenced revision may be missing or unready)"
+        conds = set_condition(conds, "TrafficApplied", "False", "WaitingForKnative", why, now, generation)
+    return status.model_copy(update={"conditions": conds})
+
+
+def plan_entries(plan: TrafficPlan) -> list[TrafficEntry]:
+    return list(plan.entries)

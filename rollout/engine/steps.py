@@ -1,0 +1,78 @@
+"""Every strategy as one list of engine steps: traffic steps (a weight held while analysis runs) and gates
+(wait for a person, or for a duration). The state machine only knows this list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rollout.api.policy import AbRouting, RolloutPolicySpec
+
+
+class Layout(StrEnum):
+    """How the candidate is wired into the traffic block during a traffic step."""
+
+    CANARY = "canary"  # candidate gets `weight` percent under tag `canary`
+    PREVIEW = "preview"  # blue/green: candidate at 0% under its preview tag, reached by the tag URL
+    AB_HEADER = "abHeader"  # A/B: arms under their tags at 0%, reached by the Knative-Serving-Tag header
+    AB_SPLIT = "abSplit"  # A/B: treatment arm gets `weight` percent
+
+
+@dataclass(frozen=True)
+class EngineStep:
+    kind: str  # "traffic" | "gate"
+    weight: int = 0  # candidate percent (traffic steps; gates hold the previous step's weight)
+    bake: float = 0.0  # minimum seconds at this step (traffic steps)
+    gate_duration: float | None = None  # gates: continue by itself after this long; None waits for a person
+    early_stop: bool = False  # a comparison showing "no worse" may end the step before `bake`
+    layout: Layout = Layout.CANARY
+    name: str = ""
+
+    @property
+    def is_gate(self) -> bool:
+        return self.kind == "gate"
+
+
+def engine_steps(policy: RolloutPolicySpec) -> list[EngineStep]:
+    strategy = policy.strategy
+    if strategy.canary is not None:
+        out: list[EngineStep] = []
+        weight = 0
+        for i, step in enumerate(strategy.canary.ladder()):
+            if step.pause is not None:
+                out.append(
+                    EngineStep(
+                        kind="gate", weight=weight, gate_duration=step.pause.duration, name=f"pause-{i}"
+                    )
+                )
+            else:
+                weight = step.weight or 0
+                out.append(
+                    EngineStep(
+                        kind="traffic",
+                        weight=weight,
+                        bake=step.bake or 0.0,
+                        early_stop=True,
+                        name=f"weight-{weight}",
+                    )
+                )
+        return out
+    if strategy.blue_green is not None:
+        bg = strategy.blue_green
+        steps = [
+            EngineStep(
+                kind="traffic", weight=0, bake=bg.analysis_duration, layout=Layout.PREVIEW, name="preview"
+            )
+        ]
+        if bg.manual_promotion:
+            steps.append(EngineStep(kind="gate", weight=0, layout=Layout.PREVIEW, name="confirm-switch"))
+        return steps
+    ab = strategy.ab_test
+    assert ab is not None
+    split = ab.routing == AbRouting.SPLIT
+    layout = Layout.AB_SPLIT if split else Layout.AB_HEADER
+    weight = ab.split_percent if split else 0
+    steps = [EngineStep(kind="traffic", weight=weight, bake=ab.duration, layout=layout, name="experiment")]
+    if not ab.promote_on_success:
+        steps.append(EngineStep(kind="gate", weight=weight, layout=layout, name="decision"))
+    return steps

@@ -1,0 +1,140 @@
+"""The Rollout state machine as ONE explicit table: (phase, event) -> (next phase, reason, effect).
+
+Events are facts the engine derives from its inputs (see `rollout.engine.events`); when several hold at once
+the first in `Event` order wins. A (phase, event) pair that is not in the table means "not applicable here".
+The reason of a row is the Event reason and the condition reason the controller writes.
+docs/state-machine.md is generated from this table (`python -m rollout.engine.transitions`), and a test
+checks they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from rollout.api.rollout import TERMINAL_PHASES, Phase
+
+
+class Event(StrEnum):
+    # in priority order: the first event that holds and has a row for the current phase wins
+    ABORT_REQUESTED = "AbortRequested"  # a person asked to abort
+    SUPERSEDED = "Superseded"  # a newer revision replaced the candidate
+    TEMPLATE_REVERTED = "TemplateReverted"  # the template is back to the stable configuration
+    CANDIDATE_FAILED = "CandidateFailed"  # the candidate revision reports Ready=False
+    READY_DEADLINE = "ReadyDeadline"  # the candidate did not become Ready within deadlines.candidateReady
+    PRE_ROLLOUT_HOOK_FAILED = "PreRolloutHookFailed"
+    STEP_HOOK_FAILED = "StepHookFailed"
+    ROLLBACK_HOOK = "RollbackHook"  # a rollback webhook answered 2xx
+    REGRESSION = "Regression"  # a deciding metric failed (threshold limits or the sequential test)
+    DEADLINE_ROLLBACK = "DeadlineRollback"  # deadlines.rollout passed, onRolloutDeadline: rollback
+    DEADLINE_PAUSE = "DeadlinePause"  # deadlines.rollout passed, onRolloutDeadline: pause
+    PROMOTE_REQUESTED = "PromoteRequested"
+    PAUSE_REQUESTED = "PauseRequested"
+    RESUME_REQUESTED = "ResumeRequested"  # paused by a person or a deadline (not at a gate)
+    GATE_OPENED = "GateOpened"  # at a gate: resumed by a person or its duration passed; next is a weight
+    GATE_OPENED_AT_GATE = "GateOpenedAtGate"  # ... the next step is another gate
+    GATE_OPENED_LAST = "GateOpenedLast"  # ... it was the last step
+    RETRY_REQUESTED = "RetryRequested"
+    CANDIDATE_READY = "CandidateReady"  # Ready, pre-rollout hooks passed; the first step is a weight
+    CANDIDATE_READY_AT_GATE = "CandidateReadyAtGate"  # ... the first step is a gate
+    STEP_DONE = "StepDone"  # the step's bake passed (or evidence ended it early); next is a weight
+    STEP_DONE_AT_GATE = "StepDoneAtGate"  # ... the next step is a gate
+    STEP_DONE_LAST = "StepDoneLast"  # ... it was the last step and promotion is confirmed
+    PROMOTION_APPLIED = "PromotionApplied"  # Knative serves the candidate at 100%
+
+
+class Effect(Enum):
+    NONE = "none"
+    START = "start"  # current step := 0, step clock stopped until its traffic applies
+    ADVANCE = "advance"  # current step += 1, step clock stopped until its traffic applies
+    PAUSE = "pause"  # remember the phase to resume
+    RESUME = "resume"  # back to the remembered phase
+    FINISH = "finish"  # stamp finishedAt
+    RETRY = "retry"  # ask the controller for a new attempt
+
+
+@dataclass(frozen=True)
+class Row:
+    to: Phase
+    reason: str
+    warning: bool = False
+    effect: Effect = Effect.NONE
+
+
+P, G, Z, M = Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING
+ACTIVE = (P, G, Z, M)
+FINISH = Effect.FINISH
+
+
+def _rows() -> dict[tuple[Phase, Event], Row]:
+    t: dict[tuple[Phase, Event], Row] = {}
+
+    def add(phases: tuple[Phase, ...], event: Event, row: Row) -> None:
+        for phase in phases:
+            t[(phase, event)] = row
+
+    add(ACTIVE, Event.ABORT_REQUESTED, Row(Phase.ABORTED, "Aborted", True, FINISH))
+    add(ACTIVE, Event.SUPERSEDED, Row(Phase.SUPERSEDED, "Superseded", False, FINISH))
+    add(ACTIVE, Event.TEMPLATE_REVERTED, Row(Phase.SUPERSEDED, "TemplateReverted", False, FINISH))
+    add((P,), Event.CANDIDATE_FAILED, Row(Phase.FAILED, "CandidateFailed", True, FINISH))
+    add((G, Z, M), Event.CANDIDATE_FAILED, Row(Phase.ROLLED_BACK, "CandidateFailed", True, FINISH))
+    add((P,), Event.READY_DEADLINE, Row(Phase.FAILED, "CandidateReadyDeadline", True, FINISH))
+    add((P,), Event.PRE_ROLLOUT_HOOK_FAILED, Row(Phase.FAILED, "PreRolloutWebhookFailed", True, FINISH))
+    add((G,), Event.STEP_HOOK_FAILED, Row(Phase.ROLLED_BACK, "StepWebhookFailed", True, FINISH))
+    add((G, Z), Event.ROLLBACK_HOOK, Row(Phase.ROLLED_BACK, "RollbackWebhook", True, FINISH))
+    add((G, Z), Event.REGRESSION, Row(Phase.ROLLED_BACK, "RegressionDetected", True, FINISH))
+    add(ACTIVE, Event.DEADLINE_ROLLBACK, Row(Phase.FAILED, "RolloutDeadlineExceeded", True, FINISH))
+    add((P,), Event.DEADLINE_PAUSE, Row(Phase.FAILED, "RolloutDeadlineExceeded", True, FINISH))
+    add((G,), Event.DEADLINE_PAUSE, Row(Z, "RolloutDeadlineExceeded", True, Effect.PAUSE))
+    add((G, Z), Event.PROMOTE_REQUESTED, Row(M, "PromoteRequested"))
+    add((G,), Event.PAUSE_REQUESTED, Row(Z, "PauseRequested", False, Effect.PAUSE))
+    add((Z,), Event.RESUME_REQUESTED, Row(G, "Resumed", False, Effect.RESUME))
+    add((Z,), Event.GATE_OPENED, Row(G, "GateOpened", False, Effect.ADVANCE))
+    add((Z,), Event.GATE_OPENED_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE))
+    add((Z,), Event.GATE_OPENED_LAST, Row(M, "GateOpened"))
+    for terminal in (Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED):
+        add((terminal,), Event.RETRY_REQUESTED, Row(terminal, "RetryRequested", False, Effect.RETRY))
+    add((P,), Event.CANDIDATE_READY, Row(G, "CandidateReady", False, Effect.START))
+    add((P,), Event.CANDIDATE_READY_AT_GATE, Row(Z, "ManualGate", False, Effect.START))
+    add((G,), Event.STEP_DONE, Row(G, "StepAdvanced", False, Effect.ADVANCE))
+    add((G,), Event.STEP_DONE_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE))
+    add((G,), Event.STEP_DONE_LAST, Row(M, "AnalysisPassed"))
+    add((M,), Event.PROMOTION_APPLIED, Row(Phase.SUCCEEDED, "Promoted", False, FINISH))
+    return t
+
+
+TABLE: dict[tuple[Phase, Event], Row] = _rows()
+
+
+def lookup(phase: Phase, event: Event) -> Row | None:
+    return TABLE.get((phase, event))
+
+
+def render_markdown() -> str:
+    """The table as docs/state-machine.md shows it."""
+    lines = [
+        "# The Rollout state machine",
+        "",
+        "GENERATED from `rollout/engine/transitions.py` by `python -m rollout.engine.transitions`; a test",
+        "checks that this file and the code agree. Events are listed in priority order: when several hold at",
+        "one reconcile, the first one with a row for the current phase wins. Terminal phases: "
+        + ", ".join(p.value for p in Phase if p in TERMINAL_PHASES)
+        + ".",
+        "",
+        "| From | Event | To | Reason (Event and condition) | Type | Effect |",
+        "|---|---|---|---|---|---|",
+    ]
+    for event in Event:
+        for phase in Phase:
+            row = TABLE.get((phase, event))
+            if row is None:
+                continue
+            kind = "Warning" if row.warning else "Normal"
+            lines.append(
+                f"| {phase.value} | {event.value} | {row.to.value} | {row.reason} | {kind} | {row.effect.value} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_markdown(), end="")

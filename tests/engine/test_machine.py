@@ -1,0 +1,328 @@
+"""Scenario tests of `decide` with synthetic observations (no server, no clock)."""
+
+from datetime import timedelta
+
+from rollout.api.rollout import Phase, RequestAction, Verdict
+from rollout.engine.inputs import AnalysisUpdate, RecordEvent, RetryRollout, WebhookResult
+from rollout.engine.machine import analysis_due
+from rollout.engine.observations import ObservedTraffic
+from rollout.engine.transitions import Event
+from tests.engine.world import World, make_rollout, results
+
+LADDER = {"strategy": {"canary": {"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}]}}}
+
+
+def drive_step(w: World, *, no_worse: bool = False) -> None:
+    """Tick with passing analysis until the step advances."""
+    start = w.status.current_step
+    for _ in range(100):
+        d = w.tick(
+            30,
+            analysis=w.passing(no_worse=no_worse)
+            if analysis_due(w.rollout, w.now + timedelta(seconds=30))
+            else None,
+        )
+        if w.status.current_step != start or w.status.phase != Phase.PROGRESSING:
+            return
+    raise AssertionError(f"step {start} never ended: {d.status.message}")
+
+
+def test_good_canary_walks_every_step_and_is_promoted_only_once_knative_serves_it() -> None:
+    w = World(make_rollout(LADDER))
+    d = w.tick()
+    assert d.event == Event.CANDIDATE_READY and w.status.phase == Phase.PROGRESSING
+    assert d.plan.percents() == {"hello-00001": 90, "hello-00002": 10}
+    assert d.plan.tags() == {"stable": "hello-00001", "canary": "hello-00002"}
+    assert not w.status.traffic_applied  # written, not yet served
+    w.tick()
+    assert w.status.traffic_applied and w.status.step_started_at == w.now
+    weights = [w.status.canary_weight]
+    drive_step(w)
+    weights.append(w.status.canary_weight)
+    drive_step(w)
+    assert w.status.phase == Phase.PROMOTING and w.status.reason == "AnalysisPassed"
+    w.knative_follows = False
+    w.served = ObservedTraffic({"hello-00001": 50, "hello-00002": 50}, {"stable": "hello-00001"}, True)
+    w.tick()
+    assert w.status.phase == Phase.PROMOTING  # Knative has not served 100% yet
+    w.served = ObservedTraffic({"hello-00002": 100}, {"stable": "hello-00002"}, False)
+    w.tick()
+    assert w.status.phase == Phase.PROMOTING  # served, but the Service is not Ready yet
+    w.knative_follows = True
+    w.tick()
+    d = w.tick()
+    assert w.status.phase == Phase.SUCCEEDED and d.event == Event.PROMOTION_APPLIED
+    assert d.plan.percents() == {"hello-00002": 100}
+    assert d.plan.tags() == {"stable": "hello-00002"}
+    assert weights == [10, 50]
+    assert w.status.finished_at == w.now
+    completed = next(c for c in w.status.conditions if c.type == "Completed")
+    assert completed.status == "True" and completed.reason == "Promoted"
+
+
+def test_weights_sum_to_100_and_never_exceed_the_step() -> None:
+    w = World(make_rollout(LADDER))
+    for _ in range(40):
+        d = w.tick(
+            20, analysis=w.passing() if analysis_due(w.rollout, w.now + timedelta(seconds=20)) else None
+        )
+        total = sum(e.percent for e in d.plan.entries)
+        assert total == 100
+        step_weight = [10, 50][min(w.status.current_step, 1)]
+        if w.status.phase in (Phase.PROGRESSING, Phase.PAUSED):
+            assert d.plan.percents().get("hello-00002", 0) <= step_weight
+
+
+def test_regression_rolls_back_with_the_numbers_and_keeps_the_candidate_reachable() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    w.tick(30)
+    failing = AnalysisUpdate(
+        window_end=w.now,
+        results=results(w.now, verdict=Verdict.FAIL),
+        judge_state={},
+        failed=("error-rate",),
+    )
+    d = w.tick(1, analysis=failing)
+    assert w.status.phase == Phase.ROLLED_BACK and w.status.reason == "RegressionDetected"
+    assert d.plan.percents() == {"hello-00001": 100}
+    assert d.plan.tags()["canary"] == "hello-00002"
+    event = next(a for a in d.actions if isinstance(a, RecordEvent))
+    assert event.type == "Warning" and event.reason == "RegressionDetected"
+    assert "error-rate Fail (canary 0.001 vs stable 0.001" in event.message
+    # terminal: later inputs change nothing
+    again = w.tick(60, analysis=w.passing())
+    assert again.event is None and w.status.phase == Phase.ROLLED_BACK
+
+
+def test_no_data_waits_instead_of_advancing_or_failing() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    for _ in range(10):
+        w.tick(30, analysis=w.passing(verdict=Verdict.NO_DATA))
+    assert w.status.phase == Phase.PROGRESSING and w.status.current_step == 0
+    assert "no data at this step yet" in w.status.message
+
+
+def test_metric_source_errors_never_promote_even_when_no_data_passes() -> None:
+    policy = {**LADDER, "analysis": {"noData": "pass"}}
+    w = World(make_rollout(policy))
+    w.tick()
+    w.tick()
+    for _ in range(10):
+        w.tick(30, analysis=w.passing(verdict=Verdict.ERROR))
+    assert w.status.phase == Phase.PROGRESSING and w.status.current_step == 0
+    assert "errs" in w.status.message
+
+
+def test_evidence_of_no_worse_ends_a_step_before_its_bake() -> None:
+    policy = {
+        "strategy": {"canary": {"steps": [{"weight": 10, "bake": "10m"}, {"weight": 50, "bake": "10m"}]}}
+    }
+    w = World(make_rollout(policy))
+    w.tick()
+    w.tick()
+    started = w.now
+    drive_step(w, no_worse=True)
+    assert w.status.current_step == 1
+    assert (w.now - started) < timedelta(minutes=2)
+    assert "no worse" in w.history[-1].actions[-1].message  # type: ignore[union-attr]
+
+
+def test_unready_candidate_fails_at_its_deadline_with_the_revision_message() -> None:
+    w = World(make_rollout({**LADDER, "deadlines": {"candidateReady": "2m"}}))
+    w.candidate_ready = None
+    w.candidate_message = "Back-off pulling image ghcr.io/x/y:bad"
+    for _ in range(24):
+        d = w.tick(5)
+        assert w.status.phase == Phase.PENDING
+        assert d.plan.percents() == {"hello-00001": 100}  # never references an unready revision
+    d = w.tick(5)
+    assert w.status.phase == Phase.FAILED and w.status.reason == "CandidateReadyDeadline"
+    msg = next(a for a in d.actions if isinstance(a, RecordEvent)).message
+    assert "Back-off pulling image" in msg
+
+
+def test_failed_candidate_mid_rollout_rolls_back_without_referencing_it() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    w.candidate_ready = False
+    d = w.tick()
+    assert w.status.phase == Phase.ROLLED_BACK and w.status.reason == "CandidateFailed"
+    assert d.plan.percents() == {"hello-00001": 100}
+    assert "hello-00002" not in d.plan.tags().values()
+
+
+def test_manual_gate_waits_for_resume_then_continues() -> None:
+    policy = {
+        "strategy": {
+            "canary": {"steps": [{"weight": 10, "bake": "1m"}, {"pause": {}}, {"weight": 50, "bake": "1m"}]}
+        }
+    }
+    w = World(make_rollout(policy))
+    w.tick()
+    w.tick()
+    drive_step(w)
+    assert w.status.phase == Phase.PAUSED and w.status.reason == "ManualGate"
+    for _ in range(5):
+        d = w.tick(600)
+        assert w.status.phase == Phase.PAUSED
+        assert d.plan.percents()["hello-00002"] == 10  # holds the previous weight
+    w.request(RequestAction.RESUME)
+    d = w.tick()
+    assert w.status.phase == Phase.PROGRESSING and w.status.current_step == 2 and d.event == Event.GATE_OPENED
+    assert w.status.handled_request == "r1"
+
+
+def test_timed_gate_continues_by_itself() -> None:
+    policy = {
+        "strategy": {
+            "canary": {"steps": [{"weight": 10, "bake": "1m"}, {"pause": {"duration": "5m"}}, {"weight": 50}]}
+        }
+    }
+    w = World(make_rollout(policy))
+    w.tick()
+    w.tick()
+    drive_step(w)
+    assert w.status.phase == Phase.PAUSED
+    w.tick(200)
+    assert w.status.phase == Phase.PAUSED
+    w.tick(120)
+    assert w.status.phase == Phase.PROGRESSING and w.status.current_step == 2
+
+
+def test_pause_resume_promote_abort_requests() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    w.request(RequestAction.PAUSE)
+    w.tick()
+    assert w.status.phase == Phase.PAUSED and w.status.paused_from == Phase.PROGRESSING
+    w.request(RequestAction.RESUME)
+    w.tick()
+    assert w.status.phase == Phase.PROGRESSING and w.status.paused_from is None
+    w.request(RequestAction.PROMOTE)
+    d = w.tick()
+    assert w.status.phase == Phase.PROMOTING and d.plan.percents() == {"hello-00002": 100}
+    w2 = World(make_rollout(LADDER))
+    w2.tick()
+    w2.request(RequestAction.ABORT)
+    d = w2.tick()
+    assert w2.status.phase == Phase.ABORTED and d.plan.percents() == {"hello-00001": 100}
+
+
+def test_inapplicable_request_is_acknowledged_with_a_warning() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.request(RequestAction.RESUME)
+    d = w.tick()
+    assert w.status.handled_request == "r1" and w.status.phase == Phase.PROGRESSING
+    assert any(isinstance(a, RecordEvent) and a.reason == "RequestIgnored" for a in d.actions)
+
+
+def test_retry_of_a_rolled_back_rollout_asks_for_a_new_attempt() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.request(RequestAction.ABORT)
+    w.tick()
+    w.request(RequestAction.RETRY)
+    d = w.tick()
+    assert w.status.phase == Phase.ABORTED
+    assert RetryRollout(attempt=2) in d.actions
+
+
+def test_superseded_and_reverted_end_cleanly_on_stable() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    d = w.tick(superseded_by="hello-00003")
+    assert w.status.phase == Phase.SUPERSEDED and d.plan.percents() == {"hello-00001": 100}
+    assert "hello-00003" not in d.plan.percents()
+    w2 = World(make_rollout(LADDER))
+    w2.tick()
+    d = w2.tick(reverted=True)
+    assert w2.status.phase == Phase.SUPERSEDED and w2.status.reason == "TemplateReverted"
+
+
+def test_rollout_deadline_rolls_back_or_pauses_once() -> None:
+    w = World(make_rollout({**LADDER, "deadlines": {"rollout": "10m"}}))
+    w.tick()
+    w.tick()
+    w.tick(601)
+    assert w.status.phase == Phase.FAILED and w.status.reason == "RolloutDeadlineExceeded"
+    w2 = World(make_rollout({**LADDER, "deadlines": {"rollout": "10m", "onRolloutDeadline": "pause"}}))
+    w2.tick()
+    w2.tick()
+    w2.tick(601)
+    assert w2.status.phase == Phase.PAUSED
+    w2.request(RequestAction.RESUME)
+    w2.tick()
+    w2.tick(30)
+    assert w2.status.phase == Phase.PROGRESSING  # the deadline does not pause it a second time
+
+
+def test_webhooks_gate_the_start_and_the_promotion() -> None:
+    policy = {
+        **LADDER,
+        "webhooks": [
+            {"name": "smoke", "type": "preRollout", "url": "http://127.0.0.1:1/smoke"},
+            {"name": "ok", "type": "confirmPromotion", "url": "http://127.0.0.1:1/ok"},
+        ],
+    }
+    w = World(make_rollout(policy))
+    w.tick()
+    assert w.status.phase == Phase.PENDING
+    w.tick(webhooks={"preRollout/smoke": WebhookResult(ok=True, status_code=200)})
+    assert w.status.phase == Phase.PROGRESSING
+    w.tick()
+    drive_step(w)
+    for _ in range(6):
+        w.tick(
+            30,
+            analysis=w.passing() if analysis_due(w.rollout, w.now + timedelta(seconds=30)) else None,
+            webhooks={"confirmPromotion/ok": WebhookResult(ok=False, status_code=503, message="no")},
+        )
+    assert w.status.phase == Phase.PROGRESSING and w.status.current_step == 1
+    w.tick(webhooks={"confirmPromotion/ok": WebhookResult(ok=True, status_code=200)})
+    assert w.status.phase == Phase.PROMOTING
+    w3 = World(make_rollout(policy))
+    w3.tick()
+    w3.tick(webhooks={"preRollout/smoke": WebhookResult(ok=False, status_code=500, message="boom")})
+    assert w3.status.phase == Phase.FAILED and w3.status.reason == "PreRolloutWebhookFailed"
+
+
+def test_blue_green_keeps_live_traffic_on_stable_until_the_switch() -> None:
+    w = World(make_rollout({"strategy": {"blueGreen": {"analysisDuration": "2m"}}}))
+    d = w.tick()
+    assert d.plan.percents() == {"hello-00001": 100} and d.plan.tags()["preview"] == "hello-00002"
+    w.tick()
+    drive_step(w)
+    assert w.status.phase == Phase.PROMOTING
+
+
+def test_ab_test_by_header_waits_for_a_decision() -> None:
+    w = World(make_rollout({"strategy": {"abTest": {"duration": "2m"}}}))
+    d = w.tick()
+    assert d.plan.percents() == {"hello-00001": 100}
+    assert d.plan.tags() == {"stable": "hello-00001", "treatment": "hello-00002", "control": "hello-00001"}
+    w.tick()
+    drive_step(w)
+    assert w.status.phase == Phase.PAUSED and w.status.reason == "ManualGate"
+    w.request(RequestAction.RESUME)
+    w.tick()
+    assert w.status.phase == Phase.PROMOTING
+
+
+def test_status_round_trips_through_the_wire_so_a_restart_continues() -> None:
+    from rollout.api.load import parse_rollout
+
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    w.tick(30, analysis=w.passing())
+    wire = w.rollout.to_wire()
+    restored, problems = parse_rollout(wire)
+    assert problems == [] and restored == w.rollout
