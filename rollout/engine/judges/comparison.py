@@ -175,6 +175,13 @@ def update(
     """Fold one interval into the judge. `step` is the index of the step whose traffic produced the interval;
     a new index restarts the promotion side (evidence that a step may end is gathered at that step)."""
     new = replace(state, streams=[s.copy() for s in state.streams])
+    return new, fold(rule, new, canary, stable, step)
+
+
+def fold(
+    rule: ComparisonRule, new: ComparisonState, canary: Measurement, stable: Measurement, step: int
+) -> ComparisonOutcome:
+    """`update` on a state the caller owns (changed in place)."""
     if step != new.step:
         for s in new.streams:
             s.start_step()
@@ -193,7 +200,7 @@ def update(
             s.update_bounds(rule.alpha)
             waiting = waiting and (c[0] == 0 or st[0] == 0)
         new.intervals += 1
-    return new, _outcome(rule, new, waiting)
+    return _outcome(rule, new, waiting)
 
 
 def _outcome(rule: ComparisonRule, state: ComparisonState, waiting: bool) -> ComparisonOutcome:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rollout.api.policy import Analysis, BuiltinMetric, Metric, NoDataPolicy
@@ -188,15 +189,21 @@ def judge_metric(
             cmp_state = cmp.ComparisonState.from_dict(state["compare"])
         else:
             cmp_state = cmp.start(rules.comparison, baseline)
-        cmp_state, cmp_out = cmp.update(
-            rules.comparison, cmp_state, observation.canary, observation.stable, step
-        )
+        # A state read from JSON is ours to change in place.
+        cmp_out = cmp.fold(rules.comparison, cmp_state, observation.canary, observation.stable, step)
         new_state["compare"] = cmp_state.to_dict()
         ledger = Ledger.from_dict(state.get("compareChecks", {}))
         check_out = _comparison_check(rules, ledger, observation, c_error or s_error)
         new_state["compareChecks"] = check_out.ledger.to_dict()
         outcomes.append(check_out)
 
+    had_data = not any(
+        isinstance(m, NoData | MeasurementError) for m in (observation.canary, observation.stable)
+    )
+    had_data = had_data and not any(o.check in (Check.NO_DATA, Check.ERROR) for o in outcomes)
+    last_data = observation.end.isoformat() if had_data else state.get("lastDataAt")
+    if last_data is not None:
+        new_state["lastDataAt"] = last_data
     rollback = any(o.rollback for o in outcomes) or (cmp_out is not None and cmp_out.rollback)
     hold = any(o.hold for o in outcomes)
     errored = any(o.errored for o in outcomes)
@@ -210,6 +217,7 @@ def judge_metric(
         rollback=rollback,
         errored=errored,
         ready=ready,
+        last_data_at=datetime.fromisoformat(last_data) if last_data is not None else None,
     )
     deciding = not rules.dry_run
     return Judgement(
@@ -247,11 +255,12 @@ def _result(
     rollback: bool,
     errored: bool,
     ready: bool,
+    last_data_at: datetime | None,
 ) -> MetricResult:
     c_value, c_sample, _ = value_of(observation.canary, rules.quantile)
     s_value, s_sample, _ = value_of(observation.stable, rules.quantile)
-    if rollback:
-        verdict = Verdict.FAIL
+    if rollback or any(o.check is Check.FAILED for o in outcomes):
+        verdict = Verdict.FAIL  # the last check failed (a rollback only when `rollback` is set too)
     elif errored:
         verdict = Verdict.ERROR
     elif any(o.check is Check.NO_DATA for o in outcomes):
@@ -298,6 +307,7 @@ def _result(
         consecutive_errors=ledger.consecutive_errors if ledger else 0,
         message="; ".join(p for p in parts if p),
         measured_at=observation.end,
+        last_data_at=last_data_at,
         **fields,
     )
 

@@ -31,7 +31,7 @@ from rollout.engine.judges.sequential import (
 )
 
 REGRESSION_MULTIPLIERS = (1.25, 1.5, 2.0, 3.0, 5.0, 10.0)  # statistics.md's grid, times psi0
-LATENCY_MULTIPLIERS = (1.1, 1.25, 1.5, 2.0, 3.0)  # two-binomial alternatives for slow-request shares
+LATENCY_MULTIPLIERS = (1.2, 1.5, 2.0)  # two-binomial alternatives (odds ratios of slow-request shares)
 NO_WORSE_ALTERNATIVES = (0.5, 0.8, 1.0)
 BOUND_GRID = (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 GATE_FRACTIONS = (0.25, 0.5)  # alternatives of the absolute gate, as fractions of its level
