@@ -69,7 +69,6 @@ class EngineDriver:
     weight: int = 0
     outcome: Outcome | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
-    window_start: float = 0.0
 
     def __post_init__(self) -> None:
         self.rollout = Rollout(
@@ -108,7 +107,9 @@ class EngineDriver:
 
     def _analyse(self, now: float, view: RunView) -> AnalysisUpdate | None:
         end = view.visible_until(now)
-        start = self.window_start
+        # The window runs on from the data end of the last tick, which the status records (restart-safe).
+        last = self.rollout.status.last_analysis_at
+        start = view.visible_until((last - EPOCH).total_seconds()) if last is not None else 0.0
         if end <= start:
             return None
         observations = {
@@ -130,7 +131,6 @@ class EngineDriver:
             baselines=self.baselines,
             evaluated_at=at(now),
         )
-        self.window_start = end
         if self.trace:
             summary = ", ".join(
                 f"{r.name} {r.verdict.value}" + (f" p={r.p_value:.3g}" if r.p_value is not None else "")

@@ -61,7 +61,9 @@ def simulation_problems(spec: RolloutPolicySpec) -> list[str]:
     problems = []
     strategy = spec.strategy
     if strategy.blue_green is not None:
-        problems.append("blueGreen sends no live traffic to the candidate; the simulator models weighted traffic")
+        problems.append(
+            "blueGreen sends no live traffic to the candidate; the simulator models weighted traffic"
+        )
     if strategy.ab_test is not None and strategy.ab_test.routing != AbRouting.SPLIT:
         problems.append("abTest with header routing sends no weighted traffic; use routing: split")
     return problems

@@ -50,10 +50,16 @@ class CellSummary:
         return asdict(self)
 
 
-def summarise(policy: str, scenario: str, rps: float, regression: bool, results: Sequence[RunResult]) -> CellSummary:
+def summarise(
+    policy: str, scenario: str, rps: float, regression: bool, results: Sequence[RunResult]
+) -> CellSummary:
     runs = len(results)
-    rolled = [r.decision_seconds for r in results if r.outcome == ROLLED_BACK and r.decision_seconds is not None]
-    promoted = [r.decision_seconds for r in results if r.outcome == PROMOTED and r.decision_seconds is not None]
+    rolled = [
+        r.decision_seconds for r in results if r.outcome == ROLLED_BACK and r.decision_seconds is not None
+    ]
+    promoted = [
+        r.decision_seconds for r in results if r.outcome == PROMOTED and r.decision_seconds is not None
+    ]
     decided = [r.decision_seconds for r in results if r.decision_seconds is not None]
     low, high = wilson_interval(len(rolled), runs)
     return CellSummary(

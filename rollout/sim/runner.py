@@ -111,7 +111,7 @@ def simulate(
         store.advance(traffic)
         t += dt
         store.scrape(t)
-        for i in np.flatnonzero(active):
+        for i in np.flatnonzero(active).tolist():
             d = drivers[i]
             d.tick(t, views[i])
             if d.weight > weights[i]:

@@ -78,7 +78,7 @@ def bucket_probabilities(fault: Fault, cold_fraction: float = 0.0) -> np.ndarray
     cdf = latency_cdf(fault, cold_fraction)
     probs = np.diff(np.concatenate(([0.0], cdf, [1.0])))
     probs = np.clip(probs, 0.0, None)
-    return probs / probs.sum()
+    return np.asarray(probs / probs.sum())
 
 
 def slow_share(fault: Fault) -> float:
