@@ -12,6 +12,7 @@ window the drivers ask about.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -55,6 +56,8 @@ class CounterStore:
         self.ring_instance = np.zeros((h, runs, 2, pods), dtype=np.int64)
         self.ring_seen = np.zeros((h, runs, 2, pods), dtype=bool)
         self.scrapes = 0
+        self.order: list[int] = []  # ring slots in time order
+        self.times: list[float] = []
 
     def advance(self, traffic: IntervalTraffic) -> None:
         """Add one interval's traffic to the counters, with restarts and replacements."""
@@ -78,6 +81,8 @@ class CounterStore:
         self.ring_instance[slot] = self.instance
         self.ring_seen[slot] = self.rng.random(self.instance.shape) >= self.model.missed
         self.scrapes += 1
+        self.order = [int(i) for i in np.argsort(self.ring_time) if math.isfinite(self.ring_time[i])]
+        self.times = [float(self.ring_time[i]) for i in self.order]
 
     def view(self, run: int) -> RunView:
         return RunView(self, run)
@@ -98,14 +103,16 @@ class RunView:
     ) -> list[list[list[tuple[float, float]]]]:
         """For each requested counter, the per-series sample lists of one arm with samples up to `end`."""
         s = self.store
-        lookback = start - 6 * s.model.interval
-        slots = [i for i in np.argsort(s.ring_time) if lookback <= s.ring_time[i] <= end]
-        if slots and s.ring_time[slots[0]] > start and s.scrapes > s.model.history:
+        lo = bisect.bisect_left(s.times, start - 6 * s.model.interval)
+        hi = bisect.bisect_right(s.times, end)
+        slots = s.order[lo:hi]
+        times = s.times[lo:hi]
+        if times and times[0] > start and s.scrapes > s.model.history:
             raise ValueError("window starts before the kept scrape history")
-        times = [float(s.ring_time[i]) for i in slots]
         values = s.ring_values[slots, self.run, arm][..., counters].tolist()  # (scrapes, pods, counters)
         seen = s.ring_seen[slots, self.run, arm].tolist()
         inst = s.ring_instance[slots, self.run, arm].tolist()
+        first_new = bisect.bisect_right(times, start)
         out: list[list[list[tuple[float, float]]]] = [[] for _ in counters]
         for pod in range(s.pods):
             series: dict[int, list[int]] = {}
@@ -113,8 +120,11 @@ class RunView:
                 if seen[j][pod]:
                     series.setdefault(inst[j][pod], []).append(j)
             for rows in series.values():
+                # Only the last sample at or before `start` matters (it is the base); then all later ones.
+                keep = [j for j in rows if j >= first_new]
+                base = [j for j in rows if j < first_new][-1:]
                 for c in range(len(counters)):
-                    out[c].append([(times[j], values[j][pod][c]) for j in rows])
+                    out[c].append([(times[j], values[j][pod][c]) for j in base + keep])
         return out
 
     def requests(self, arm: int, start: float, end: float) -> Measurement:

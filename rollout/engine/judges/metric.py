@@ -292,7 +292,8 @@ def _result(
             "no_worse": cmp_out.no_worse,
         }
     ledger = threshold_out.ledger if threshold_out is not None else (outcomes[0].ledger if outcomes else None)
-    return MetricResult(
+    # Built from already-checked numbers: skip validation (this runs every tick for every metric).
+    return MetricResult.model_construct(
         name=rules.name,
         verdict=verdict,
         dry_run=rules.dry_run,
