@@ -287,13 +287,20 @@ class Comparison(ApiModel):
         le=0.2,
         description="Significance level: the bound on the false-rollback probability. Default: analysis.alpha.",
     )
-    early_stop_margin: float | None = Field(
+    early_stop: bool = Field(
+        default=True,
+        description=(
+            "A step may end before its bake time once the test shows the candidate is no worse than stable "
+            "(within `earlyStopMargin`). false: steps always wait their full bake time. Default true."
+        ),
+    )
+    early_stop_margin: float = Field(
         default=0.5,
         gt=0.0,
         le=10.0,
         description=(
-            "A step may end before its bake time once the test shows the candidate is less than "
-            "(1 + margin) times stable. Unset: steps always wait their full bake time."
+            "With earlyStop, the evidence must show the candidate is less than (1 + margin) times stable. "
+            "Default 0.5."
         ),
     )
     latency_edges: list[float] | None = Field(
