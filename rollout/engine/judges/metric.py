@@ -92,7 +92,7 @@ def rules_for(analysis: Analysis, metric: Metric, error_gate: float | None = Non
             kind=kind,
             alpha=comparison_alpha(analysis, metric),
             psi0=1.0 + c.max_relative_degradation,
-            psi_max=None if c.early_stop_margin is None else 1.0 + c.early_stop_margin,
+            psi_max=1.0 + c.early_stop_margin if c.early_stop else None,
             latency_edges=tuple(c.latency_edges) if c.latency_edges else None,
             error_gate=gate if kind is cmp.Kind.ERRORS else None,
         )

@@ -485,9 +485,8 @@ class MemoryStore:
         gr = rt.group_resource
         log = self._logs.get(gr)
         if log is None:
+            # No event of this resource happened before its log exists, so the log is complete.
             log = self._logs[gr] = ResourceLog(self.log_capacity)
-            # A new log knows no history before now: older versions of this resource are gone.
-            log.evicted_upto = self._rv
         self._types.setdefault(gr, rt)
         return log
 
