@@ -144,3 +144,20 @@ def test_advise_adds_up_the_metrics() -> None:
     advice = advise([je, jt_bad])
     assert not advice.end_early and advice.holding == ("t",) and advice.rollback == ()
     assert not advise([jt]).end_early  # thresholds alone never end a step early
+
+
+def test_threshold_short_of_min_requests_does_not_hold_a_comparison() -> None:
+    # Low traffic: 3 canary requests per interval, fewer than minRequests 50. The comparison judges small
+    # samples, so the metric has data and the step is not held; the threshold guards larger samples.
+    metric = Metric(name="e", builtin="errorRate", threshold=Threshold(max=0.05), compare=Comparison())
+    rules = rules_for(Analysis(), metric)
+    (j,) = feed(rules, [obs("e", RequestCounts(3, 0), RequestCounts(27, 0))])
+    assert not j.hold and j.result.verdict is not Verdict.NO_DATA
+    assert j.result.last_data_at == j.result.measured_at
+    # Without the comparison, the same threshold waits for data.
+    only = rules_for(Analysis(), Metric(name="e", builtin="errorRate", threshold=Threshold(max=0.05)))
+    (j,) = feed(only, [obs("e", RequestCounts(3, 0), RequestCounts(27, 0))])
+    assert j.hold and j.result.verdict is Verdict.NO_DATA and j.result.last_data_at is None
+    # With enough requests the threshold still fails a bad canary.
+    (j,) = feed(rules, [obs("e", RequestCounts(100, 10), RequestCounts(900, 1))])
+    assert j.result.verdict is Verdict.FAIL and j.result.total_failures == 1

@@ -197,10 +197,14 @@ def judge_metric(
         new_state["compareChecks"] = check_out.ledger.to_dict()
         outcomes.append(check_out)
 
-    had_data = not any(
+    arms_answered = not any(
         isinstance(m, NoData | MeasurementError) for m in (observation.canary, observation.stable)
     )
-    had_data = had_data and not any(o.check in (Check.NO_DATA, Check.ERROR) for o in outcomes)
+    if cmp_out is not None and arms_answered:
+        # The comparison judges any sample size; a threshold short of minRequests then neither holds the
+        # step nor makes the metric "without data" (it is a guardrail for when there are enough requests).
+        outcomes = [o for o in outcomes if not (o is threshold_out and o.check is Check.NO_DATA)]
+    had_data = arms_answered and not any(o.check in (Check.NO_DATA, Check.ERROR) for o in outcomes)
     last_data = observation.end.isoformat() if had_data else state.get("lastDataAt")
     if last_data is not None:
         new_state["lastDataAt"] = last_data
