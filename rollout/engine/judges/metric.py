@@ -282,11 +282,18 @@ def _result(
             f"log M {cmp_out.log_m:.3f} (rollback at {cut:.3f}), p {cmp_out.p_value:.3g}"
             + ("; no worse" if cmp_out.no_worse else "")
         )
+        promote_cut = math.log(1.0 / rules.comparison.beta)
         for s in cmp_out.streams:
+            side = ""
+            if s.no_worse_log_e is not None:
+                side = f", no-worse log e {s.no_worse_log_e:.2f}"
+                if s.gate_log_e is not None:
+                    side += f", under-gate log e {s.gate_log_e:.2f}"
+                side += f" (step may end at {promote_cut:.2f})"
             parts.append(
                 f"{s.name}: canary {s.canary_bad}/{s.canary_requests}, stable {s.stable_bad}/"
                 f"{s.stable_requests}, ratio {_fmt(s.ratio_estimate)} in [{_fmt(s.ratio_lower)}, "
-                f"{_fmt(s.ratio_upper)}]"
+                f"{_fmt(s.ratio_upper)}], regression log e {s.log_m:.2f}{side}"
             )
         fields = {
             "log_evidence": cmp_out.log_m,
