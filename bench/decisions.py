@@ -207,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--json", action="store_true", help="print JSON: one object per (policy, scenario, rps)"
     )
     parser.add_argument("--extended", action="store_true", help="also: " + ", ".join(EXTENDED))
+    parser.add_argument("--scenarios", help="comma-separated scenarios instead of the standard set")
     parser.add_argument(
         "--runs", type=int, default=2000, help="runs per cell without a regression (default 2000)"
     )
@@ -232,6 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         todo += tasks(("latency-x1.2",), (20.0,), 0, 100, args.seed, spec_data)
     else:
         names = SCENARIO_NAMES + (EXTENDED if args.extended else ())
+        if args.scenarios:
+            names = tuple(n.strip() for n in args.scenarios.split(",") if n.strip())
+            unknown = [n for n in names if n not in SCENARIOS]
+            if unknown:
+                print(
+                    f"unknown scenarios: {', '.join(unknown)}; known: {', '.join(SCENARIOS)}", file=sys.stderr
+                )
+                return 2
         todo = tasks(names, RPS, args.runs, args.regression_runs, args.seed, spec_data)
 
     started = time.perf_counter()
