@@ -161,3 +161,22 @@ def test_threshold_short_of_min_requests_does_not_hold_a_comparison() -> None:
     # With enough requests the threshold still fails a bad canary.
     (j,) = feed(rules, [obs("e", RequestCounts(100, 10), RequestCounts(900, 1))])
     assert j.result.verdict is Verdict.FAIL and j.result.total_failures == 1
+
+
+def test_evaluate_judges_the_whole_policy_for_the_machine() -> None:
+    from rollout.api.policy import RolloutPolicySpec
+    from rollout.engine.judges.evaluate import evaluate
+
+    policy = RolloutPolicySpec.model_validate({"strategy": {"canary": {"stepWeight": 10, "maxWeight": 50}}})
+    start, end = T0, T0 + timedelta(seconds=30)
+    bad = {"error-rate": obs("error-rate", RequestCounts(400, 60), RequestCounts(3600, 3))}
+    update, judgements = evaluate(policy, {}, bad, 0, (start, end), evaluated_at=end + timedelta(seconds=15))
+    assert update.failed == ("error-rate",)
+    assert update.window_end == end + timedelta(seconds=15)  # the tick time paces the machine
+    assert "error-rate" in update.summary and set(update.judge_state) == {"error-rate", "latency"}
+    latency = next(r for r in update.results if r.name == "latency")
+    assert latency.verdict is Verdict.INCONCLUSIVE and "not measured" in latency.message
+    assert judgements[1].result.consecutive_errors == 1 and not judgements[1].rollback
+    # The next tick continues from the returned state.
+    update2, _ = evaluate(policy, update.judge_state, bad, 0, (end, end + timedelta(seconds=30)))
+    assert update2.judge_state["error-rate"]["compare"]["intervals"] == 2
