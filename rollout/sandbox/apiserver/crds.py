@@ -74,7 +74,10 @@ def validate_crd(obj: Obj, old: Obj | None) -> list[Cause]:
     plural = names.get("plural")
     if not group or not isinstance(group, str) or "." not in group:
         causes.append(invalid_value("spec.group", group, "should be a domain with at least one dot"))
-    for key in ("plural", "singular", "listKind"):
+    list_kind = names.get("listKind")
+    if list_kind and (not isinstance(list_kind, str) or not _KIND.match(list_kind)):
+        causes.append(invalid_value("spec.names.listKind", list_kind, "must be a CamelCase identifier"))
+    for key in ("plural", "singular"):
         value = names.get(key)
         if value and (not isinstance(value, str) or name_error(value, "label")):
             causes.append(invalid_value(f"spec.names.{key}", value, "a lowercase RFC 1123 label is required"))
