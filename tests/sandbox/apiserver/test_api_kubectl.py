@@ -186,7 +186,7 @@ async def test_custom_kind_once_its_crd_is_applied(kubectl: tuple[Kubectl, Sandb
 
 @pytest.mark.skipif(not PROJECT_CRDS.is_dir(), reason="charts/knative-rollout/crds/ is not there yet")
 async def test_project_crds_apply_and_serve(kubectl: tuple[Kubectl, SandboxApiServer]) -> None:
-    k, srv = kubectl
+    k, _srv = kubectl
     _, out, _ = await k.run("apply", "-f", str(PROJECT_CRDS))
     files = sorted(PROJECT_CRDS.glob("*.yaml"))
     assert out.count("created") == len(files)
