@@ -373,3 +373,17 @@ async def test_watch_objects_are_copies() -> None:
     ev.object["metadata"]["name"] = "mutated"
     stored = store.get(KSERVICES, "default", "a")
     assert stored is not None and stored["metadata"]["name"] == "a"
+
+
+async def test_replay_from_compacted_log_entries() -> None:
+    store = MemoryStore()
+    start = store.resource_version
+    svc = store.create(KSERVICES, ksvc("a", team="x"))
+    for i in range(300):  # more than the log keeps as objects: the oldest entries keep only JSON
+        svc["metadata"]["labels"] = {"team": "y" if i % 2 == 0 else "x", "i": str(i)}
+        svc = store.update(KSERVICES, svc)
+    events = await asyncio.wait_for(
+        collect(store.watch(KSERVICES, None, start, label_selector="team=y"), 4), 2
+    )
+    assert [e.type for e in events] == ["ADDED", "DELETED", "ADDED", "DELETED"]
+    assert [e.object["metadata"]["labels"]["i"] for e in events] == ["0", "1", "2", "3"]
