@@ -9,7 +9,15 @@ import pytest
 
 from rollout.sandbox.apiserver import MemoryStore
 from rollout.sandbox.apiserver.kinds import CONFIGMAPS, KSERVICES, NAMESPACES
-from rollout.sandbox.store_api import ApiError, Obj, Operation, ResourceType, WatchEvent
+from rollout.sandbox.store_api import (
+    Admission,
+    ApiError,
+    Obj,
+    ObjectStore,
+    Operation,
+    ResourceType,
+    WatchEvent,
+)
 
 
 def ksvc(name: str, image: str = "img:1", **labels: str) -> Obj:
@@ -18,6 +26,15 @@ def ksvc(name: str, image: str = "img:1", **labels: str) -> Obj:
         "kind": "Service",
         "metadata": {"name": name, "namespace": "default", "labels": dict(labels)},
         "spec": {"template": {"spec": {"containers": [{"image": image}]}}},
+    }
+
+
+def test_memory_store_implements_the_seam() -> None:
+    store: ObjectStore = MemoryStore()  # checked by mypy: MemoryStore satisfies the ObjectStore protocol
+    hook: Admission = Defaulter()
+    assert store.list(KSERVICES) == ([], store.list(KSERVICES)[1])
+    assert hook.admit(KSERVICES, "CREATE", ksvc("a"), None)["metadata"]["annotations"] == {
+        "defaulted": "true"
     }
 
 
