@@ -18,7 +18,8 @@ Known differences from a real API server (by design or not yet done):
 - One served version per resource (a CRD serves its storage version; no conversion).
 - Server-side apply is a merge of the applied configuration: no managedFields, no field ownership,
   no apply conflicts (answered with a Warning header saying so).
-- CEL rules (`x-kubernetes-validations`) are not evaluated; the rest of structural-schema validation is.
+- CEL rules (`x-kubernetes-validations`) run on cel-python, without Kubernetes' CEL library extensions
+  (quantity, url, ip, ...); cost limits are not enforced.
 - No authorization (RBAC); authentication is an optional bearer token.
 - Lists are always served at the newest version (an exact older `resourceVersion` answers 410); continue
   tokens point to snapshots kept for 5 minutes (64 at most).

@@ -544,7 +544,7 @@ class MemoryStore:
     ) -> None:
         causes: list[Cause] = []
         if spec.schema is not None:
-            result = apply_schema(spec.schema, new)
+            result = apply_schema(spec.schema, new, old)
             causes.extend(result.causes)
             unknown = [f'unknown field "{path}"' for path in result.pruned]
             if unknown and field_validation == "Strict":

@@ -215,3 +215,48 @@ async def test_invalid_crd_is_rejected(cluster: Cluster) -> None:
     body = status_of(err.value)
     assert body["reason"] == "Invalid"
     assert any(c["field"] == "metadata.name" for c in body["details"]["causes"])
+
+
+def ruled_crd(group: str, rule: str = "self.min <= self.max") -> dict[str, Any]:
+    crd = widget_crd(group, with_status=False)
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["required"] = []
+    spec["properties"].update(
+        {
+            "min": {"type": "integer"},
+            "max": {"type": "integer"},
+            "id": {
+                "type": "string",
+                "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "id is immutable"}],
+            },
+        }
+    )
+    spec["x-kubernetes-validations"] = [{"rule": rule, "message": "min must not exceed max"}]
+    return crd
+
+
+async def test_cel_validation_rules(cluster: Cluster) -> None:
+    group = f"t{uuid.uuid4().hex[:6]}.example.com"
+    ext: Any = client.ApiextensionsV1Api(cluster.api)
+    await ext.create_custom_resource_definition(ruled_crd(group))
+    try:
+        await _served(cluster, group)
+        created = await create(cluster, group, widget("w", group, min=1, max=2, id="a"))
+        with pytest.raises(ApiException) as err:
+            await create(cluster, group, widget("bad", group, min=3, max=2))
+        causes = status_of(err.value)["details"]["causes"]
+        assert [(c["field"], c["message"]) for c in causes] == [
+            ("spec", 'Invalid value: "object": min must not exceed max')
+        ]
+        created["spec"]["id"] = "b"
+        with pytest.raises(ApiException) as err2:
+            await cluster.custom.replace_namespaced_custom_object(
+                group, "v1", cluster.namespace, "widgets", "w", created
+            )
+        causes = status_of(err2.value)["details"]["causes"]
+        assert causes[0]["field"] == "spec.id" and "id is immutable" in causes[0]["message"]
+    finally:
+        await ext.delete_custom_resource_definition(f"widgets.{group}")
+    with pytest.raises(ApiException) as err3:
+        await ext.create_custom_resource_definition(ruled_crd(f"x{group}", rule="self.min <="))
+    assert status_of(err3.value)["reason"] == "Invalid"

@@ -197,3 +197,12 @@ async def test_project_crds_apply_and_serve(kubectl: tuple[Kubectl, SandboxApiSe
         assert "No resources found" in err
     _, out, _ = await k.run("api-resources", "--api-group=knrollout.dev", "-o", "name")
     assert sorted(out.split()) == sorted(f"{p.name.split('.', 1)[0]}.knrollout.dev" for p in files)
+
+
+@pytest.mark.skipif(not PROJECT_CRDS.is_dir(), reason="charts/knative-rollout/crds/ is not there yet")
+async def test_project_crd_cel_rule_is_enforced(kubectl: tuple[Kubectl, SandboxApiServer]) -> None:
+    k, _ = kubectl
+    await k.run("apply", "-f", str(PROJECT_CRDS / "rolloutpolicies.knrollout.dev.yaml"))
+    both = "apiVersion: knrollout.dev/v1alpha1\nkind: RolloutPolicy\nmetadata: {name: p}\nspec:\n  strategy: {canary: {}, abTest: {}}\n"
+    code, _, err = await k.run("apply", "-f", "-", stdin=both, check=False)
+    assert code == 1 and "set exactly one strategy" in err, err
