@@ -64,7 +64,7 @@ def test_default_policy_splits_alpha_between_its_comparisons() -> None:
     assert [comparison_alpha(own, m) for m in own.metrics] == [0.02, 0.01, 0.01]
     rules = rules_for(analysis, analysis.metrics[1])
     assert rules.comparison is not None
-    assert rules.comparison.psi0 == pytest.approx(1.1) and rules.comparison.psi_max == 1.5
+    assert rules.comparison.psi0 == pytest.approx(1.0) and rules.comparison.psi_max == 1.5
 
 
 def test_error_rate_with_threshold_and_comparison() -> None:

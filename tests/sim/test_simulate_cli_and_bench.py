@@ -105,3 +105,14 @@ def test_quick_benchmark_keeps_false_rollbacks_low() -> None:
         < flagger[("errors-plus-5pp", 200.0)]["mean_blast_radius"] / 5
     )
     assert ours[("latency-x1.2", 20.0)]["rollback_rate"] >= 0.8
+
+
+def test_the_shipped_standard_canary_is_the_benchmarked_default_policy() -> None:
+    from pathlib import Path
+
+    from rollout.sim.policies import default_policy, load_policy_file
+
+    path = Path(__file__).resolve().parents[2] / "policies" / "standard-canary.yaml"
+    spec, problems = load_policy_file(path)
+    assert problems == []
+    assert spec == default_policy()
