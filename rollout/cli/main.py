@@ -16,10 +16,11 @@ from rollout import __version__
 
 # Subcommand modules, in the order `rollout --help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "rollout.cli.controller",
     "rollout.cli.crds",
     "rollout.cli.lint",
     "rollout.cli.sandbox",
+    "rollout.cli.simulate",
+    "rollout.cli.controller",
 )
 
 

@@ -54,7 +54,7 @@ def policy_issues(policy: RolloutPolicy, raw: Mapping[str, Any]) -> list[Issue]:
 
 def _null_issues(value: Any, path: Path) -> list[Issue]:
     """Explicit nulls: the CRD's fields are not nullable, so the API server drops them and the default
-    applies, which is rarely what `null` meant (e.g. `earlyStopMargin: null` to turn early stops off)."""
+    applies, which is rarely what `null` meant (e.g. `alpha: null` to mean 'no significance level')."""
     if isinstance(value, Mapping):
         found = []
         for key, item in value.items():
@@ -265,10 +265,7 @@ def _minimum_duration(strategy: Strategy) -> float:
 
 
 def _can_end_steps_early(analysis: Analysis) -> bool:
-    return any(
-        not m.dry_run and m.compare is not None and m.compare.early_stop_margin is not None
-        for m in analysis.metrics
-    )
+    return any(not m.dry_run and m.compare is not None and m.compare.early_stop for m in analysis.metrics)
 
 
 # -- metrics ---------------------------------------------------------------------------------------------

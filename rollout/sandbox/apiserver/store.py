@@ -192,9 +192,6 @@ class MemoryStore:
                 why = "Required value: name or generateName is required"
                 raise invalid(rt, "", [required("metadata.name", why)])
             meta["name"] = self._generate_name(rt, ns, str(prefix))
-        name = str(meta["name"])
-        if self._stored(rt, ns, name) is not None:
-            raise already_exists(rt, name)
         for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             meta.pop(key, None)
         meta["uid"] = str(uuid.uuid4())
@@ -208,6 +205,10 @@ class MemoryStore:
         new = self._check_and_admit(
             spec, "CREATE", new, None, field_validation=field_validation, warnings=warnings
         )
+        # As in the real server, validation and admission answer before storage finds a duplicate.
+        name = str(new["metadata"]["name"])
+        if self._stored(rt, ns, name) is not None:
+            raise already_exists(rt, name)
         if dry_run:
             return copy_obj(new)
         return copy_obj(self._commit(rt, "ADDED", new, None))
@@ -543,7 +544,7 @@ class MemoryStore:
     ) -> None:
         causes: list[Cause] = []
         if spec.schema is not None:
-            result = apply_schema(spec.schema, new)
+            result = apply_schema(spec.schema, new, old)
             causes.extend(result.causes)
             unknown = [f'unknown field "{path}"' for path in result.pruned]
             if unknown and field_validation == "Strict":
