@@ -122,16 +122,19 @@ class AnalysisScheduler:
         self._results: dict[RolloutId, tuple[Tick, dict[str, MetricObservation]]] = {}
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._inflight: dict[RolloutId, Tick] = {}
         self.reports: list[TickReport] = []  # the last few ticks, for logs and benchmarks
 
     def want(self, key: ObjectKey, rollout: Rollout, tick: Tick) -> None:
+        """Measure `tick` for this rollout (with every other rollout whose window ends then). Idempotent: a
+        window being measured, or measured and not yet consumed, is not asked for again."""
         rid = rollout_id(rollout)
         current = self._wanted.get(rid)
         if current is not None and current.tick == tick:
             current.rollout = rollout
             return
         done = self._results.get(rid)
-        if done is not None and done[0] == tick:
+        if (done is not None and done[0] == tick) or self._inflight.get(rid) == tick:
             return
         self._wanted[rid] = _Wanted(key, rollout, tick)
         self._wakeup.set()
@@ -188,8 +191,9 @@ class AnalysisScheduler:
 
     def _take_due(self, end: datetime) -> dict[RolloutId, _Wanted]:
         batch = {rid: w for rid, w in self._wanted.items() if w.tick.end == end}
-        for rid in batch:
+        for rid, wanted in batch.items():
             del self._wanted[rid]
+            self._inflight[rid] = wanted.tick
         return batch
 
     async def run_due(self, end: datetime) -> None:
@@ -222,5 +226,7 @@ class AnalysisScheduler:
             seconds=round(report.seconds, 3),
         )
         for rid, wanted in batch.items():
+            if self._inflight.get(rid) == wanted.tick:
+                del self._inflight[rid]
             self._results[rid] = (wanted.tick, observations_of(requests[rid], answers, wanted.tick))
             self.notify(wanted.key)

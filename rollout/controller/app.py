@@ -20,6 +20,7 @@ from rollout.api.policy import Dialect
 from rollout.controller.analysis import AnalysisScheduler, Evaluator, Measure, TickReport
 from rollout.controller.caches import Caches
 from rollout.controller.context import Context
+from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.health import HealthChecks, HealthServer
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.policies import PolicyReconciler
@@ -60,7 +61,7 @@ class Controller:
         client: KubeClient,
         config: ControllerConfig | None = None,
         *,
-        evaluator: Evaluator | None = None,
+        evaluator: Evaluator | None = evaluate_rollout,
         measure: Measure | None = None,
         validator: TrafficValidator = knative_rules,
         metrics: ControllerMetrics | None = None,

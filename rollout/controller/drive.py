@@ -34,19 +34,29 @@ class DriveOutcome:
     created: list[Obj] = field(default_factory=list)
 
 
-def _analysis(
-    fx: Effects, key: ObjectKey, rollout: Rollout, now: datetime
-) -> tuple[Tick | None, AnalysisUpdate | None]:
+def _analysis(fx: Effects, rollout: Rollout, now: datetime) -> tuple[Tick | None, AnalysisUpdate | None]:
+    """The judges' verdict on the window this rollout is due for, if the scheduler has measured it."""
     ctx = fx.ctx
     tick = analysis_tick(rollout, now)
-    if tick is None or ctx.analysis is None or ctx.evaluator is None:
+    if tick is None or not tick.ready or ctx.analysis is None or ctx.evaluator is None:
         return tick, None
-    if tick.ready:
-        observations = ctx.analysis.take(rollout, tick)
-        if observations is not None:
-            return tick, ctx.evaluator(rollout, observations, tick)
-    ctx.analysis.want(key, rollout, tick)
-    return tick, None
+    observations = ctx.analysis.take(rollout, tick)
+    if observations is None:
+        return tick, None
+    return tick, ctx.evaluator(rollout, observations, tick)
+
+
+def _want_next_window(fx: Effects, key: ObjectKey, after: Rollout, now: datetime) -> None:
+    """Register the window the rollout wants next, from its NEW status (a step whose traffic has just been
+    served starts its windows now), so that the scheduler measures it with every rollout due at that moment."""
+    ctx = fx.ctx
+    if ctx.analysis is None or ctx.evaluator is None:
+        return
+    tick = analysis_tick(after, now)
+    if tick is None:
+        ctx.analysis.forget(after)
+    else:
+        ctx.analysis.want(key, after, tick)
 
 
 def requeue_after(after: Rollout, now: datetime, scheduled: bool) -> float | None:
@@ -66,7 +76,7 @@ async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj)
     ctx = fx.ctx
     rollout, view = d.rollout, snap.view
     now = ctx.clock()
-    tick, update = _analysis(fx, key, rollout, now)
+    tick, update = _analysis(fx, rollout, now)
     calls = due_webhooks(rollout, d.candidate.ready is True, now, analysis_due=update is not None)
     results = await ctx.webhooks.call_all(rollout, calls) if calls else {}
     decision = decide(
@@ -112,6 +122,7 @@ async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj)
         ctx.analysis.consumed(rollout, tick)
     await _report(fx, snap, raw, rollout, decision, drift.message() if drift else None)
     after = rollout.model_copy(update={"status": decision.status})
+    _want_next_window(fx, key, after, now)
     outcome.requeue_after = requeue_after(after, now, ctx.analysis is not None and ctx.evaluator is not None)
     return outcome
 

@@ -3,7 +3,7 @@ share one query per template), bake ends, gate timers, deadlines. Pure functions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rollout.api.rollout import Phase, Rollout
@@ -39,9 +39,11 @@ def _ceil_second(t: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Tick:
+    """One analysis window. Two ticks are the same window whatever `ready` says (it depends on `now`)."""
+
     start: datetime  # window [start, end)
     end: datetime
-    ready: bool  # True: the window has ended by `now` and can be measured
+    ready: bool = field(compare=False)  # True: the window has ended by `now` and can be measured
 
 
 def analysis_tick(rollout: Rollout, now: datetime) -> Tick | None:

@@ -204,10 +204,14 @@ class Informer:
                     log.info("watch expired, re-listing", resource=self.resource.plural, namespace=namespace)
                     rv = None
                     continue
+                if exc.status == 0 and exc.reason == "WatchReadTimeout":
+                    # a silent connection (no event, no bookmark): resume from where it was, at once
+                    log.debug(
+                        "watch silent, reconnecting", resource=self.resource.plural, namespace=namespace
+                    )
+                    continue
                 failures += 1
                 delay = self._backoff(failures)
-                if exc.status == 0 and exc.reason == "WatchReadTimeout":
-                    delay = 0.0  # a silent connection: reconnect at once
                 log.warning(
                     "watch failed",
                     resource=self.resource.plural,

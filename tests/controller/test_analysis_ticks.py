@@ -121,3 +121,23 @@ async def test_a_result_for_an_older_window_is_dropped() -> None:
     await scheduler.run_due(old.end)
     newer = Tick(T0 + timedelta(seconds=20), T0 + timedelta(seconds=30), True)
     assert scheduler.take(r, newer) is None and scheduler.take(r, old) is None
+
+
+async def test_the_same_window_is_measured_once_however_often_it_is_wanted() -> None:
+    calls = 0
+
+    async def measure(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
+        nonlocal calls
+        calls += 1
+        return {}
+
+    r = running("svc-00002", T0)
+    early = analysis_tick(r, T0 + timedelta(seconds=5))
+    late = analysis_tick(r, T0 + timedelta(seconds=15))
+    assert early is not None and late is not None and not early.ready and late.ready and early == late
+    scheduler = AnalysisScheduler(measure, lambda k: None, clock=lambda: T0 + timedelta(seconds=15))
+    scheduler.want(key(r), r, early)
+    scheduler.want(key(r), r, late)  # the same window, now due
+    await scheduler.run_due(late.end)
+    scheduler.want(key(r), r, late)  # measured, not yet consumed
+    assert scheduler.pending == 0 and calls == 1

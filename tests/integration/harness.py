@@ -19,6 +19,7 @@ import yaml
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
 from rollout.controller.app import Controller, ControllerConfig
+from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
@@ -236,7 +237,7 @@ async def controller(cluster: Cluster, **config: Any) -> AsyncIterator[Controlle
     """An in-process controller against the sandbox, stopped gracefully on exit."""
     from rollout.controller.app import running
 
-    evaluator = config.pop("evaluator", None)
+    evaluator = config.pop("evaluator", evaluate_rollout)
     measure = config.pop("measure", None)
     client = await KubeClient.connect(str(cluster.kubeconfig))
     prom = cluster.env.prometheus.url if cluster.env.prometheus is not None else "http://127.0.0.1:9"
