@@ -126,35 +126,25 @@ class AnalysisScheduler:
         self.reports: list[TickReport] = []  # the last few ticks, for logs and benchmarks
 
     def want(self, key: ObjectKey, rollout: Rollout, tick: Tick) -> None:
-        """Measure `tick` for this rollout (with every other rollout whose window ends then). Idempotent: a
-        window being measured, or measured and not yet consumed, is not asked for again."""
+        """Measure `tick` for this rollout (with every other rollout whose window ends then). One window per
+        rollout at a time: nothing new is asked while one is being measured or waits to be consumed (a slow
+        source then delays the analysis, it never piles queries up)."""
         rid = rollout_id(rollout)
+        if rid in self._inflight or rid in self._results:
+            return
         current = self._wanted.get(rid)
         if current is not None and current.tick == tick:
             current.rollout = rollout
             return
-        done = self._results.get(rid)
-        if (done is not None and done[0] == tick) or self._inflight.get(rid) == tick:
-            return
         self._wanted[rid] = _Wanted(key, rollout, tick)
         self._wakeup.set()
 
-    def take(self, rollout: Rollout, tick: Tick) -> dict[str, MetricObservation] | None:
-        """The observations of `tick` for this rollout, if measured (they stay until `consumed`)."""
-        found = self._results.get(rollout_id(rollout))
-        if found is None:
-            return None
-        measured, obs = found
-        if measured != tick:
-            if measured.end < tick.end:
-                self._results.pop(rollout_id(rollout), None)  # stale: the rollout moved on
-            return None
-        return obs
+    def take(self, rollout: Rollout) -> tuple[Tick, dict[str, MetricObservation]] | None:
+        """The window measured for this rollout and its observations, if any (they stay until `consumed`)."""
+        return self._results.get(rollout_id(rollout))
 
-    def consumed(self, rollout: Rollout, tick: Tick) -> None:
-        found = self._results.get(rollout_id(rollout))
-        if found is not None and found[0] == tick:
-            del self._results[rollout_id(rollout)]
+    def consumed(self, rollout: Rollout) -> None:
+        self._results.pop(rollout_id(rollout), None)
 
     def forget(self, rollout: Rollout) -> None:
         self._wanted.pop(rollout_id(rollout), None)

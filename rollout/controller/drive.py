@@ -16,7 +16,7 @@ from rollout.controller.drift import detect_drift
 from rollout.controller.effects import Effects
 from rollout.controller.layout import same_traffic
 from rollout.controller.rollouts import retry_of
-from rollout.controller.schedule import Tick, analysis_tick, next_wakeup
+from rollout.controller.schedule import analysis_tick, next_wakeup, window_valid
 from rollout.controller.views import ObjectKey
 from rollout.engine.inputs import AnalysisUpdate, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.machine import decide
@@ -34,16 +34,20 @@ class DriveOutcome:
     created: list[Obj] = field(default_factory=list)
 
 
-def _analysis(fx: Effects, rollout: Rollout, now: datetime) -> tuple[Tick | None, AnalysisUpdate | None]:
-    """The judges' verdict on the window this rollout is due for, if the scheduler has measured it."""
+def _analysis(fx: Effects, rollout: Rollout) -> AnalysisUpdate | None:
+    """The judges' verdict on the window the scheduler measured for this rollout, if it still applies (a
+    window from before the current step, or already analysed, is dropped)."""
     ctx = fx.ctx
-    tick = analysis_tick(rollout, now)
-    if tick is None or not tick.ready or ctx.analysis is None or ctx.evaluator is None:
-        return tick, None
-    observations = ctx.analysis.take(rollout, tick)
-    if observations is None:
-        return tick, None
-    return tick, ctx.evaluator(rollout, observations, tick)
+    if ctx.analysis is None or ctx.evaluator is None:
+        return None
+    measured = ctx.analysis.take(rollout)
+    if measured is None:
+        return None
+    window, observations = measured
+    if not window_valid(rollout, window):
+        ctx.analysis.consumed(rollout)
+        return None
+    return ctx.evaluator(rollout, observations, window)
 
 
 def _want_next_window(fx: Effects, key: ObjectKey, after: Rollout, now: datetime) -> None:
@@ -76,7 +80,7 @@ async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj)
     ctx = fx.ctx
     rollout, view = d.rollout, snap.view
     now = ctx.clock()
-    tick, update = _analysis(fx, rollout, now)
+    update = _analysis(fx, rollout)
     calls = due_webhooks(rollout, d.candidate.ready is True, now, analysis_due=update is not None)
     results = await ctx.webhooks.call_all(rollout, calls) if calls else {}
     decision = decide(
@@ -118,8 +122,8 @@ async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj)
         await fx.write_traffic(snap, desired)
 
     await fx.write_rollout_status(raw, decision.status)
-    if update is not None and tick is not None and ctx.analysis is not None:
-        ctx.analysis.consumed(rollout, tick)
+    if update is not None and ctx.analysis is not None:
+        ctx.analysis.consumed(rollout)
     await _report(fx, snap, raw, rollout, decision, drift.message() if drift else None)
     after = rollout.model_copy(update={"status": decision.status})
     _want_next_window(fx, key, after, now)

@@ -46,18 +46,39 @@ class Tick:
     ready: bool = field(compare=False)  # True: the window has ended by `now` and can be measured
 
 
+def _since(rollout: Rollout) -> datetime | None:
+    """Analysis windows of the current step start no earlier than this: the step's traffic served (whole
+    second after), or the end of the last window analysed."""
+    status = rollout.status
+    if status.step_started_at is None:
+        return None
+    since = _ceil_second(status.step_started_at)
+    if status.last_analysis_at is not None and status.last_analysis_at > since:
+        since = status.last_analysis_at
+    return since
+
+
+def window_valid(rollout: Rollout, window: Tick) -> bool:
+    """A measured window may be judged for this rollout now: analysis runs, and the window lies wholly within
+    the current step's traffic and after the last window analysed (it may be older than the latest complete
+    window, e.g. when the source answered slowly)."""
+    status = rollout.status
+    if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
+        return False
+    since = _since(rollout)
+    return since is not None and window.start >= since
+
+
 def analysis_tick(rollout: Rollout, now: datetime) -> Tick | None:
     """The analysis window this rollout wants next, aligned to multiples of its interval since the epoch.
     None when analysis does not run (not Progressing/Paused, or the step's traffic is not served yet)."""
     status = rollout.status
     if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
         return None
-    if status.step_started_at is None:
+    since = _since(rollout)
+    if since is None:
         return None
     interval = rollout.spec.policy.spec.analysis.interval
-    since = _ceil_second(status.step_started_at)
-    if status.last_analysis_at is not None and status.last_analysis_at > since:
-        since = status.last_analysis_at
     due_at = since + timedelta(seconds=interval)
     latest = floor_tick(now, interval)
     if latest >= due_at:

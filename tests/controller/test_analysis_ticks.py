@@ -10,7 +10,7 @@ from typing import Any
 from rollout.analysis.batching import AnalysisRequest, Answer, plan_tick
 from rollout.api.rollout import Phase, Rollout
 from rollout.controller.analysis import AnalysisScheduler, analysis_requests
-from rollout.controller.schedule import Tick, analysis_tick
+from rollout.controller.schedule import Tick, analysis_tick, window_valid
 from rollout.controller.views import ObjectKey
 from rollout.engine.observations import MeasurementError, RequestCounts
 from tests.controller.objects import rollout
@@ -73,14 +73,14 @@ async def test_rollouts_due_together_share_one_tick_and_one_query_per_template()
     # per-revision variable, so its one rendered text is shared too
     assert (report.rollouts, report.queries) == (20, 3)
     assert sorted(map(str, woken)) == sorted(str(key(r)) for r in rollouts)
-    obs = scheduler.take(rollouts[3], tick)
-    assert obs is not None and set(obs) == {"errors", "p99", "custom"}
-    assert obs["errors"].canary == RequestCounts(100, 1) and (obs["errors"].start, obs["errors"].end) == (
-        tick.start,
-        tick.end,
-    )
-    scheduler.consumed(rollouts[3], tick)
-    assert scheduler.take(rollouts[3], tick) is None
+    measured = scheduler.take(rollouts[3])
+    assert measured is not None and measured[0] == tick
+    obs = measured[1]
+    assert set(obs) == {"errors", "p99", "custom"}
+    assert obs["errors"].canary == RequestCounts(100, 1)
+    assert (obs["errors"].start, obs["errors"].end) == (tick.start, tick.end)
+    scheduler.consumed(rollouts[3])
+    assert scheduler.take(rollouts[3]) is None
 
 
 def test_requests_name_the_window_the_revisions_and_the_source() -> None:
@@ -105,22 +105,22 @@ async def test_a_failing_measurement_gives_errors_not_a_crash() -> None:
     assert tick is not None
     scheduler.want(key(r), r, tick)
     await scheduler.run_due(tick.end)
-    obs = scheduler.take(r, tick)
-    assert obs is not None and all(isinstance(o.canary, MeasurementError) for o in obs.values())
+    measured = scheduler.take(r)
+    assert measured is not None and all(isinstance(o.canary, MeasurementError) for o in measured[1].values())
 
 
-async def test_a_result_for_an_older_window_is_dropped() -> None:
-    async def measure(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
-        return {}
-
-    r = running("svc-00002", T0)
-    now = T0 + timedelta(seconds=25)
-    scheduler = AnalysisScheduler(measure, lambda k: None, clock=lambda: now)
-    old = Tick(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20), True)
-    scheduler.want(key(r), r, old)
-    await scheduler.run_due(old.end)
-    newer = Tick(T0 + timedelta(seconds=20), T0 + timedelta(seconds=30), True)
-    assert scheduler.take(r, newer) is None and scheduler.take(r, old) is None
+def test_a_measured_window_is_judged_only_within_the_current_step_and_after_the_last_analysis() -> None:
+    r = running("svc-00002", T0 + timedelta(seconds=10.4))  # step traffic served at 10.4s (stored as 10s)
+    before = Tick(T0, T0 + timedelta(seconds=10), True)
+    slow_answer = Tick(T0 + timedelta(seconds=20), T0 + timedelta(seconds=30), True)
+    assert not window_valid(r, before)
+    assert window_valid(r, slow_answer)  # older than the latest complete window by now: still valid evidence
+    analysed = r.model_copy(
+        update={"status": r.status.model_copy(update={"last_analysis_at": slow_answer.end})}
+    )
+    assert not window_valid(analysed, slow_answer)
+    paused_gate = r.model_copy(update={"status": r.status.model_copy(update={"traffic_applied": False})})
+    assert not window_valid(paused_gate, slow_answer)
 
 
 async def test_the_same_window_is_measured_once_however_often_it_is_wanted() -> None:
@@ -140,4 +140,6 @@ async def test_the_same_window_is_measured_once_however_often_it_is_wanted() -> 
     scheduler.want(key(r), r, late)  # the same window, now due
     await scheduler.run_due(late.end)
     scheduler.want(key(r), r, late)  # measured, not yet consumed
+    later = Tick(late.end, late.end + timedelta(seconds=10), True)
+    scheduler.want(key(r), r, later)  # one window per rollout at a time
     assert scheduler.pending == 0 and calls == 1
