@@ -68,17 +68,29 @@ def detect_drift(
     last_written: Sequence[TrafficEntry],
     managed_fields: Sequence[Mapping[str, Any]],
     field_manager: str,
+    *,
+    served: bool,
 ) -> Drift | None:
-    """Someone else rewrote spec.traffic since the controller last wrote `last_written` (the rollout's
-    status.traffic). None when spec.traffic is what the controller wrote (plus users' 0% entries), when
-    there is no record of a write yet, or when managedFields say the controller itself wrote it last (the
-    status write that records it may not have happened before a crash)."""
+    """Someone else rewrote spec.traffic away from the rollout's plan `last_written` (its status.traffic).
+
+    The status is written before the traffic, so spec.traffic may still hold the previous plan while the
+    status holds the next one (a write in flight, or lost to a crash or a conflict): that is not drift.
+    With managedFields, the last writer of spec.traffic says who it was (drift when it is not the
+    controller); without them, drift is reported only when the plan had been served (`served`: Knative
+    showed it, so spec.traffic held it, and someone changed it since). None when spec.traffic is the plan
+    (plus users' 0% entries) or there is no plan yet."""
     if not last_written:
         return None
     expected = merge_user_entries(TrafficPlan(tuple(last_written)), current)
     if same_traffic(current, expected):
         return None
     writer = last_traffic_writer(managed_fields)
-    if writer is not None and writer.manager == field_manager:
+    if writer is not None:
+        return (
+            None
+            if writer.manager == field_manager
+            else Drift(writer, entries_summary(expected), entries_summary(current))
+        )
+    if not served:
         return None
-    return Drift(writer, entries_summary(expected), entries_summary(current))
+    return Drift(None, entries_summary(expected), entries_summary(current))

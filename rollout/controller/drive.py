@@ -34,6 +34,14 @@ class DriveOutcome:
     created: list[Obj] = field(default_factory=list)
 
 
+@dataclass
+class Carry:
+    """What one pass of a reconcile hands to the next after a conflict: drift seen before the status write
+    (which changes what the next pass can tell), reported once the plan is written back."""
+
+    drift: str | None = None
+
+
 def _analysis(fx: Effects, rollout: Rollout) -> AnalysisUpdate | None:
     """The judges' verdict on the window the scheduler measured for this rollout, if it still applies (a
     window from before the current step, or already analysed, is dropped)."""
@@ -76,7 +84,9 @@ def requeue_after(after: Rollout, now: datetime, scheduled: bool) -> float | Non
     return max(min(seconds, SAFETY_POLL), 0.05)
 
 
-async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj) -> DriveOutcome:
+async def drive(
+    fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj, carry: Carry
+) -> DriveOutcome:
     ctx = fx.ctx
     rollout, view = d.rollout, snap.view
     now = ctx.clock()
@@ -113,34 +123,45 @@ async def drive(fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj)
             outcome.created.append(await fx.create_rollout(view, body, "RetryStarted", message))
 
     desired = fx.desired_traffic(snap, decision.plan, rollout)
-    drift = None
-    if not same_traffic(view.spec_traffic, desired):
-        if rollout.status.phase not in TERMINAL_PHASES:
-            drift = detect_drift(
-                view.spec_traffic, rollout.status.traffic, view.managed_fields, ctx.field_manager
-            )
-        await fx.write_traffic(snap, desired)
-
+    if not same_traffic(view.spec_traffic, desired) and rollout.status.phase not in TERMINAL_PHASES:
+        drift = detect_drift(
+            view.spec_traffic,
+            rollout.status.traffic,
+            view.managed_fields,
+            ctx.field_manager,
+            served=rollout.status.traffic_applied,
+        )
+        if drift is not None:
+            carry.drift = drift.message()
+    # The status first: it is the memory. Killed between the two writes, the next controller finds the
+    # decision recorded and writes its traffic; the other order could lose a step decided on an analysis
+    # result that only lived in memory, and write the previous step's traffic back.
     await fx.write_rollout_status(raw, decision.status)
     if update is not None and ctx.analysis is not None:
         ctx.analysis.consumed(rollout)
-    await _report(fx, snap, raw, rollout, decision, drift.message() if drift else None)
+    await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
+    if not same_traffic(view.spec_traffic, desired):
+        await fx.write_traffic(snap, desired)
+        if carry.drift is not None:
+            await _report_drift(fx, snap, raw, rollout, carry.drift)
+    carry.drift = None
     after = rollout.model_copy(update={"status": decision.status})
     _want_next_window(fx, key, after, now)
     outcome.requeue_after = requeue_after(after, now, ctx.analysis is not None and ctx.evaluator is not None)
     return outcome
 
 
-async def _report(
-    fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, decision: Decision, drift: str | None
-) -> None:
+async def _report_drift(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, message: str) -> None:
+    ctx = fx.ctx
+    ctx.metrics.drift.inc()
+    await ctx.recorder.record(target_involved(snap.view), "Warning", "TrafficDriftCorrected", message)
+    await ctx.recorder.record(involved(raw), "Warning", "TrafficDriftCorrected", message)
+    log.warning("traffic drift corrected", rollout=rollout.metadata.name, detail=message)
+
+
+async def _report(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, decision: Decision) -> None:
     ctx = fx.ctx
     target, record = target_involved(snap.view), involved(raw)
-    if drift is not None:
-        ctx.metrics.drift.inc()
-        await ctx.recorder.record(target, "Warning", "TrafficDriftCorrected", drift)
-        await ctx.recorder.record(record, "Warning", "TrafficDriftCorrected", drift)
-        log.warning("traffic drift corrected", rollout=rollout.metadata.name, detail=drift)
     terminal = decision.row is not None and decision.row.to in TERMINAL_PHASES
     for action in decision.actions:
         if isinstance(action, RecordEvent):

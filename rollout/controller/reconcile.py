@@ -16,7 +16,7 @@ from rollout.api.rollout import Rollout
 from rollout.controller.assess import Assessment, Notice, TargetState, assess, policy_view
 from rollout.controller.caches import BY_CONFIGURATION, BY_SERVICE
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
-from rollout.controller.drive import drive
+from rollout.controller.drive import Carry, drive
 from rollout.controller.effects import Effects
 from rollout.controller.layout import Adopt, same_traffic
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active
@@ -61,12 +61,13 @@ class TargetReconciler:
     async def reconcile(self, key: ObjectKey) -> float | None:
         """Seconds after which to look again (None: when something changes)."""
         extra: list[Obj] = []  # Rollouts created in this reconcile, before the cache has them
+        carry = Carry()
         for attempt in range(self.ctx.conflict_attempts):
             try:
                 snap = await self._read(key, fresh=attempt > 0, extra=extra)
                 if snap is None:
                     return None
-                return await self._once(key, snap, extra)
+                return await self._once(key, snap, extra, carry)
             except Conflict as exc:
                 log.info("conflict, re-reading", key=str(key), attempt=attempt + 1, detail=str(exc))
         return 1.0
@@ -138,7 +139,7 @@ class TargetReconciler:
 
     # --- one pass --------------------------------------------------------------------------------------
 
-    async def _once(self, key: ObjectKey, snap: Snapshot, extra: list[Obj]) -> float | None:
+    async def _once(self, key: ObjectKey, snap: Snapshot, extra: list[Obj], carry: Carry) -> float | None:
         ctx, fx = self.ctx, self.fx
         a = assess(snap.state)
         await fx.notices(snap.view, a.notices)
@@ -164,7 +165,7 @@ class TargetReconciler:
         await fx.expire(a.expired)
         if a.drive is not None:
             raw = snap.rollout_objs[a.drive.rollout.metadata.name]
-            outcome = await drive(fx, key, snap, a.drive, raw)
+            outcome = await drive(fx, key, snap, a.drive, raw, carry)
             extra.extend(outcome.created)
             return outcome.requeue_after
         if a.idle is not None:
