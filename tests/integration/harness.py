@@ -308,3 +308,19 @@ async def onboard(cluster: Cluster, name: str, policy: str = "canary", **service
 def finished(cluster: Cluster, name: str) -> Rollout | None:
     r = cluster.rollout(name)
     return r if r is not None and r.status.phase.terminal else None
+
+
+async def events_for(cluster: Cluster, name: str, reason: str, within: float = 5.0) -> list[dict[str, Any]]:
+    """The Events of `reason` on object `name`, once there is one (Events follow the status write)."""
+    found: list[dict[str, Any]] = await eventually(
+        lambda: [e for e in cluster.events(name) if e["reason"] == reason], within=within
+    )
+    return found
+
+
+async def reasons_when(cluster: Cluster, name: str, last: str, within: float = 5.0) -> list[str]:
+    """The Event reasons on `name`, in order, once `last` is among them."""
+    found: list[str] = await eventually(
+        lambda: (r := cluster.reasons(name)) and last in r and r, within=within
+    )
+    return found

@@ -18,6 +18,7 @@ from tests.integration.harness import (
     allowed_splits,
     assert_within_plan,
     controller,
+    events_for,
     eventually,
     finished,
     onboard,
@@ -82,15 +83,17 @@ async def test_good_canary_promoted_and_regressions_rolled_back_with_the_evidenc
             err = metric(cluster, "errors-00002.1", "error-rate")
             assert err.verdict == Verdict.FAIL and err.value is not None and err.value > 0.05
             assert err.stable_value is not None and err.stable_value < 0.05
-            (event,) = [e for e in cluster.events("errors-00002.1") if e["reason"] == "RegressionDetected"]
+            (event,) = await events_for(cluster, "errors-00002.1", "RegressionDetected")
             assert (
                 event["type"] == "Warning"
                 and "error-rate Fail (canary" in event["message"]
                 and "max 0.05" in event["message"]
             )
-            assert "RegressionDetected" in cluster.reasons("errors")  # also on the Service
-            parked = [e for e in cluster.spec_traffic("errors") if e.get("tag") == "canary"]
-            assert parked and parked[0]["percent"] == 0 and parked[0]["revisionName"] == "errors-00002"
+            assert await events_for(cluster, "errors", "RegressionDetected")  # also on the Service
+            parked = await eventually(
+                lambda: [e for e in cluster.spec_traffic("errors") if e.get("tag") == "canary"]
+            )
+            assert parked[0]["percent"] == 0 and parked[0]["revisionName"] == "errors-00002"
             assert_within_plan(cluster, "errors", allowed_splits("errors-00001", "errors-00002", [20, 50]))
 
             assert slow.status.phase == Phase.ROLLED_BACK and slow.status.reason == "RegressionDetected"

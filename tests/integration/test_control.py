@@ -10,6 +10,7 @@ from tests.integration.harness import (
     allowed_splits,
     assert_within_plan,
     controller,
+    events_for,
     eventually,
     finished,
     onboard,
@@ -58,10 +59,8 @@ async def test_pause_resume_then_promote_from_a_gate() -> None:
             done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=15)
             assert done.status.phase == Phase.SUCCEEDED
             assert stable_of(cluster, "hello") == [("hello-00002", 100)]
-            msgs = [
-                e["message"] for e in cluster.events("hello-00002.1") if e["reason"] == "PromoteRequested"
-            ]
-            assert msgs and "requested by bob" in msgs[0]
+            msgs = [e["message"] for e in await events_for(cluster, "hello-00002.1", "PromoteRequested")]
+            assert "requested by bob" in msgs[0]
             assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20]))
 
 

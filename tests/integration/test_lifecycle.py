@@ -11,10 +11,12 @@ from tests.integration.harness import (
     allowed_splits,
     assert_within_plan,
     controller,
+    events_for,
     eventually,
     finished,
     onboard,
     phase_of,
+    reasons_when,
     sandbox,
 )
 
@@ -48,10 +50,10 @@ async def test_candidate_walks_every_step_and_is_promoted() -> None:
             )
             weights = [s.get("hello-00002", 0) for s in seen]
             assert [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]] == [0, 10, 30, 60, 100]
-            reasons = cluster.reasons("hello-00002.1")
+            reasons = await reasons_when(cluster, "hello-00002.1", "Promoted")
             assert reasons[:2] == ["RolloutStarted", "CandidateReady"]
             assert reasons.count("StepAdvanced") == 2 and reasons[-2:] == ["AnalysisPassed", "Promoted"]
-            assert {"RolloutStarted", "Promoted"} <= set(cluster.reasons("hello"))
+            assert {"RolloutStarted", "Promoted"} <= set(await reasons_when(cluster, "hello", "Promoted"))
 
 
 async def test_candidate_that_never_becomes_ready_fails_at_its_deadline_with_its_message() -> None:
@@ -66,8 +68,8 @@ async def test_candidate_that_never_becomes_ready_fails_at_its_deadline_with_its
                 "did not become Ready in time" in done.status.message
                 or "CandidateReadyDeadline" in done.status.message
             )
-            events = [e for e in cluster.events("hello-00002.1") if e["reason"] == "CandidateReadyDeadline"]
-            assert events and events[0]["type"] == "Warning" and "hello-00002" in events[0]["message"]
+            events = await events_for(cluster, "hello-00002.1", "CandidateReadyDeadline")
+            assert events[0]["type"] == "Warning" and "hello-00002" in events[0]["message"]
             assert_within_plan(cluster, "hello", [{"hello-00001": 100}])
 
 
@@ -80,7 +82,7 @@ async def test_failed_candidate_fails_with_the_revisions_own_message() -> None:
             cluster.new_revision("hello", "ghcr.io/acme/hello:v2", behaviour)
             done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=15)
             assert done.status.phase == Phase.FAILED and done.status.reason == "CandidateFailed"
-            (event,) = [e for e in cluster.events("hello-00002.1") if e["reason"] == "CandidateFailed"]
+            (event,) = await events_for(cluster, "hello-00002.1", "CandidateFailed")
             assert "manifest for acme/hello:v2 not found" in event["message"]
             assert_within_plan(cluster, "hello", [{"hello-00001": 100}])
 

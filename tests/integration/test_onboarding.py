@@ -4,7 +4,7 @@ import asyncio
 from typing import Any
 
 from rollout.sandbox.apiserver import kinds
-from tests.integration.harness import POLICIES, controller, eventually, sandbox, template
+from tests.integration.harness import POLICIES, controller, events_for, eventually, sandbox, template
 
 CANARY = {
     "strategy": {"canary": {"steps": [{"weight": 20}, {"weight": 50}], "interval": "2s"}},
@@ -31,8 +31,8 @@ async def test_opted_in_service_is_pinned_and_new_revision_starts_a_rollout() ->
             cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
             r = await eventually(lambda: cluster.rollout("hello-00002.1"), within=10)
             assert r.spec.stable_revision == "hello-00001"
-            assert "TrafficPinned" in cluster.reasons("hello")
-            assert "RolloutStarted" in cluster.reasons("hello")
+            assert await events_for(cluster, "hello", "TrafficPinned")
+            assert await events_for(cluster, "hello", "RolloutStarted")
 
 
 async def test_namespace_scoping_leaves_other_namespaces_alone() -> None:

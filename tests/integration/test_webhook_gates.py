@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from rollout.api.rollout import Phase
-from tests.integration.harness import controller, eventually, finished, onboard, phase_of, sandbox
+from tests.integration.harness import controller, events_for, eventually, finished, onboard, phase_of, sandbox
 
 
 @pytest.fixture
@@ -78,6 +78,6 @@ async def test_a_failing_step_webhook_rolls_back(hooks: tuple[str, dict[str, Any
             await eventually(lambda: phase_of(cluster, "hello-00002.1") is not None, within=10)
             done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=20)
             assert done.status.phase == Phase.ROLLED_BACK and done.status.reason == "StepWebhookFailed"
-            failed = [e for e in cluster.events("hello-00002.1") if e["reason"] == "WebhookFailed"]
-            assert failed and "load test failed: p99 2.3s" in failed[0]["message"]
+            failed = await events_for(cluster, "hello-00002.1", "WebhookFailed")
+            assert "load test failed: p99 2.3s" in failed[0]["message"]
             assert len(state["calls"]) == 2  # one retry, then the answer stands
