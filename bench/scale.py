@@ -1,17 +1,25 @@
 """Scale benchmark: N Knative Services rolling out at once in the sandbox, one controller replica.
 
     .venv/bin/python bench/scale.py [--services 1000] [--baseline 100] [--bake 3] [--json]
+    .venv/bin/python bench/scale.py --analysis [--rps 10] ...   # steps judged on real Prometheus metrics
 
 The sandbox (API server + Knative simulator) runs in this process; the controller runs as a separate
 process (`rollout controller --kubeconfig ...`), so its CPU time and peak RSS are its own. Every Service gets
-a new revision at the same moment and walks a 10/30/60% canary ladder (bake --bake seconds per step, no
-metric analysis: this measures the controller, not Prometheus) to promotion.
+a new revision at the same moment and walks a 10/30/60% canary ladder (bake --bake seconds per step) to
+promotion: without metric analysis by default (this measures the controller, not Prometheus), or with
+--analysis, where a local Prometheus scrapes the traffic generator and every step is judged on error rate and
+p99 latency (the step lag then includes waiting for the next aligned analysis window).
 
 Reported (for the baseline size and the full size, in the same run):
 - step lag: from the moment a step was due (Knative served the step's split + its bake time; for the first
   step, the candidate revision turned Ready) to the moment the controller wrote the next split; p50/p99/max;
 - API writes per step (the controller's create/patch/update/delete, Lease renewals excluded);
-- controller CPU seconds and peak RSS (VmHWM), time to onboard (pin) all Services, time to finish.
+- controller CPU seconds and peak RSS (VmHWM), time to onboard (pin) all Services, time to finish;
+- with --analysis: analysis ticks, queries per tick (one per source, metric template and window, whatever
+  the number of rollouts) and the HTTP queries Prometheus received per tick.
+
+The sandbox (its Knative simulator recomputes every object on every write) is CPU-bound long before the
+controller is: compare the controller's CPU seconds with the wall time.
 """
 
 from __future__ import annotations
@@ -68,6 +76,9 @@ class Result:
     writes_per_step: float
     cpu_seconds: float
     peak_rss_mb: float
+    analysis_ticks: int = 0
+    queries_per_tick: float = float("nan")  # batches (one per source, metric template, window)
+    http_queries_per_tick: float = float("nan")  # what Prometheus received (builtins: one per metric family)
     write_breakdown: dict[str, int] = field(default_factory=dict)
 
 
@@ -120,8 +131,41 @@ async def wait_for(check: Any, limit: float, what: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def run(n: int, bake: float, limit: float) -> Result:
-    options = SandboxOptions(rps=0.0, ready_delay=0.5, cold_start=0.2, seed=1, generator_tick=1.0)
+ANALYSIS = {
+    "interval": "2s",
+    "minRequests": 1,
+    "metrics": [
+        {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
+        {"name": "latency-p99", "builtin": "latency", "quantile": 0.99, "threshold": {"max": 1.0}},
+    ],
+}
+
+
+async def scrape_counts(url: str) -> dict[str, float]:
+    """Analysis ticks, batches (plan_tick queries) and Prometheus HTTP queries the controller made so far."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    out = {"ticks": 0.0, "batches": 0.0, "http": 0.0}
+    for line in text.splitlines():
+        if line.startswith("knrollout_analysis_ticks_total "):
+            out["ticks"] = float(line.split()[-1])
+        elif line.startswith("knrollout_analysis_queries_per_tick_sum "):
+            out["batches"] = float(line.split()[-1])
+        elif line.startswith("knrollout_prometheus_query_duration_seconds_count{"):
+            out["http"] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: float = 2.0) -> Result:
+    options = SandboxOptions(
+        rps=rps if analysis else 0.0,
+        ready_delay=0.5,
+        cold_start=0.2,
+        seed=1,
+        generator_tick=1.0,
+        prometheus=analysis,
+        scrape_interval=1.0,
+    )
     async with sandbox_environment(options) as env:
         store = env.store
         loop = asyncio.get_running_loop()
@@ -134,7 +178,7 @@ async def run(n: int, bake: float, limit: float) -> Result:
                 "metadata": {"name": "scale", "namespace": "default"},
                 "spec": {
                     "strategy": {"canary": {"steps": [{"weight": w, "bake": f"{bake}s"} for w in WEIGHTS]}},
-                    "analysis": {"interval": f"{bake}s", "metrics": []},
+                    "analysis": ANALYSIS if analysis else {"interval": f"{bake}s", "metrics": []},
                 },
             },
         )
@@ -216,16 +260,30 @@ async def run(n: int, bake: float, limit: float) -> Result:
                 "warning",
                 "--workers",
                 "16",
+                *(
+                    ["--prometheus-url", env.prometheus.url, "--analysis-settle", "500ms"]
+                    if env.prometheus
+                    else []
+                ),
             ]
+            log_path = Path(tmp) / "controller.log"
+            log_file = await asyncio.to_thread(log_path.open, "wb")
             proc = await asyncio.create_subprocess_exec(
-                *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=str(ROOT)
+                *args, stdout=log_file, stderr=log_file, cwd=str(ROOT)
             )
+            log_file.close()
             try:
                 started = loop.time()
 
-                await wait_for(lambda: all(tl.pinned for tl in timelines.values()), limit, "onboarding")
+                def pinned_all() -> bool:
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"the controller exited with {proc.returncode}")
+                    return all(tl.pinned for tl in timelines.values())
+
+                await wait_for(pinned_all, limit, "onboarding")
                 onboard = loop.time() - started
                 writes_before = await controller_writes(f"http://127.0.0.1:{port}")
+                counts_before = await scrape_counts(f"http://127.0.0.1:{port}")
                 began = loop.time()
                 for name in names:
                     svc = store.get(kinds.KSERVICES, "default", name)
@@ -243,13 +301,21 @@ async def run(n: int, bake: float, limit: float) -> Result:
                     print(f"warning: {exc} ({promoted()}/{n} promoted)", file=sys.stderr)
                 elapsed = loop.time() - began
                 after = await controller_writes(f"http://127.0.0.1:{port}")
+                counts = await scrape_counts(f"http://127.0.0.1:{port}")
+                ticks = counts["ticks"] - counts_before["ticks"]
+                batches = counts["batches"] - counts_before["batches"]
+                http = counts["http"] - counts_before["http"]
                 breakdown = {
                     k: v - writes_before.get(k, 0) for k, v in after.items() if v - writes_before.get(k, 0)
                 }
                 writes = sum(breakdown.values())
                 cpu, rss = proc_stats(proc.pid)
             finally:
-                proc.send_signal(signal.SIGTERM)
+                if proc.returncode is not None:
+                    tail = log_path.read_text(errors="replace").splitlines()[-20:]
+                    print(f"the controller exited with {proc.returncode}:", *tail, sep="\n", file=sys.stderr)
+                else:
+                    proc.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(proc.wait(), timeout=20)
                 except TimeoutError:
@@ -283,6 +349,9 @@ async def run(n: int, bake: float, limit: float) -> Result:
         writes_per_step=round(writes / steps, 2) if steps else float("nan"),
         cpu_seconds=round(cpu, 1),
         peak_rss_mb=round(rss, 1),
+        analysis_ticks=int(ticks),
+        queries_per_tick=round(batches / ticks, 2) if ticks else float("nan"),
+        http_queries_per_tick=round(http / ticks, 2) if ticks else float("nan"),
         write_breakdown=breakdown,
     )
 
@@ -309,6 +378,9 @@ def table(results: list[Result]) -> str:
         ("API writes per step", "writes_per_step", ""),
         ("controller CPU", "cpu_seconds", "s"),
         ("controller peak RSS", "peak_rss_mb", "MB"),
+        ("analysis ticks", "analysis_ticks", ""),
+        ("queries per tick", "queries_per_tick", ""),
+        ("HTTP queries per tick", "http_queries_per_tick", ""),
     ]
     width = max(len(r[0]) for r in rows)
     out = [f"{'':<{width}}  " + "  ".join(f"{'N=' + str(r.services):>12}" for r in results)]
@@ -329,12 +401,18 @@ def main() -> None:
     parser.add_argument("--bake", type=float, default=3.0, help="seconds per step")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="judge every step on real metrics: a local Prometheus scrapes the traffic generator (--rps per Service)",
+    )
+    parser.add_argument("--rps", type=float, default=2.0, help="requests/s per Service with --analysis")
     args = parser.parse_args()
     sizes = [s for s in (args.baseline, args.services) if s > 0]
     results = []
     for n in sizes:
         t0 = time.monotonic()
-        results.append(asyncio.run(run(n, args.bake, args.timeout)))
+        results.append(asyncio.run(run(n, args.bake, args.timeout, args.analysis, args.rps)))
         print(f"N={n} done in {time.monotonic() - t0:.0f}s", file=sys.stderr)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
