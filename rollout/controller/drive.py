@@ -62,7 +62,7 @@ def _want_next_window(fx: Effects, key: ObjectKey, after: Rollout, now: datetime
     """Register the window the rollout wants next, from its NEW status (a step whose traffic has just been
     served starts its windows now), so that the scheduler measures it with every rollout due at that moment."""
     ctx = fx.ctx
-    if ctx.analysis is None or ctx.evaluator is None:
+    if ctx.analysis is None or ctx.evaluator is None or not after.spec.policy.spec.analysis.metrics:
         return
     tick = analysis_tick(after, now)
     if tick is None:
