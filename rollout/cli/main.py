@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from rollout import __version__
 
 # Subcommand modules, in the order `rollout --help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.cli.crds",)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.cli.crds", "rollout.cli.sandbox")
 
 
 def build_parser() -> argparse.ArgumentParser:

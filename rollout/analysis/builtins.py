@@ -1,0 +1,168 @@
+"""Builtin metrics as PromQL, and their answers as Measurements. Pure: no I/O.
+
+One builtin query batch becomes one PromQL query per metric family (queue-proxy or Envoy, plus the
+activator for error rates), each grouped by revision:
+
+    sum by (<namespace>, <revision>, <code>) (increase(<counter>{<revision filter>}[<window>]))
+    sum by (<namespace>, <revision>, le) (increase(<bucket>{<revision filter>}[<window>]))
+
+`increase` is taken per series (per pod, per code) before the sum, so pods that come and go and counter
+resets are handled by Prometheus; the sums are rounded to whole requests here, once, at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rollout.analysis.dialects import CounterFamily, DialectSpec, HistogramFamily
+from rollout.analysis.promql import promql_duration
+from rollout.analysis.results import Sample
+from rollout.analysis.source import BuiltinQuery, RevisionKey
+from rollout.api.policy import BuiltinMetric
+from rollout.engine.observations import (
+    LatencyHistogram,
+    Measurement,
+    MeasurementError,
+    NoData,
+    RequestCounts,
+)
+
+
+@dataclass(frozen=True)
+class FamilyQuery:
+    """The PromQL text for one metric family of a builtin batch."""
+
+    component: str
+    metric: str
+    promql: str
+
+
+def _selector(metric: str, matchers: Sequence[str]) -> str:
+    return f"{metric}{{{','.join(matchers)}}}" if matchers else metric
+
+
+def counter_promql(family: CounterFamily, keys: Sequence[RevisionKey], window_seconds: float) -> str:
+    group = ", ".join((*family.labels.group_by, family.code_label))
+    selector = _selector(family.metric, family.labels.matchers(keys))
+    return f"sum by ({group}) (increase({selector}[{promql_duration(window_seconds)}]))"
+
+
+def histogram_promql(family: HistogramFamily, keys: Sequence[RevisionKey], window_seconds: float) -> str:
+    group = ", ".join((*family.labels.group_by, "le"))
+    selector = _selector(family.bucket_metric, family.labels.matchers(keys))
+    return f"sum by ({group}) (increase({selector}[{promql_duration(window_seconds)}]))"
+
+
+def family_queries(query: BuiltinQuery) -> list[FamilyQuery]:
+    """The queries answering a builtin batch, in the order `measurements` expects their rows."""
+    keys = sorted(query.revisions)
+    spec = query.dialect
+    if query.metric == BuiltinMetric.ERROR_RATE:
+        families = [spec.requests] + ([spec.activator] if spec.activator is not None else [])
+        return [
+            FamilyQuery(f.component, f.metric, counter_promql(f, keys, query.window_seconds))
+            for f in families
+        ]
+    lat = spec.latency
+    return [FamilyQuery(lat.component, lat.bucket_metric, histogram_promql(lat, keys, query.window_seconds))]
+
+
+def _sum_by_key(
+    family: CounterFamily, rows: Sequence[Sample], keys: frozenset[RevisionKey]
+) -> dict[RevisionKey, tuple[float, float]]:
+    """(requests, failures) per wanted revision, unrounded; revisions without a row are absent."""
+    totals: dict[RevisionKey, list[float]] = {}
+    for row in rows:
+        named = family.labels.key_of(row.labels)
+        if named is None:
+            continue
+        key = RevisionKey(*named)
+        if key not in keys or math.isnan(row.value):
+            continue
+        acc = totals.setdefault(key, [0.0, 0.0])
+        acc[0] += row.value
+        if row.labels.get(family.code_label, "").startswith("5"):
+            acc[1] += row.value
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+def request_counts(
+    spec: DialectSpec,
+    keys: frozenset[RevisionKey],
+    direct_rows: Sequence[Sample],
+    activator_rows: Sequence[Sample] | None,
+) -> dict[RevisionKey, Measurement]:
+    """Requests and failures per revision: the direct counter plus the activator's own errors (see the
+    dialects module for why `max(0, activator 5xx - direct 5xx)`)."""
+    direct = _sum_by_key(spec.requests, direct_rows, keys)
+    activator: dict[RevisionKey, tuple[float, float]] = {}
+    if spec.activator is not None and activator_rows is not None:
+        activator = _sum_by_key(spec.activator, activator_rows, keys)
+    out: dict[RevisionKey, Measurement] = {}
+    for key in keys:
+        if key not in direct and key not in activator:
+            families = spec.requests.metric + (f" or {spec.activator.metric}" if spec.activator else "")
+            out[key] = NoData(f"no {families} series for {key} in the window")
+            continue
+        total, failed = direct.get(key, (0.0, 0.0))
+        extra = max(0.0, activator.get(key, (0.0, 0.0))[1] - failed)
+        requests = round(total + extra)
+        out[key] = RequestCounts(requests=requests, failures=min(round(failed + extra), requests))
+    return out
+
+
+def _edge(le: str) -> float | None:
+    try:
+        return float(le)
+    except ValueError:
+        return None
+
+
+def latency_histograms(
+    spec: DialectSpec, keys: frozenset[RevisionKey], rows: Sequence[Sample]
+) -> dict[RevisionKey, Measurement]:
+    """Cumulative bucket counts per revision, edges converted to seconds, +Inf as the total."""
+    family = spec.latency
+    buckets: dict[RevisionKey, dict[float, float]] = defaultdict(dict)
+    for row in rows:
+        named = family.labels.key_of(row.labels)
+        edge = _edge(row.labels.get("le", ""))
+        if named is None or edge is None or math.isnan(row.value):
+            continue
+        key = RevisionKey(*named)
+        if key in keys:
+            by_edge = buckets[key]
+            by_edge[edge] = by_edge.get(edge, 0.0) + row.value
+    out: dict[RevisionKey, Measurement] = {}
+    for key in keys:
+        found = buckets.get(key)
+        if not found:
+            out[key] = NoData(f"no {family.bucket_metric} series for {key} in the window")
+            continue
+        by_edge = dict(found)
+        if math.inf not in by_edge:
+            out[key] = MeasurementError(f'{family.bucket_metric} for {key} has no le="+Inf" bucket')
+            continue
+        total = round(by_edge.pop(math.inf))
+        edges: list[float] = []
+        cumulative: list[int] = []
+        running = 0
+        for edge in sorted(by_edge):
+            # Rounding extrapolated increases can break monotonicity by one; buckets are cumulative.
+            running = min(max(running, round(by_edge[edge])), total)
+            edges.append(edge / family.units_per_second)
+            cumulative.append(running)
+        out[key] = LatencyHistogram(edges=tuple(edges), cumulative=tuple(cumulative), total=total)
+    return out
+
+
+def measurements(query: BuiltinQuery, rows: Mapping[str, Sequence[Sample]]) -> dict[RevisionKey, Measurement]:
+    """Turn the rows of each family query (keyed by metric name) into one Measurement per revision."""
+    spec = query.dialect
+    if query.metric == BuiltinMetric.ERROR_RATE:
+        activator_rows = rows.get(spec.activator.metric) if spec.activator is not None else None
+        return request_counts(spec, query.revisions, rows[spec.requests.metric], activator_rows)
+    return latency_histograms(spec, query.revisions, rows[spec.latency.bucket_metric])

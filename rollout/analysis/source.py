@@ -1,0 +1,104 @@
+"""The seam between the analysis and a metrics backend: what is asked (a query batch) and the answer
+(one Measurement per revision: a value, NoData or MeasurementError — never an exception).
+
+A batch serves every rollout due at one analysis tick that needs the same thing from the same source:
+
+- `BuiltinQuery`: one builtin metric (error rate or latency) of one dialect over one window, for a set of
+  (namespace, revision) pairs. The source answers with one grouped query per metric family, not one per
+  revision.
+- `CustomQuery`: one rendered PromQL text, which must give one number. Rollouts that render the same text
+  share it; its answer is given for every revision that asked for it.
+
+A revision the backend has nothing for is NoData; a failed query is MeasurementError for every revision of
+the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from rollout.analysis.auth import uses_secrets
+from rollout.api.policy import BuiltinMetric, PrometheusSource
+from rollout.engine.observations import Measurement
+
+if TYPE_CHECKING:
+    from rollout.analysis.dialects import DialectSpec
+
+
+@dataclass(frozen=True, order=True)
+class RevisionKey:
+    """One revision of one namespace: the unit every answer is given for."""
+
+    namespace: str
+    revision: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.revision}"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Which backend a query goes to, as a hashable key for batching: the policy's Prometheus settings,
+    and the namespace when those settings read that namespace's Secrets (two namespaces' Secrets of the
+    same name are different credentials, so such queries are never shared across namespaces)."""
+
+    spec_json: str
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, spec: PrometheusSource, namespace: str) -> SourceRef:
+        return cls(spec.model_dump_json(by_alias=True), namespace if uses_secrets(spec) else None)
+
+    @property
+    def spec(self) -> PrometheusSource:
+        return PrometheusSource.model_validate_json(self.spec_json)
+
+
+@dataclass(frozen=True)
+class BuiltinQuery:
+    """A builtin metric over the window [at - window, at] for a set of revisions."""
+
+    metric: BuiltinMetric
+    dialect: DialectSpec
+    window_seconds: float
+    revisions: frozenset[RevisionKey]
+    at: datetime | None = None  # end of the window; None: the source's now
+
+
+@dataclass(frozen=True)
+class CustomQuery:
+    """A rendered custom PromQL text (already escaped) evaluated at `at`; the answer holds for `revisions`."""
+
+    promql: str
+    revisions: frozenset[RevisionKey]
+    at: datetime | None = None
+
+
+QueryBatch = BuiltinQuery | CustomQuery
+
+
+class MetricSource(Protocol):
+    """Where measurements come from (Prometheus in the controller; the simulator may bring its own)."""
+
+    async def query(self, batch: QueryBatch) -> Mapping[RevisionKey, Measurement]:
+        """One Measurement for every revision of the batch. Never raises for a backend failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueryStats:
+    """One query sent to a backend (after retries), for the controller's own metrics and logs."""
+
+    source: str  # address of the backend
+    kind: str  # "builtin:<dialect>:<metric family>" or "custom"
+    seconds: float  # wall time including retries
+    attempts: int
+    outcome: str  # "ok" or "error"
+    error: str = ""  # error class when outcome is "error": timeout, connection, http_5xx, http_4xx, ...
+
+
+# Told about every query; the controller turns this into Prometheus histograms and counters.
+QueryObserver = Callable[[QueryStats], None]

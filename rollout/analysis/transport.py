@@ -1,0 +1,186 @@
+"""One HTTP attempt at a Prometheus instant query, through prometheus-api-client, with our TLS settings and
+every failure classified (transient or not) for the retry policy. Blocking: run it in a worker thread.
+
+prometheus-api-client keeps requests' Session underneath; we hand it one whose adapter carries our own
+SSLContext (CA bundle from memory, client certificate, server name, skip-verify), whose urllib3 retries are
+off (retries are ours, bounded in total time), and whose response hook turns any non-200 answer into an
+HttpStatusError carrying the status, the Retry-After header and Prometheus' error text (the library's own
+exception keeps only a message).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from requests.adapters import HTTPAdapter
+
+from rollout.analysis.auth import Connection, TlsMaterial
+
+
+class HttpStatusError(Exception):
+    def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.retry_after = retry_after
+        self.detail = detail
+
+
+class QueryFailure(Exception):
+    """A failed attempt. `kind` is a short class for metrics: timeout, connection, tls, http_429, http_5xx,
+    http_4xx, bad_response, other. `transient` failures are worth retrying."""
+
+    def __init__(self, kind: str, message: str, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent/invalid."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _prometheus_error(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:300] or response.reason or "no body"
+    if isinstance(body, dict) and "error" in body:
+        kind = body.get("errorType", "error")
+        return f"{kind}: {body['error']}"
+    return json.dumps(body)[:300]
+
+
+def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if response.status_code != 200:
+        raise HttpStatusError(
+            response.status_code,
+            parse_retry_after(response.headers.get("Retry-After")),
+            _prometheus_error(response),
+        )
+
+
+def ssl_context(tls: TlsMaterial) -> ssl.SSLContext:
+    """The client-side SSLContext for a source's TLS settings (CA from memory; the client key goes through
+    a private temporary file, since Python's ssl module reads key pairs only from files)."""
+    if tls.ca_pem is not None:
+        context = ssl.create_default_context(cadata=tls.ca_pem.decode("ascii", errors="strict"))
+    else:
+        context = ssl.create_default_context()
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert_pem is not None and tls.key_pem is not None:
+        fd, path = tempfile.mkstemp(prefix="rollout-client-", suffix=".pem")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(tls.cert_pem.rstrip(b"\n") + b"\n" + tls.key_pem)
+            context.load_cert_chain(path)
+        finally:
+            os.unlink(path)
+    return context
+
+
+class _TlsAdapter(HTTPAdapter):
+    """Uses our SSLContext for every connection instead of requests' default one and certifi's bundle."""
+
+    def __init__(self, context: ssl.SSLContext, server_name: str | None) -> None:
+        self._context = context
+        self._server_name = server_name
+        self._cert_reqs = "CERT_NONE" if context.verify_mode == ssl.CERT_NONE else "CERT_REQUIRED"
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        kwargs = cast(dict[str, Any], pool_kwargs)
+        for key in ("ca_certs", "ca_cert_dir", "cert_file", "key_file"):
+            kwargs.pop(key, None)
+        kwargs["ssl_context"] = self._context
+        kwargs["cert_reqs"] = self._cert_reqs
+        if self._server_name:
+            kwargs["server_hostname"] = self._server_name
+            kwargs["assert_hostname"] = self._server_name
+        return host_params, kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests would point the connection at certifi's bundle here; our context already decides.
+        conn.cert_reqs = self._cert_reqs
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+def build_client(connection: Connection) -> PrometheusConnect:
+    """A prometheus-api-client client for `connection` (no retries of its own; non-200 raises)."""
+    session = requests.Session()
+    session.hooks["response"].append(_raise_for_status)
+    client = PrometheusConnect(
+        url=connection.address,
+        headers=dict(connection.headers),
+        session=session,
+        timeout=connection.timeout,
+    )
+    adapter: HTTPAdapter
+    if connection.tls is not None:
+        adapter = _TlsAdapter(ssl_context(connection.tls), connection.tls.server_name)
+        session.verify = not connection.tls.insecure_skip_verify
+    else:
+        adapter = HTTPAdapter(max_retries=0)
+    # Replaces the adapter (with urllib3 retries) the client mounted on the same prefix.
+    session.mount(connection.address, adapter)
+    return client
+
+
+def _classify(exc: Exception) -> QueryFailure:
+    if isinstance(exc, QueryFailure):
+        return exc
+    if isinstance(exc, HttpStatusError):
+        if exc.status == 429:
+            return QueryFailure("http_429", f"rate limited: {exc}", True, exc.retry_after)
+        if exc.status >= 500:
+            return QueryFailure("http_5xx", str(exc), True, exc.retry_after)
+        return QueryFailure("http_4xx", str(exc), False)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return QueryFailure("tls", f"TLS error: {exc}", False)
+    if isinstance(exc, requests.Timeout):
+        return QueryFailure("timeout", f"timed out: {exc}", True)
+    if isinstance(exc, requests.ConnectionError):
+        return QueryFailure("connection", f"cannot connect: {exc}", True)
+    if isinstance(exc, ValueError | KeyError | TypeError):
+        return QueryFailure("bad_response", f"not a Prometheus API answer: {exc!r}", False)
+    return QueryFailure("other", f"{type(exc).__name__}: {exc}", False)
+
+
+def instant_query(client: PrometheusConnect, promql: str, at: datetime | None, timeout: float) -> object:
+    """The `result` of one instant query attempt. Raises QueryFailure, nothing else."""
+    # Prometheus' own evaluation timeout; its durations take no fractions, hence milliseconds.
+    params: Mapping[str, str] = {"timeout": f"{max(1, int(timeout * 1000))}ms"}
+    if at is not None:
+        params = {**params, "time": f"{at.timestamp():.3f}"}
+    try:
+        return client.custom_query(promql, params=dict(params), timeout=timeout)
+    except Exception as exc:  # every failure becomes a classified value for the retry policy
+        raise _classify(exc) from exc

@@ -1,0 +1,139 @@
+"""`rollout sandbox`: a Kubernetes API with Knative Serving and simulated traffic, on this machine.
+
+Starts the sandbox API server, the Knative simulator and the traffic generator (and, with --prometheus, a
+local Prometheus scraping it), writes a kubeconfig, prints where everything is, and runs until Ctrl-C or
+SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rollout.api.durations import DurationError, parse_duration
+from rollout.knative.dialects import DIALECTS, Dialect
+from rollout.sandbox.environment import SandboxOptions, sandbox_environment
+from rollout.sandbox.prometheus import PrometheusUnavailable, find_prometheus
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except DurationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "sandbox",
+        help="run a local Kubernetes API with Knative and simulated traffic (no cluster needed)",
+        description=(
+            "Run the sandbox: a Kubernetes API server with Knative Serving's kinds and a Knative simulator, "
+            "and a traffic generator whose Prometheus metrics look like Knative's. Point kubectl or the "
+            "controller at the kubeconfig it prints. Revision behaviour (errors, latency, failures) is set "
+            "with sandbox.knrollout.dev/* annotations on the Service template; see rollout/sandbox/README.md."
+        ),
+    )
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="write the kubeconfig here (default: a temporary file)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="API server port on 127.0.0.1 (default: any free)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="traffic metrics port (default: any free)"
+    )
+    parser.add_argument(
+        "--dialect",
+        action="append",
+        choices=DIALECTS,
+        help="metric dialect(s) to expose; repeat for several (default: knative-classic)",
+    )
+    parser.add_argument("--rps", type=float, default=5.0, help="requests/s per Service (default 5)")
+    parser.add_argument(
+        "--diurnal-amplitude",
+        type=float,
+        default=0.0,
+        help="relative daily swing of the rate, 0..1 (default 0)",
+    )
+    parser.add_argument("--domain", default="example.com", help="domain of Route URLs (default example.com)")
+    parser.add_argument(
+        "--ready-delay", type=_duration, default=2.0, help="time until a new revision is Ready (default 2s)"
+    )
+    parser.add_argument(
+        "--cold-start", type=_duration, default=1.5, help="time a new pod needs (default 1.5s)"
+    )
+    parser.add_argument("--seed", type=int, help="random seed for reproducible traffic")
+    parser.add_argument("--token", help="require this bearer token (it is written into the kubeconfig)")
+    parser.add_argument(
+        "--prometheus", action="store_true", help="also run a local Prometheus scraping the metrics"
+    )
+    parser.add_argument(
+        "--prometheus-port", type=int, help="Prometheus port on 127.0.0.1 (default: any free)"
+    )
+    parser.add_argument(
+        "--scrape-interval", type=_duration, default=5.0, help="Prometheus scrape interval (default 5s)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.prometheus:
+        try:
+            find_prometheus()
+        except PrometheusUnavailable as err:
+            print(f"rollout sandbox: {err}", file=sys.stderr)
+            return 2
+    if not 0.0 <= args.diurnal_amplitude <= 1.0:
+        print("rollout sandbox: --diurnal-amplitude must be between 0 and 1", file=sys.stderr)
+        return 2
+    dialects: tuple[Dialect, ...] = tuple(dict.fromkeys(args.dialect or ["knative-classic"]))
+    options = SandboxOptions(
+        port=args.port,
+        metrics_port=args.metrics_port,
+        token=args.token,
+        domain=args.domain,
+        dialects=dialects,
+        rps=args.rps,
+        diurnal_amplitude=args.diurnal_amplitude,
+        ready_delay=args.ready_delay,
+        cold_start=args.cold_start,
+        seed=args.seed,
+        prometheus=args.prometheus,
+        prometheus_port=args.prometheus_port,
+        scrape_interval=args.scrape_interval,
+    )
+    return asyncio.run(_serve(options, args.kubeconfig))
+
+
+async def _serve(options: SandboxOptions, kubeconfig: Path | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    temporary = None if kubeconfig is not None else Path(tempfile.mkdtemp(prefix="rollout-sandbox-"))
+    path = kubeconfig if kubeconfig is not None else (temporary or Path(".")) / "kubeconfig"
+    try:
+        async with sandbox_environment(options) as env:
+            written = env.api.write_kubeconfig(path)
+            print(f"kubeconfig:  {written}")
+            print(f"api server:  {env.api.url}")
+            print(f"metrics:     {env.metrics.url}  ({', '.join(options.dialects)})")
+            if env.prometheus is not None:
+                print(f"prometheus:  {env.prometheus.url}")
+            print(f"try:         KUBECONFIG={written} kubectl get ksvc -A")
+            print("running; Ctrl-C stops", flush=True)
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    print("sandbox stopped", flush=True)
+    return 0

@@ -1,0 +1,17 @@
+"""The registry a fresh sandbox serves: the built-in kinds and Knative Serving's."""
+
+from __future__ import annotations
+
+from rollout.sandbox.apiserver.builtin import register_core
+from rollout.sandbox.apiserver.knative_kinds import register_knative
+from rollout.sandbox.apiserver.resources import ResourceRegistry
+
+
+def default_registry(*, knative: bool = True) -> ResourceRegistry:
+    """Core kinds (Namespaces, ConfigMaps, Secrets, Events, Leases) and, unless `knative` is False,
+    serving.knative.dev/v1 Services, Configurations, Revisions and Routes."""
+    registry = ResourceRegistry()
+    register_core(registry)
+    if knative:
+        register_knative(registry)
+    return registry
