@@ -55,6 +55,9 @@ app.kubernetes.io/part-of: knative-rollout
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) -}}true{{- end -}}
 {{- end -}}
 
+{{/* The Lease the controller elects its leader on (rollout.kube.leader.LeaseSettings.name; a test checks). */}}
+{{- define "knative-rollout.leaseName" -}}knative-rollout-controller{{- end -}}
+
 {{/* Consistency checks the JSON schema cannot express. */}}
 {{- define "knative-rollout.validate" -}}
 {{- if and (eq .Values.rbac.scope "namespaced") (empty .Values.watchNamespaces) -}}
@@ -81,13 +84,16 @@ calls the controller code makes (tests/chart/test_rbac.py); keep them exact, nev
   verbs: ["get", "list", "watch"]
 - apiGroups: ["knrollout.dev"]
   resources: ["rollouts"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "delete"]
 - apiGroups: ["knrollout.dev"]
-  resources: ["rollouts/status", "rolloutpolicies/status"]
+  resources: ["rollouts/status"]
   verbs: ["patch"]
 - apiGroups: ["knrollout.dev"]
   resources: ["rolloutpolicies"]
   verbs: ["get", "list", "watch"]
+- apiGroups: ["knrollout.dev"]
+  resources: ["rolloutpolicies/status"]
+  verbs: ["update", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
