@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+
 import pytest
 import yaml
 
@@ -89,7 +90,7 @@ def test_build_context_holds_what_the_dockerfile_copies() -> None:
     ignore = [line for line in ignore if line and not line.startswith("#")]
     assert ignore[0] == "*", "allow-list: everything is excluded unless named"
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
-    copied = set()
+    copied: set[str] = set()
     for copy in _instructions("COPY"):
         if "--from=" in copy:
             continue

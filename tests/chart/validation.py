@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
-from cloudcoil.models.prometheus_operator import v1 as monitoring_v1
 
 from tests.chart.rendering import KUBE_VERSION, Obj
 
-MONITORING_MODELS: dict[str, Any] = {
-    "ServiceMonitor": monitoring_v1.ServiceMonitor,
-    "PodMonitor": monitoring_v1.PodMonitor,
-    "PrometheusRule": monitoring_v1.PrometheusRule,
-}
+
+@cache
+def monitoring_models() -> dict[str, Any]:
+    # imported on first use: the generated module is large and slow to import
+    from cloudcoil.models.prometheus_operator import v1 as monitoring_v1
+
+    return {
+        "ServiceMonitor": monitoring_v1.ServiceMonitor,
+        "PodMonitor": monitoring_v1.PodMonitor,
+        "PrometheusRule": monitoring_v1.PrometheusRule,
+    }
 
 
 class Invalid(AssertionError):
@@ -66,7 +72,7 @@ def _lost_fields(given: Any, kept: Any, path: str = "") -> list[str]:
 
 
 def validate_monitoring(obj: Obj) -> None:
-    model = MONITORING_MODELS[obj["kind"]]
+    model = monitoring_models()[obj["kind"]]
     try:
         parsed = model.model_validate(obj)
     except Exception as e:  # pydantic.ValidationError, with every failing field
@@ -116,7 +122,8 @@ def crd_schema(crds: Iterable[Obj], api_version: str, kind: str) -> Any:
 
 def validate_custom(obj: Obj, crds: Iterable[Obj]) -> None:
     schema = crd_schema(crds, obj["apiVersion"], obj["kind"])
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
+    # OpenAPI 3.0 schemas use draft-4 keywords (a boolean exclusiveMinimum)
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
     if errors:
         detail = "; ".join(f"{'.'.join(str(p) for p in e.path) or '.'}: {e.message}" for e in errors[:5])
         raise Invalid(f"{name_of(obj)}: {detail}")
