@@ -44,6 +44,15 @@ def test_alerts_can_be_turned_off_one_by_one() -> None:
     ]
 
 
+STUCK = 'namespace="shop", target="cart", rollout="cart-00002.1"'
+MOVING = 'namespace="shop", target="api", rollout="api-00009.1"'
+UNAPPLIED = 'namespace="shop", target="web", rollout="web-00003.1"'
+
+
+def _labels(selector: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="([^"]*)"', selector))
+
+
 def _alert(labels: dict[str, str], summary: str) -> dict[str, Any]:
     return {"exp_labels": labels, "exp_annotations": {"summary": summary}}
 
@@ -63,30 +72,29 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
             {
                 "interval": "1m",
                 "input_series": [
-                    # a rollback at minute 3 and a success at minute 4
+                    # a rollback at minute 3 and a promotion at minute 4
                     {
-                        "series": 'knrollout_rollouts_finished_total{namespace="shop", service="cart", phase="RolledBack"}',
+                        "series": 'knrollout_decisions_total{outcome="RegressionDetected"}',
                         "values": "0 0 0 1x30",
                     },
-                    {
-                        "series": 'knrollout_rollouts_finished_total{namespace="shop", service="web", phase="Succeeded"}',
-                        "values": "0 0 0 0 1x30",
-                    },
-                    # a rollout whose deadline was minute 5, and one whose deadline is far away
-                    {
-                        "series": 'knrollout_rollout_deadline_timestamp_seconds{namespace="shop", service="cart", rollout="cart-00002"}',
-                        "values": "300x40",
-                    },
-                    {
-                        "series": 'knrollout_rollout_deadline_timestamp_seconds{namespace="shop", service="web", rollout="web-00007"}',
-                        "values": "100000x40",
-                    },
+                    {"series": 'knrollout_decisions_total{outcome="Promoted"}', "values": "0 0 0 0 1x30"},
+                    # a rollout whose step and weight do not move for the whole test; one that moves
+                    {"series": f"knrollout_rollout_step{{{STUCK}}}", "values": "1x200"},
+                    {"series": f"knrollout_rollout_canary_weight{{{STUCK}}}", "values": "20x200"},
+                    {"series": f"knrollout_rollout_traffic_applied{{{STUCK}}}", "values": "1x200"},
+                    {"series": f"knrollout_rollout_step{{{MOVING}}}", "values": "0x60 1x60 2x80"},
+                    {"series": f"knrollout_rollout_canary_weight{{{MOVING}}}", "values": "10x60 20x60 50x80"},
+                    {"series": f"knrollout_rollout_traffic_applied{{{MOVING}}}", "values": "1x200"},
+                    # a rollout whose planned split Knative does not serve from minute 10
+                    {"series": f"knrollout_rollout_step{{{UNAPPLIED}}}", "values": "0x200"},
+                    {"series": f"knrollout_rollout_canary_weight{{{UNAPPLIED}}}", "values": "5x200"},
+                    {"series": f"knrollout_rollout_traffic_applied{{{UNAPPLIED}}}", "values": "1x10 0x190"},
                     # the controller answers for 10 minutes, then stops
-                    {"series": up, "values": "1x10 0x30"},
+                    {"series": up, "values": "1x10 0x190"},
                     # 12 reconcile errors a minute (0.2/s) from the start
                     {
-                        "series": 'knrollout_reconcile_errors_total{namespace="shop", kind="Service"}',
-                        "values": "0+12x40",
+                        "series": 'knrollout_reconcile_errors_total{kind="Service", error="KubeError"}',
+                        "values": "0+12x200",
                     },
                 ],
                 "alert_rule_test": [
@@ -95,32 +103,37 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                         "alertname": "KnativeRolloutFailed",
                         "exp_alerts": [
                             _alert(
-                                {
-                                    "severity": "warning",
-                                    "namespace": "shop",
-                                    "service": "cart",
-                                    "phase": "RolledBack",
-                                },
-                                "Rollout of shop/cart ended RolledBack",
+                                {"severity": "warning", "outcome": "RegressionDetected"},
+                                "A rollout ended: RegressionDetected",
                             )
                         ],
                     },
                     {"eval_time": "25m", "alertname": "KnativeRolloutFailed", "exp_alerts": []},
-                    # past the deadline since minute 5, but `for: 10m` holds it until minute 15
-                    {"eval_time": "12m", "alertname": "KnativeRolloutStuck", "exp_alerts": []},
+                    # not applied since minute 10, held by `for: 15m` until minute 25
+                    {"eval_time": "20m", "alertname": "KnativeRolloutStuck", "exp_alerts": []},
                     {
-                        "eval_time": "20m",
+                        "eval_time": "30m",
                         "alertname": "KnativeRolloutStuck",
                         "exp_alerts": [
                             _alert(
-                                {
-                                    "severity": "warning",
-                                    "namespace": "shop",
-                                    "service": "cart",
-                                    "rollout": "cart-00002",
-                                },
-                                "Rollout shop/cart-00002 is past its deadline",
+                                {"severity": "warning", **_labels(UNAPPLIED)},
+                                "Rollout shop/web-00003.1 is stuck",
                             )
+                        ],
+                    },
+                    # no progress for 2h (+ `for`): the stuck rollout, never the moving one
+                    {
+                        "eval_time": "140m",
+                        "alertname": "KnativeRolloutStuck",
+                        "exp_alerts": [
+                            _alert(
+                                {"severity": "warning", **_labels(STUCK)},
+                                "Rollout shop/cart-00002.1 is stuck",
+                            ),
+                            _alert(
+                                {"severity": "warning", **_labels(UNAPPLIED)},
+                                "Rollout shop/web-00003.1 is stuck",
+                            ),
                         ],
                     },
                     {"eval_time": "9m", "alertname": "KnativeRolloutControllerDown", "exp_alerts": []},
@@ -140,7 +153,7 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                         "alertname": "KnativeRolloutReconcileErrors",
                         "exp_alerts": [
                             _alert(
-                                {"severity": "warning", "namespace": "shop", "kind": "Service"},
+                                {"severity": "warning", "kind": "Service"},
                                 "knative-rollout reconciles keep failing",
                             )
                         ],
@@ -311,6 +324,9 @@ METRIC_CLASSES = {
     "Gauge": ("",),
     "Histogram": ("_bucket", "_sum", "_count"),
     "Summary": ("_sum", "_count"),
+    "CounterMetricFamily": ("_total",),
+    "GaugeMetricFamily": ("",),
+    "HistogramMetricFamily": ("_bucket", "_sum", "_count"),
 }
 
 
@@ -341,7 +357,7 @@ def metrics_in_code() -> set[str]:
                 continue
             kwargs = {k.arg: _literal(k.value) for k in node.keywords}
             full = "_".join(p for p in (kwargs.get("namespace"), kwargs.get("subsystem"), name) if p)
-            if cls == "Counter":
+            if cls in {"Counter", "CounterMetricFamily"}:
                 full = full.removesuffix("_total")
             names.update(full + suffix for suffix in METRIC_CLASSES[cls])
     return {n for n in names if n.startswith("knrollout_")}
@@ -360,3 +376,19 @@ def test_alerts_and_dashboard_use_metrics_the_controller_exports() -> None:
         )
     missing = metrics_the_chart_uses() - exported
     assert not missing, f"the chart queries metrics the controller does not export: {sorted(missing)}"
+
+
+def test_failure_alert_covers_exactly_the_reasons_that_end_a_rollout_badly() -> None:
+    """The reasons in the alert are those of the engine's transition table rows from a running phase into
+    RolledBack or Failed."""
+    from rollout.api.rollout import Phase
+    from rollout.engine.transitions import TABLE
+
+    bad = {
+        row.reason
+        for (source, _event), row in TABLE.items()
+        if not source.terminal and row.to in {Phase.ROLLED_BACK, Phase.FAILED}
+    }
+    rule = next(r for r in _rule_groups()[0]["rules"] if r["alert"] == "KnativeRolloutFailed")
+    (alternation,) = re.findall(r'outcome=~"([^"]+)"', rule["expr"])
+    assert set(alternation.split("|")) == bad

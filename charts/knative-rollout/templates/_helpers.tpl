@@ -58,6 +58,11 @@ app.kubernetes.io/part-of: knative-rollout
 {{/* The Lease the controller elects its leader on (rollout.kube.leader.LeaseSettings.name; a test checks). */}}
 {{- define "knative-rollout.leaseName" -}}knative-rollout-controller{{- end -}}
 
+{{/* Transition reasons that end a rollout RolledBack or Failed (rollout/engine/transitions.py; a test checks). */}}
+{{- define "knative-rollout.failureReasons" -}}
+CandidateFailed|CandidateReadyDeadline|PreRolloutWebhookFailed|RegressionDetected|RollbackWebhook|RolloutDeadlineExceeded|StepWebhookFailed
+{{- end -}}
+
 {{/* Consistency checks the JSON schema cannot express. */}}
 {{- define "knative-rollout.validate" -}}
 {{- if and (eq .Values.rbac.scope "namespaced") (empty .Values.watchNamespaces) -}}
