@@ -4,12 +4,15 @@
 server's authorizer checks, following Kubernetes' request-info rules (GET on a collection is `list`, with
 `watch=true` it is `watch`, PUT is `update`, DELETE on a collection is `deletecollection`, ...).
 `permissions()` flattens Role/ClusterRole rules into the same triples, so the two can be compared as sets.
+`static_calls()` finds the call sites that name a resource directly, for calls a test scenario may not reach.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 Permission = tuple[str, str, str]  # verb, group ("" = core), resource or resource/subresource
@@ -103,3 +106,64 @@ def _strings(value: object) -> list[str]:
         return []
     assert isinstance(value, list), value
     return [str(v) for v in value]
+
+
+# KubeClient methods (rollout/kube/client.py) and the RBAC verb each sends
+CLIENT_VERBS = {
+    "get": "get",
+    "list": "list",
+    "watch": "watch",
+    "create": "create",
+    "create_unfenced": "create",
+    "merge_patch": "patch",
+    "replace": "update",
+    "delete": "delete",
+}
+
+
+def static_calls(package: Path, resources: Mapping[str, tuple[str, str]]) -> dict[Permission, list[str]]:
+    """Call sites in `package` that name a resource constant directly: `client.<method>(CONST, ...)` (with a
+    literal `subresource=`), and `informer(CONST, ...)`/`Informer(client, CONST, ...)` (list and watch).
+    `resources` maps constant names to (group, plural). Returns each permission with where it is used."""
+    found: dict[Permission, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else func.id
+                if isinstance(func, ast.Name)
+                else ""
+            )
+            consts = [a.id for a in node.args if isinstance(a, ast.Name) and a.id in resources]
+            if not consts:
+                continue
+            where = f"{path.relative_to(package.parent)}:{node.lineno}"
+            if "informer" in name.lower():
+                group, plural = resources[consts[0]]
+                for verb in ("list", "watch"):
+                    found.setdefault((verb, group, plural), []).append(where)
+            elif (
+                name in CLIENT_VERBS
+                and isinstance(func, ast.Attribute)
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+            ):
+                if node.args[0].id not in resources:
+                    continue
+                group, plural = resources[node.args[0].id]
+                sub = next(
+                    (
+                        k.value.value
+                        for k in node.keywords
+                        if k.arg == "subresource" and isinstance(k.value, ast.Constant)
+                    ),
+                    None,
+                )
+                resource = f"{plural}/{sub!s}" if sub else plural
+                found.setdefault((CLIENT_VERBS[name], group, resource), []).append(where)
+    return found

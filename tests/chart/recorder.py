@@ -7,7 +7,6 @@ is recorded.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -89,14 +88,15 @@ async def recording_proxy(upstream: str) -> AsyncIterator[RecordingProxy]:
             try:
                 async for chunk in upstream_response.content.iter_any():
                     await response.write(chunk)
-            except (ConnectionResetError, aiohttp.ClientError, asyncio.CancelledError):
-                return response
-            await response.write_eof()
+                await response.write_eof()
+            except (ConnectionResetError, aiohttp.ClientError):
+                pass  # the client went away (a watch it stopped reading): nothing left to forward
             return response
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, handle_signals=False)
+    # watches are long requests: on exit they are cut at once instead of waited for
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -104,5 +104,5 @@ async def recording_proxy(upstream: str) -> AsyncIterator[RecordingProxy]:
     try:
         yield RecordingProxy(f"http://127.0.0.1:{port}", upstream.rstrip("/"), recording)
     finally:
+        await session.close()  # ends the upstream streams, so the handlers return
         await runner.cleanup()
-        await session.close()

@@ -3,11 +3,11 @@
 Three layers, each derived from code rather than from a list kept in this test:
 1. The instrument: `attributes()` maps HTTP requests to RBAC attributes the way the API server does, and a
    recording proxy in front of the sandbox API server records what a real kubernetes-asyncio client asks.
-2. The controller's single door to the API (`rollout.kube.client.KubeClient`) refuses any call that is not
-   in `rollout.kube.resources.CALLS`; the rendered rules must grant exactly CALLS, no more, no less.
-3. The controller itself runs against the sandbox through the recording proxy, through onboarding, a
-   rollout, events, status writes, a Secret-authenticated metric source and leader election; every request
-   it made must be allowed by the rendered rules, and every rule must have been used.
+2. The controller's single door to the API (`rollout.kube.client.KubeClient`) refuses any call outside
+   `rollout.kube.resources.CALLS`, so no rule may grant more; and every call site in the code that names a
+   resource directly must be granted.
+3. test_rbac_recorded.py: the controller itself runs against the sandbox through the recording proxy;
+   every request it made must be allowed, and every rule must be backed by a request or a call site.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from tests.chart.rbac import RequestAttributes, allowed, attributes, grants, permissions
+from tests.chart.rbac import RequestAttributes, allowed, attributes, grants, permissions, static_calls
 from tests.chart.recorder import recording_proxy
-from tests.chart.rendering import NAMESPACE, Obj, render
+from tests.chart.rendering import NAMESPACE, ROOT, Obj, render
 
 CASES = [
     ("GET", "/api/v1/namespaces/shop/secrets/token", ("get", "", "secrets", "shop", "token")),
@@ -162,14 +162,27 @@ def _module(name: str) -> Any:
         pytest.skip(f"{name} is not in this checkout yet (the controller's Kubernetes adapters)")
 
 
-def test_rules_grant_exactly_the_calls_the_client_allows() -> None:
-    """KubeClient refuses any request outside CALLS, so CALLS bounds what the controller can ever ask; the
-    chart must grant no more (least privilege) and no less (nothing the code does is denied)."""
+def _resource_constants() -> dict[str, tuple[str, str]]:
+    resources = _module("rollout.kube.resources")
+    return {k: (v.group, v.plural) for k, v in vars(resources).items() if isinstance(v, resources.Resource)}
+
+
+def test_rules_grant_nothing_the_client_would_refuse_to_send() -> None:
+    """KubeClient refuses any request outside rollout.kube.resources.CALLS, so a grant outside CALLS could
+    never be used: least privilege says drop it."""
     calls: frozenset[tuple[str, str, str]] = _module("rollout.kube.resources").CALLS
     for values in (HA, {**HA, "rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a"]}):
-        granted = permissions(_rules(values))
-        assert granted - calls == set(), "granted but never called"
-        assert calls - granted == set(), "called but not granted"
+        assert permissions(_rules(values)) - calls == set()
+
+
+def test_every_call_site_in_the_code_is_granted() -> None:
+    """Every call the code makes on a named resource (client.get(SECRETS, ...), an informer of REVISIONS,
+    ...) is granted, rare paths included (an Event repeated, a Rollout that already exists)."""
+    sites = static_calls(ROOT / "rollout", _resource_constants())
+    assert sites, "no call sites found: has rollout.kube.client changed its method names?"
+    granted = permissions(_rules(HA))
+    missing = {perm: where for perm, where in sites.items() if perm not in granted}
+    assert missing == {}, f"called in code but not granted: {missing}"
 
 
 def test_lease_rules_name_the_controllers_lease() -> None:

@@ -77,28 +77,28 @@ CandidateFailed|CandidateReadyDeadline|PreRolloutWebhookFailed|RegressionDetecte
 {{- end -}}
 
 {{/*
-The API calls the controller makes in the namespaces it watches. A test compares these rules with the
-calls the controller code makes (tests/chart/test_rbac.py); keep them exact, never a wildcard.
+The API calls the controller makes in the namespaces it watches. Tests compare these rules with the calls
+the controller code makes (tests/chart/test_rbac.py, test_rbac_recorded.py); keep them exact, no wildcard.
 */}}
 {{- define "knative-rollout.watchRules" -}}
 - apiGroups: ["serving.knative.dev"]
   resources: ["services", "routes"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["serving.knative.dev"]
-  resources: ["revisions", "configurations"]
-  verbs: ["get", "list", "watch"]
+  resources: ["revisions"]
+  verbs: ["list", "watch"]
+- apiGroups: ["serving.knative.dev"]
+  resources: ["configurations"]
+  verbs: ["get"]
 - apiGroups: ["knrollout.dev"]
   resources: ["rollouts"]
   verbs: ["get", "list", "watch", "create", "delete"]
 - apiGroups: ["knrollout.dev"]
-  resources: ["rollouts/status"]
-  verbs: ["patch"]
-- apiGroups: ["knrollout.dev"]
   resources: ["rolloutpolicies"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["knrollout.dev"]
-  resources: ["rolloutpolicies/status"]
-  verbs: ["update", "patch"]
+  resources: ["rollouts/status", "rolloutpolicies/status"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
