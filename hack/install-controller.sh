@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Build the controller image from this checkout, load it into the kind cluster and install the chart with
-# the queue-proxy PodMonitor, the ServiceMonitor and the alerts. Then `helm test`.
+# the queue-proxy PodMonitor, the ServiceMonitor and the alerts, watching every namespace. Then `helm test`.
+# (The e2e suite installs its own, namespace-scoped release: uninstall this one before running it.)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need docker kind helm kubectl
 
-docker build -t "$IMAGE" "$ROOT"
-kind load docker-image "$IMAGE" --name "$CLUSTER"
+"$ROOT/hack/build-image.sh"
 helm --kube-context "$CONTEXT" upgrade --install knative-rollout "$ROOT/charts/knative-rollout" \
   --namespace knative-rollout --create-namespace --wait --timeout 5m \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \

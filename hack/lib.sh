@@ -8,7 +8,9 @@ INGRESS_PORT="${INGRESS_PORT:-8080}"                   # Kourier on http://127.0
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"             # Prometheus on http://127.0.0.1:$PROMETHEUS_PORT
 DOMAIN="${DOMAIN:-127.0.0.1.sslip.io}"                 # Service URLs: {name}.{namespace}.$DOMAIN
 VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml")"
-IMAGE="${IMAGE:-knative-rollout:$VERSION}"
+# dev.local: Knative skips tag-to-digest resolution for this registry (config-deployment), so the e2e
+# workload revisions that run this image start without any registry
+IMAGE="${IMAGE:-dev.local/knative-rollout:$VERSION}"
 CONTEXT="kind-$CLUSTER"
 
 need() {
