@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from rollout.analysis.promql import regex_alternation, regex_literal, string_literal
 from rollout.api.policy import Dialect
+from rollout.knative import dialects as names
 
 if TYPE_CHECKING:
     from rollout.analysis.source import RevisionKey
@@ -171,36 +172,37 @@ class DialectSpec:
         )
 
 
+# Metric and label names come from rollout.knative.dialects, which the sandbox's generator exposes too.
 _CLASSIC_LABELS = RevisionLabels("namespace_name", "revision_name")
-_OTEL_LABELS = RevisionLabels("k8s_namespace_name", "kn_revision_name")
+_OTEL_LABELS = RevisionLabels(names.OTEL_NAMESPACE_LABEL, names.OTEL_REVISION_LABEL)
 _KOURIER_LABELS = RevisionLabels("", "envoy_cluster_name", separator="/")
+_CLASSIC_CODE = "response_code_class"
 
 KNATIVE_CLASSIC = DialectSpec(
     dialect=Dialect.KNATIVE_CLASSIC,
-    requests=CounterFamily("queue-proxy", "revision_request_count", _CLASSIC_LABELS, "response_code_class"),
-    activator=CounterFamily("activator", "activator_request_count", _CLASSIC_LABELS, "response_code_class"),
-    latency=HistogramFamily("queue-proxy", "revision_request_latencies_bucket", _CLASSIC_LABELS, 1000.0),
+    requests=CounterFamily("queue-proxy", names.CLASSIC_REQUEST_COUNT, _CLASSIC_LABELS, _CLASSIC_CODE),
+    activator=CounterFamily(
+        "activator", names.CLASSIC_ACTIVATOR_REQUEST_COUNT, _CLASSIC_LABELS, _CLASSIC_CODE
+    ),
+    latency=HistogramFamily(
+        "queue-proxy", f"{names.CLASSIC_REQUEST_LATENCIES}_bucket", _CLASSIC_LABELS, 1000.0
+    ),
 )
 KNATIVE_OTEL = DialectSpec(
     dialect=Dialect.KNATIVE_OTEL,
     requests=CounterFamily(
-        "queue-proxy",
-        "kn_serving_invocation_duration_seconds_count",
-        _OTEL_LABELS,
-        "http_response_status_code",
+        "queue-proxy", f"{names.OTEL_INVOCATION_DURATION}_count", _OTEL_LABELS, names.OTEL_STATUS_LABEL
     ),
     activator=CounterFamily(
-        "activator", "http_server_request_duration_seconds_count", _OTEL_LABELS, "http_response_status_code"
+        "activator", f"{names.OTEL_ACTIVATOR_DURATION}_count", _OTEL_LABELS, names.OTEL_STATUS_LABEL
     ),
-    latency=HistogramFamily(
-        "queue-proxy", "kn_serving_invocation_duration_seconds_bucket", _OTEL_LABELS, 1.0
-    ),
+    latency=HistogramFamily("queue-proxy", f"{names.OTEL_INVOCATION_DURATION}_bucket", _OTEL_LABELS, 1.0),
 )
 KOURIER = DialectSpec(
     dialect=Dialect.KOURIER,
-    requests=CounterFamily("envoy", "envoy_cluster_upstream_rq", _KOURIER_LABELS, "envoy_response_code"),
+    requests=CounterFamily("envoy", names.ENVOY_UPSTREAM_RQ, _KOURIER_LABELS, "envoy_response_code"),
     activator=None,
-    latency=HistogramFamily("envoy", "envoy_cluster_upstream_rq_time_bucket", _KOURIER_LABELS, 1000.0),
+    latency=HistogramFamily("envoy", f"{names.ENVOY_UPSTREAM_RQ_TIME}_bucket", _KOURIER_LABELS, 1000.0),
 )
 
 DEFAULT_SPECS: Mapping[Dialect, DialectSpec] = {

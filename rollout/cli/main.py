@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from rollout import __version__
 
 # Subcommand modules, in the order `rollout --help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rollout.cli.crds", "rollout.cli.sandbox")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "rollout.cli.crds",
+    "rollout.cli.lint",
+    "rollout.cli.sandbox",
+    "rollout.cli.simulate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
             "Run the sandbox: a Kubernetes API server with Knative Serving's kinds and a Knative simulator, "
             "and a traffic generator whose Prometheus metrics look like Knative's. Point kubectl or the "
             "controller at the kubeconfig it prints. Revision behaviour (errors, latency, failures) is set "
-            "with sandbox.knrollout.dev/* annotations on the Service template; see rollout/sandbox/README.md."
+            "with sandbox.knrollout.dev/* annotations on the Service template; see docs/sandbox.md."
         ),
     )
     parser.add_argument(
@@ -68,6 +68,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--cold-start", type=_duration, default=1.5, help="time a new pod needs (default 1.5s)"
+    )
+    parser.add_argument(
+        "--tag-header-routing",
+        choices=("enabled", "disabled"),
+        default="enabled",
+        help="Knative's config-features tag-header-based-routing: route requests carrying "
+        "Knative-Serving-Tag to that tag's revision (default enabled here; Knative's own default is disabled)",
     )
     parser.add_argument("--seed", type=int, help="random seed for reproducible traffic")
     parser.add_argument("--token", help="require this bearer token (it is written into the kubeconfig)")
@@ -105,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         ready_delay=args.ready_delay,
         cold_start=args.cold_start,
         seed=args.seed,
+        tag_header_routing=args.tag_header_routing == "enabled",
         prometheus=args.prometheus,
         prometheus_port=args.prometheus_port,
         scrape_interval=args.scrape_interval,

@@ -98,7 +98,7 @@ def step_check(
             blockers.append(f"{metric.name}: the metric source errs ({r.message})")
         elif not fresh and no_data != NoDataPolicy.PASS:
             blockers.append(f"{metric.name}: no data at this step yet")
-        early = metric.compare is not None and metric.compare.early_stop_margin is not None
+        early = metric.compare is not None and metric.compare.early_stop
         if not (early and r is not None and r.no_worse and fresh):
             comparisons_no_worse = False
     if blockers:

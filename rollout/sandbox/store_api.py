@@ -97,7 +97,10 @@ class ObjectStore(Protocol):
 
     def update(self, rt: ResourceType, obj: Obj, *, subresource: str | None = None) -> Obj: ...
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None: ...
+    def delete(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
+        """Delete (404 when missing): None once the object is gone, or the object still present, with
+        deletionTimestamp set, while finalizers are pending."""
+        ...
 
     def watch(
         self,

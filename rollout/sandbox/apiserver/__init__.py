@@ -1,5 +1,31 @@
 """The sandbox Kubernetes API server: an in-memory store with the real server's semantics, served over
-HTTP with discovery, OpenAPI, tables, watches and fault injection (see `store` and `server`)."""
+plain HTTP on loopback so that unchanged clients (kubernetes-asyncio, kubectl) work against it.
+
+    async with SandboxApiServer() as srv:      # MemoryStore inside; port 0 = any free port
+        srv.url, srv.store, srv.faults
+        srv.write_kubeconfig(path)
+
+In-process components use the store directly (`rollout.sandbox.store_api.ObjectStore`): `MemoryStore`
+(get/list/create/update/delete/watch, `register_admission`, `on_commit`, `expire_events`).
+
+Modules: `store` (semantics), `eventlog` (watch log, watchers), `rest`/`routing`/`paging`/`watch_http`
+(HTTP), `discovery`, `openapi`, `tables`/`jsonpath`, `selectors`, `patches`, `schema`/`schema_dsl`
+(structural schemas), `crds` (CRD controller), `builtin`/`builtin_schema`, `knative_kinds`/
+`knative_schema` (serving.knative.dev, written here and checked against the real CRDs by tests),
+`protobuf` (kubectl's typed create bodies), `faults`, `kubeconfig`, `server`.
+
+Known differences from a real API server (by design or not yet done):
+- One served version per resource (a CRD serves its storage version; no conversion).
+- Server-side apply is a merge of the applied configuration: no managedFields, no field ownership,
+  no apply conflicts (answered with a Warning header saying so).
+- CEL rules (`x-kubernetes-validations`) run on cel-python, without Kubernetes' CEL library extensions
+  (quantity, url, ip, ...); cost limits are not enforced.
+- No authorization (RBAC); authentication is an optional bearer token.
+- Lists are always served at the newest version (an exact older `resourceVersion` answers 410); continue
+  tokens point to snapshots kept for 5 minutes (64 at most).
+- Protobuf request bodies are decoded for ConfigMap, Secret and Namespace only; responses are JSON.
+- The garbage collector (ownerReferences) and namespace deletion run synchronously inside the write.
+"""
 
 from rollout.sandbox.apiserver.faults import Fault, FaultInjector
 from rollout.sandbox.apiserver.resources import PrinterColumn, ResourceRegistry, ResourceSpec

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rollout.sandbox.apiserver import kinds
+from rollout.sandbox.apiserver import cel_rules, kinds
 from rollout.sandbox.apiserver.builtin import AGE
 from rollout.sandbox.apiserver.builtin_schema import crd_schema
 from rollout.sandbox.apiserver.eventlog import LogEntry
@@ -49,6 +49,18 @@ def _check_structural(schema: Any, path: str, causes: list[Cause], root: bool = 
         causes.append(invalid_value(f"{path}.type", schema.get("type"), 'must be "object" at the root'))
     for key, child in (schema.get("properties") or {}).items():
         _check_structural(child, f"{path}.properties[{key}]", causes)
+    for i, rule in enumerate(schema.get("x-kubernetes-validations") or []):
+        why = (
+            cel_rules.compile_error(str(rule.get("rule", "")))
+            if isinstance(rule, dict)
+            else "must be an object"
+        )
+        if why:
+            causes.append(
+                invalid_value(
+                    f"{path}.x-kubernetes-validations[{i}].rule", rule, f"compilation failed: {why}"
+                )
+            )
     if isinstance(schema.get("items"), dict):
         _check_structural(schema["items"], f"{path}.items", causes)
     if isinstance(schema.get("additionalProperties"), dict):
@@ -74,7 +86,10 @@ def validate_crd(obj: Obj, old: Obj | None) -> list[Cause]:
     plural = names.get("plural")
     if not group or not isinstance(group, str) or "." not in group:
         causes.append(invalid_value("spec.group", group, "should be a domain with at least one dot"))
-    for key in ("plural", "singular", "listKind"):
+    list_kind = names.get("listKind")
+    if list_kind and (not isinstance(list_kind, str) or not _KIND.match(list_kind)):
+        causes.append(invalid_value("spec.names.listKind", list_kind, "must be a CamelCase identifier"))
+    for key in ("plural", "singular"):
         value = names.get(key)
         if value and (not isinstance(value, str) or name_error(value, "label")):
             causes.append(invalid_value(f"spec.names.{key}", value, "a lowercase RFC 1123 label is required"))

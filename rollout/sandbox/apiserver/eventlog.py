@@ -18,29 +18,63 @@ from rollout.sandbox.store_api import ApiError, Obj
 
 StoredType = Literal["ADDED", "MODIFIED", "DELETED"]
 Predicate = Callable[[Obj], bool]
+RECENT = 256  # log entries kept as objects; older ones keep only their JSON
 
 
 class LogEntry:
     """One committed write. `obj` is the stored object (for DELETED: its last state, at the deletion's
-    resourceVersion); `old` the previous state (None for ADDED)."""
+    resourceVersion); `old` the previous state (None for ADDED).
 
-    __slots__ = ("_json", "name", "namespace", "obj", "old", "rv", "type")
+    Once an entry is no longer recent, the log `compact()`s it: it keeps only the JSON encodings and
+    decodes them on demand. Old versions then cost bytes instead of thousands of small dicts, which
+    keeps memory and the garbage collector's full passes small under write load."""
+
+    __slots__ = ("_json", "_obj", "_old", "_old_json", "name", "namespace", "rv", "type")
 
     def __init__(self, rv: int, type_: StoredType, obj: Obj, old: Obj | None) -> None:
         meta = obj["metadata"]
         self.rv = rv
         self.type: StoredType = type_
-        self.obj = obj
-        self.old = old
+        self._obj: Obj | None = obj
+        self._old: Obj | None = old
         self.namespace: str = meta.get("namespace", "")
         self.name: str = meta["name"]
         self._json: bytes | None = None
+        self._old_json: bytes | None = None
+
+    @property
+    def obj(self) -> Obj:
+        if self._obj is not None:
+            return self._obj
+        decoded: Obj = json.loads(self.object_json())
+        return decoded
+
+    @property
+    def old(self) -> Obj | None:
+        if self._old is not None:
+            return self._old
+        if self._old_json is None:
+            return None
+        decoded: Obj = json.loads(self._old_json)
+        return decoded
 
     def object_json(self) -> bytes:
         """The object's JSON encoding, computed once and shared by every watcher."""
         if self._json is None:
-            self._json = json.dumps(self.obj, separators=(",", ":")).encode()
+            self._json = _encode(self._obj)
         return self._json
+
+    def compact(self) -> None:
+        if self._obj is None:
+            return
+        self.object_json()
+        if self._old is not None:
+            self._old_json = _encode(self._old)
+        self._obj = self._old = None
+
+
+def _encode(obj: Obj | None) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 class Watcher:
@@ -147,6 +181,8 @@ class ResourceLog:
         self._entries.append(entry)
         while len(self._entries) > self.capacity:
             self.evicted_upto = self._entries.popleft().rv
+        if len(self._entries) > RECENT:
+            self._entries[-RECENT - 1].compact()
         for w in list(self._all):
             w.offer(entry)
         named = self._by_name.get(entry.name)

@@ -14,7 +14,7 @@ import yaml
 from aiohttp import web
 from multidict import MultiMapping
 
-from rollout.sandbox.apiserver import discovery, patches, routing, tables, watch_http
+from rollout.sandbox.apiserver import discovery, patches, protobuf, routing, tables, watch_http
 from rollout.sandbox.apiserver.faults import FaultInjector, injected_error
 from rollout.sandbox.apiserver.objects import OPTIMISTIC_LOCK, conflict, qualified
 from rollout.sandbox.apiserver.paging import Page, Snapshots
@@ -58,6 +58,8 @@ async def read_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
         raise ApiError(400, "BadRequest", "the request body is empty")
+    if request.content_type == protobuf.CONTENT_TYPE:
+        return protobuf.decode(raw)
     try:
         if request.content_type in YAML_TYPES:
             return yaml.safe_load(raw)

@@ -3,7 +3,7 @@ drop nulls that are not nullable, prune unknown fields, apply defaults, then val
 enum, pattern, bounds, lengths, item counts, list types, int-or-string, anyOf/oneOf/allOf/not).
 
 `apply_schema` mutates the object and returns the field errors, worded like the server's.
-CEL rules (`x-kubernetes-validations`) are not evaluated.
+CEL rules (`x-kubernetes-validations`) are evaluated by `cel_rules`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from rollout.sandbox.apiserver import cel_rules
 from rollout.sandbox.apiserver.resources import Cause
 from rollout.sandbox.apiserver.validation import cause
 
@@ -48,8 +49,9 @@ class SchemaResult:
     pruned: list[str] = field(default_factory=list)  # paths of unknown fields dropped
 
 
-def apply_schema(schema: Schema, obj: dict[str, Any]) -> SchemaResult:
-    """Prune, default and validate a whole object (root: apiVersion, kind, metadata always allowed)."""
+def apply_schema(schema: Schema, obj: dict[str, Any], old: dict[str, Any] | None = None) -> SchemaResult:
+    """Prune, default and validate a whole object (root: apiVersion, kind, metadata always allowed);
+    `old` (on update) is what CEL transition rules see as oldSelf."""
     result = SchemaResult()
     meta = obj.get("metadata")
     if isinstance(meta, dict):
@@ -57,7 +59,7 @@ def apply_schema(schema: Schema, obj: dict[str, Any]) -> SchemaResult:
             del meta[key]
             result.pruned.append(f"metadata.{key}")
     _prune_and_default(schema, obj, "", result, root=True)
-    _validate(schema, obj, "", result.causes, root=True)
+    _validate(schema, obj, "", result.causes, root=True, old=old)
     return result
 
 
@@ -146,7 +148,9 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _validate(schema: Schema, value: Any, path: str, causes: list[Cause], root: bool = False) -> None:
+def _validate(
+    schema: Schema, value: Any, path: str, causes: list[Cause], root: bool = False, old: Any = None
+) -> None:
     where = path or "<root>"
     if value is None:
         if not schema.get("nullable"):
@@ -193,9 +197,12 @@ def _validate(schema: Schema, value: Any, path: str, causes: list[Cause], root: 
     if len(causes) > before:
         return
     if isinstance(value, dict):
-        _validate_object(schema, value, path, causes, root)
+        _validate_object(schema, value, path, causes, root, old if isinstance(old, dict) else None)
     elif isinstance(value, list):
         _validate_array(schema, value, path, where, causes)
+    rules = schema.get("x-kubernetes-validations")
+    if rules and len(causes) == before:
+        causes.extend(cel_rules.evaluate(rules, value, old, path))
 
 
 def _validate_combinator(
@@ -340,7 +347,12 @@ def _validate_number(schema: Schema, value: float, where: str, rendered: str, ca
 
 
 def _validate_object(
-    schema: Schema, value: dict[str, Any], path: str, causes: list[Cause], root: bool
+    schema: Schema,
+    value: dict[str, Any],
+    path: str,
+    causes: list[Cause],
+    root: bool,
+    old: dict[str, Any] | None,
 ) -> None:
     props: dict[str, Schema] = schema.get("properties") or {}
     for key in schema.get("required") or []:
@@ -354,7 +366,7 @@ def _validate_object(
         if child is None and isinstance(additional, dict):
             child = additional
         if child is not None:
-            _validate(child, child_value, _join(path, key), causes)
+            _validate(child, child_value, _join(path, key), causes, old=old.get(key) if old else None)
 
 
 def _validate_array(schema: Schema, value: list[Any], path: str, where: str, causes: list[Cause]) -> None:

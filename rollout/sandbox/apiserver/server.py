@@ -107,7 +107,6 @@ class SandboxApiServer:
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
-        app["watch_config"] = self.watch_config
         app.router.add_get("/version", self._version)
         for path in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(path, self._health)

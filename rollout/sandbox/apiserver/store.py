@@ -192,9 +192,6 @@ class MemoryStore:
                 why = "Required value: name or generateName is required"
                 raise invalid(rt, "", [required("metadata.name", why)])
             meta["name"] = self._generate_name(rt, ns, str(prefix))
-        name = str(meta["name"])
-        if self._stored(rt, ns, name) is not None:
-            raise already_exists(rt, name)
         for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             meta.pop(key, None)
         meta["uid"] = str(uuid.uuid4())
@@ -208,6 +205,10 @@ class MemoryStore:
         new = self._check_and_admit(
             spec, "CREATE", new, None, field_validation=field_validation, warnings=warnings
         )
+        # As in the real server, validation and admission answer before storage finds a duplicate.
+        name = str(new["metadata"]["name"])
+        if self._stored(rt, ns, name) is not None:
+            raise already_exists(rt, name)
         if dry_run:
             return copy_obj(new)
         return copy_obj(self._commit(rt, "ADDED", new, None))
@@ -485,9 +486,8 @@ class MemoryStore:
         gr = rt.group_resource
         log = self._logs.get(gr)
         if log is None:
+            # No event of this resource happened before its log exists, so the log is complete.
             log = self._logs[gr] = ResourceLog(self.log_capacity)
-            # A new log knows no history before now: older versions of this resource are gone.
-            log.evicted_upto = self._rv
         self._types.setdefault(gr, rt)
         return log
 
@@ -544,7 +544,7 @@ class MemoryStore:
     ) -> None:
         causes: list[Cause] = []
         if spec.schema is not None:
-            result = apply_schema(spec.schema, new)
+            result = apply_schema(spec.schema, new, old)
             causes.extend(result.causes)
             unknown = [f'unknown field "{path}"' for path in result.pruned]
             if unknown and field_validation == "Strict":

@@ -177,6 +177,7 @@ async def serve(
             drop=drop,
             initial=initial,
             as_table=as_table,
+            interval=config.bookmark_interval,
         )
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -210,6 +211,7 @@ async def _pump(
     drop: Fault | None,
     initial: int,
     as_table: bool,
+    interval: float,
 ) -> None:
     loop = asyncio.get_running_loop()
     watcher = session.watcher
@@ -217,7 +219,6 @@ async def _pump(
     started = loop.time()
     deadline = started + params.timeout
     drop_at = started + drop.after if drop is not None else None
-    interval = request.app["watch_config"].bookmark_interval
     next_bookmark = started + interval
     if initial == 0:
         await response.write(bookmark(spec, store.resource_version, initial_end=True))

@@ -46,6 +46,7 @@ class ScalingSpec:
     scale_down_delay: float = 0.0
     scale_to_zero_grace: float = 30.0
     container_concurrency: int = 0
+    target_burst_capacity: float = 211.0  # -1: the activator always stays in the request path
 
     @property
     def per_pod(self) -> float:
@@ -83,6 +84,7 @@ def scaling_spec(annotations: Mapping[str, str] | None, container_concurrency: i
         "target-utilization-percentage": ("utilization", _percent),
         "panic-window-percentage": ("panic_window_percentage", float),
         "panic-threshold-percentage": ("panic_threshold_percentage", float),
+        "target-burst-capacity": ("target_burst_capacity", float),
     }
     changes: dict[str, object] = {}
     for name, (attribute, convert) in numbers.items():
@@ -106,6 +108,19 @@ def scaling_spec(annotations: Mapping[str, str] | None, container_concurrency: i
     if container_concurrency > 0:
         spec = replace(spec, target=min(spec.target, float(container_concurrency)))
     return spec
+
+
+def activator_in_path(spec: ScalingSpec, *, ready_pods: int, panic_concurrency: float) -> bool:
+    """Whether the activator stays in the request path (Knative's excess burst capacity < 0): always at
+    zero pods, always with target-burst-capacity -1, never with 0; else when the pods' capacity minus the
+    current load cannot absorb a burst of target-burst-capacity requests."""
+    if ready_pods == 0 or spec.target_burst_capacity < 0:
+        return True
+    if spec.target_burst_capacity == 0:
+        return False
+    per_pod_capacity = float(spec.container_concurrency) if spec.container_concurrency > 0 else spec.target
+    excess = ready_pods * per_pod_capacity - panic_concurrency - spec.target_burst_capacity
+    return excess < 0
 
 
 @dataclass(frozen=True)

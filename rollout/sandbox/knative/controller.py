@@ -19,6 +19,7 @@ from rollout.sandbox.clock import Clock
 from rollout.sandbox.knative.admission import KnativeAdmission
 from rollout.sandbox.knative.fleet import Fleet
 from rollout.sandbox.knative.plan import KINDS, Create, Delete, Kind, Settings, Snapshot, Update, Write, plan
+from rollout.sandbox.readonly import list_readonly
 from rollout.sandbox.store_api import ApiError, ObjectStore, ResourceType
 
 log = structlog.get_logger(__name__)
@@ -70,8 +71,7 @@ class KnativeSimulator:
     def snapshot(self) -> Snapshot:
         listing: dict[Kind, list[dict[str, Any]]] = {}
         for kind in KINDS:
-            items, _ = self.store.list(RESOURCE_TYPES[kind])
-            listing[kind] = items
+            listing[kind] = list(list_readonly(self.store, RESOURCE_TYPES[kind]))
         return Snapshot.of(listing)
 
     def reconcile_once(self) -> int:

@@ -21,6 +21,7 @@ from rollout.sandbox.knative.autoscaler import (
     LoadSample,
     ScalerState,
     ScalingSpec,
+    activator_in_path,
     initial_state,
     scale_step,
     scaling_spec,
@@ -97,6 +98,7 @@ class RevisionRuntime:
     routed: bool = False
     last_request_at: float | None = None
     activating: bool = False
+    activator_in_path: bool = True  # decided on each autoscaler tick, as Knative flips its SKS mode
     inflight: list[float] = field(default_factory=list)  # heap of completion times
     buffered: list[float] = field(default_factory=list)  # heap of release times in the activator
 
@@ -241,6 +243,9 @@ class Fleet:
             )  # fmt: skip
             if ready > 0:
                 runtime.activating = False
+            runtime.activator_in_path = activator_in_path(
+                runtime.spec, ready_pods=ready, panic_concurrency=sample.panic_concurrency
+            )
             self._resize(runtime, runtime.scaler.desired, now)
 
     def next_change(self, now: float) -> float | None:

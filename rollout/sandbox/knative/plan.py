@@ -23,7 +23,13 @@ from rollout.sandbox.knative.configuration import (
 from rollout.sandbox.knative.fleet import Fleet
 from rollout.sandbox.knative.gc import GcSettings, revisions_to_collect
 from rollout.sandbox.knative.revision import revision_status
-from rollout.sandbox.knative.route import labeled_revision, route_status, routing_references
+from rollout.sandbox.knative.route import (
+    configuration_view,
+    labeled_revision,
+    revision_view,
+    route_status,
+    routing_references,
+)
 from rollout.sandbox.knative.service import (
     desired_configuration,
     desired_route,
@@ -227,8 +233,14 @@ def _revisions(snapshot: Snapshot, fleet: Fleet, now: float) -> list[Write]:
 
 def _routes(snapshot: Snapshot, now: float, settings: Settings) -> list[Write]:
     writes: list[Write] = []
-    revisions = snapshot.by_namespace("revisions")
-    configurations = snapshot.by_namespace("configurations")
+    revisions = {
+        ns: {name: revision_view(obj) for name, obj in objs.items()}
+        for ns, objs in snapshot.by_namespace("revisions").items()
+    }
+    configurations = {
+        ns: {name: configuration_view(obj) for name, obj in objs.items()}
+        for ns, objs in snapshot.by_namespace("configurations").items()
+    }
     for (namespace, _), route in snapshot.objects["routes"].items():
         status = route_status(
             route,

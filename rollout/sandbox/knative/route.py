@@ -51,13 +51,14 @@ def owning_service(route: Mapping[str, Any]) -> str:
 
 def route_status(
     route: Mapping[str, Any],
-    revisions: Mapping[str, Mapping[str, Any]],
-    configurations: Mapping[str, Mapping[str, Any]],
+    revisions: Mapping[str, RevisionView],
+    configurations: Mapping[str, ConfigurationView],
     *,
     domain: str,
     now: float,
 ) -> Obj:
-    """The Route's status. `revisions` and `configurations` are the namespace's objects by name.
+    """The Route's status. `revisions` and `configurations` are views of the namespace's objects by name
+    (`revision_view`, `configuration_view`).
 
     When a referenced target is missing or not Ready, status.traffic (and the served split) stay as they
     were and AllTrafficAssigned says why; observedGeneration moves anyway."""
@@ -69,8 +70,8 @@ def route_status(
         route=name,
         namespace=namespace,
         domain=domain,
-        revisions={n: revision_view(r) for n, r in revisions.items()},
-        configurations={n: configuration_view(c) for n, c in configurations.items()},
+        revisions=revisions,
+        configurations=configurations,
         owner_service=owning_service(route),
     )
     status: Obj = {

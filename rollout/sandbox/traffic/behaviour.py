@@ -1,30 +1,12 @@
-"""How simulated traffic behaves, read from annotations.
+"""How simulated traffic behaves, read from `sandbox.knrollout.dev/*` annotations (documented, with
+defaults, in docs/sandbox.md):
 
-On a Service's `spec.template.metadata.annotations` (so they land on each Revision, and a new "version" is a
-template change that also sets its behaviour):
-
-| annotation (prefix `sandbox.knrollout.dev/`) | meaning                                           | default |
-|----------------------------------------------|---------------------------------------------------|---------|
-| `error-rate`          | share of requests the app answers with `error-code` (0..1)   | `0`     |
-| `error-code`          | HTTP status of those errors                                  | `500`   |
-| `latency-median`      | median app latency (lognormal), e.g. `50ms`                  | `50ms`  |
-| `latency-sigma`       | sigma of the lognormal (log-space standard deviation)        | `0.4`   |
-| `latency-tail-share`  | share of requests that get `latency-tail` added (0..1)       | `0`     |
-| `latency-tail`        | extra latency of those requests, e.g. `800ms` (tail-only)    | `0s`    |
-| `cold-start`          | time for a new pod to become ready, e.g. `2s`                | `1.5s`  |
-| `activator-capacity`  | requests the activator buffers per revision at zero pods     | `100`   |
-| `ready-delay`         | time until the revision is Ready (or fails), e.g. `5s`       | `2s`    |
-| `fail`                | `ImagePullBackOff`, `ContainerMissing` or `CrashLoopBackOff` | none    |
-| `fail-message`        | the message of that failure                                  | Knative's |
-
-On a Service's own `metadata.annotations` (the load it receives):
-
-| annotation            | meaning                                                         | default |
-|-----------------------|-----------------------------------------------------------------|---------|
-| `rps`                 | mean requests per second                                        | generator setting |
-| `diurnal-amplitude`   | relative swing of the rate over the period (0..1)               | generator setting |
-| `diurnal-period`      | period of that swing, e.g. `24h`                                | `24h`   |
-| `tag-traffic`         | share of requests sent with `Knative-Serving-Tag`, e.g. `canary=0.1,blue=0.05` | none |
+- on a Service's spec.template.metadata.annotations, so they land on each Revision (a new "version" is a
+  template change that also sets its behaviour): `error-rate`, `error-code`, `latency-median`,
+  `latency-sigma`, `latency-tail-share`, `latency-tail`, `activator-capacity` (and `cold-start`,
+  `ready-delay`, `fail`, `fail-message`, which the Knative simulator reads);
+- on a Service's own metadata.annotations (its load): `rps`, `diurnal-amplitude`, `diurnal-period`,
+  `tag-traffic` (e.g. `canary=0.1,blue=0.05`: shares of requests sent with `Knative-Serving-Tag`).
 
 Unparseable values fall back to the default and are reported as problems (the generator logs them once).
 """

@@ -26,12 +26,14 @@ from rollout.knative.routing import pick_revision, served_traffic
 from rollout.sandbox.apiserver import kinds
 from rollout.sandbox.clock import Clock
 from rollout.sandbox.knative.fleet import Fleet
+from rollout.sandbox.readonly import list_readonly
 from rollout.sandbox.store_api import ObjectStore
 from rollout.sandbox.traffic.behaviour import RevisionBehaviour, ServiceLoad, revision_behaviour, service_load
 from rollout.sandbox.traffic.exporters import Exporter, Outcome, make_exporter
 from rollout.sandbox.traffic.serve import serve
 
 log = structlog.get_logger(__name__)
+DEFAULT_BEHAVIOUR = RevisionBehaviour()
 
 
 @dataclass(frozen=True)
@@ -93,23 +95,33 @@ class TrafficGenerator:
                 self._reported.add(where + problem)
                 log.warning("sandbox.traffic.bad_annotation", object=where, problem=problem)
 
-    def _behaviour(self, namespace: str, revision: str) -> RevisionBehaviour:
-        obj = self.store.get(kinds.REVISIONS, namespace, revision) or {}
-        meta = obj.get("metadata") or {}
-        key = (namespace, revision, str(meta.get("resourceVersion", "")))
-        cached = self._behaviours.get(key)
-        if cached is None:
-            cached, problems = revision_behaviour(meta.get("annotations"))
-            self._report(f"revision {namespace}/{revision}", problems)
-            self._behaviours[key] = cached
-        return cached
+    def _behaviours_now(self) -> dict[tuple[str, str], RevisionBehaviour]:
+        """Each revision's behaviour (parsed once per version of the revision)."""
+        revisions = list_readonly(self.store, kinds.REVISIONS)
+        current: dict[tuple[str, str], RevisionBehaviour] = {}
+        for obj in revisions:
+            meta = obj.get("metadata") or {}
+            namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+            key = (namespace, name, str(meta.get("resourceVersion", "")))
+            cached = self._behaviours.get(key)
+            if cached is None:
+                cached, problems = revision_behaviour(meta.get("annotations"))
+                self._report(f"revision {namespace}/{name}", problems)
+                self._behaviours[key] = cached
+            current[(namespace, name)] = cached
+        return current
 
     def step(self, start: float, end: float) -> int:
         """Send the requests arriving in [start, end); returns how many were sent."""
-        services, _ = self.store.list(kinds.KSERVICES)
+        services = list_readonly(self.store, kinds.KSERVICES)
+        routes = list_readonly(self.store, kinds.ROUTES)
+        by_key = {(str(r["metadata"]["namespace"]), str(r["metadata"]["name"])): r for r in routes}
+        behaviours = self._behaviours_now()
         sent = 0
         for service in services:
-            sent += self._step_service(service, start, end)
+            meta = service.get("metadata") or {}
+            route = by_key.get((str(meta.get("namespace")), str(meta.get("name"))))
+            sent += self._step_service(service, route, behaviours, start, end)
         alive = {pod.name for runtime in self.fleet.runtimes.values() for pod in runtime.pods}
         for exporter in self.exporters:
             exporter.forget_pods(alive)
@@ -118,10 +130,16 @@ class TrafficGenerator:
         self.requests += sent
         return sent
 
-    def _step_service(self, service: Mapping[str, Any], start: float, end: float) -> int:
+    def _step_service(
+        self,
+        service: Mapping[str, Any],
+        route: Mapping[str, Any] | None,
+        behaviours: Mapping[tuple[str, str], RevisionBehaviour],
+        start: float,
+        end: float,
+    ) -> int:
         meta = service.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        route = self.store.get(kinds.ROUTES, namespace, name)
         traffic = ((route or {}).get("status") or {}).get("traffic")
         if not traffic:
             return 0
@@ -141,8 +159,8 @@ class TrafficGenerator:
             runtime = self.fleet.get(namespace, revision) if revision else None
             if runtime is None:
                 continue
-            outcome = serve(self.fleet, runtime, self._behaviour(namespace, runtime.name), arrival, self.rng)
-            self._record(outcome)
+            behaviour = behaviours.get(runtime.key, DEFAULT_BEHAVIOUR)
+            self._record(serve(self.fleet, runtime, behaviour, arrival, self.rng))
             count += 1
         return count
 

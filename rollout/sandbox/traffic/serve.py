@@ -4,8 +4,11 @@
 - No ready pod (scaled to zero, or the first pod is still starting): the activator buffers the request and
   asks for pods; it waits until the first pod is ready (the cold start), or gets 503 when the activator
   already buffers `activator-capacity` requests for that revision.
-- Pods ready, `containerConcurrency` > 0: requests beyond pods x containerConcurrency queue in the
-  queue-proxy (their wait is added), and beyond 10 x that the queue-proxy answers 503 itself.
+- Pods ready: the activator stays in the path while the revision's excess burst capacity is negative
+  (few pods for `target-burst-capacity`, default 211: the usual case for small revisions), so those requests
+  are counted by the activator AND the queue-proxy; with more capacity they go to the pods directly.
+- `containerConcurrency` > 0: requests beyond pods x containerConcurrency queue (their wait is added), and
+  beyond 10 x that they get 503 from the activator (when in the path) or from the queue-proxy.
 - The app answers `error-code` with probability `error-rate`, after a lognormal latency (median, sigma),
   plus `latency-tail` for a `latency-tail-share` of requests.
 """
@@ -61,11 +64,15 @@ def serve(
     pod = ready[rng.randrange(len(ready))]
     in_flight = Fleet.inflight(runtime, arrival)
     concurrency = runtime.spec.container_concurrency
+    proxied = runtime.activator_in_path
+    hop = ACTIVATOR_OVERHEAD if proxied else 0.0
     wait = 0.0
     if concurrency > 0:
         capacity = len(ready) * concurrency
         if in_flight >= capacity * (1 + QUEUE_DEPTH_FACTOR):
             fleet.record_request(runtime, arrival, ACTIVATOR_OVERHEAD)
+            if proxied:  # the activator's breaker for the revision is full
+                return _activator_rejects(runtime)
             return _outcome(
                 runtime, code=503, pod=pod.name, app_code=None, app_latency=0.0, proxy_latency=ACTIVATOR_OVERHEAD,
                 via_activator=False, activator_latency=0.0, total_latency=ACTIVATOR_OVERHEAD,
@@ -76,7 +83,7 @@ def serve(
     fleet.record_request(runtime, arrival, wait + latency)
     return _outcome(
         runtime, code=code, pod=pod.name, app_code=code, app_latency=latency, proxy_latency=wait + latency,
-        via_activator=False, activator_latency=0.0, total_latency=wait + latency,
+        via_activator=proxied, activator_latency=wait + latency + hop, total_latency=wait + latency + hop,
     )  # fmt: skip
 
 

@@ -9,7 +9,15 @@ import pytest
 
 from rollout.sandbox.apiserver import MemoryStore
 from rollout.sandbox.apiserver.kinds import CONFIGMAPS, KSERVICES, NAMESPACES
-from rollout.sandbox.store_api import ApiError, Obj, Operation, ResourceType, WatchEvent
+from rollout.sandbox.store_api import (
+    Admission,
+    ApiError,
+    Obj,
+    ObjectStore,
+    Operation,
+    ResourceType,
+    WatchEvent,
+)
 
 
 def ksvc(name: str, image: str = "img:1", **labels: str) -> Obj:
@@ -18,6 +26,15 @@ def ksvc(name: str, image: str = "img:1", **labels: str) -> Obj:
         "kind": "Service",
         "metadata": {"name": name, "namespace": "default", "labels": dict(labels)},
         "spec": {"template": {"spec": {"containers": [{"image": image}]}}},
+    }
+
+
+def test_memory_store_implements_the_seam() -> None:
+    store: ObjectStore = MemoryStore()  # checked by mypy: MemoryStore satisfies the ObjectStore protocol
+    hook: Admission = Defaulter()
+    assert store.list(KSERVICES) == ([], store.list(KSERVICES)[1])
+    assert hook.admit(KSERVICES, "CREATE", ksvc("a"), None)["metadata"]["annotations"] == {
+        "defaulted": "true"
     }
 
 
@@ -373,3 +390,17 @@ async def test_watch_objects_are_copies() -> None:
     ev.object["metadata"]["name"] = "mutated"
     stored = store.get(KSERVICES, "default", "a")
     assert stored is not None and stored["metadata"]["name"] == "a"
+
+
+async def test_replay_from_compacted_log_entries() -> None:
+    store = MemoryStore()
+    start = store.resource_version
+    svc = store.create(KSERVICES, ksvc("a", team="x"))
+    for i in range(300):  # more than the log keeps as objects: the oldest entries keep only JSON
+        svc["metadata"]["labels"] = {"team": "y" if i % 2 == 0 else "x", "i": str(i)}
+        svc = store.update(KSERVICES, svc)
+    events = await asyncio.wait_for(
+        collect(store.watch(KSERVICES, None, start, label_selector="team=y"), 4), 2
+    )
+    assert [e.type for e in events] == ["ADDED", "DELETED", "ADDED", "DELETED"]
+    assert [e.object["metadata"]["labels"]["i"] for e in events] == ["0", "1", "2", "3"]

@@ -198,6 +198,14 @@ async def test_invalid_traffic_is_rejected_like_knatives_webhook(
         assert sb.service()["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
+async def test_unknown_traffic_fields_are_dropped_like_a_pruning_api_server() -> None:
+    async with sandbox() as sb:
+        manifest = service_manifest()
+        manifest["spec"]["traffic"] = [{"latestRevision": True, "percent": 100, "path": "/v2"}]
+        sb.store.create(kinds.KSERVICES, manifest)
+        assert sb.service()["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
+
+
 async def test_revision_name_rules() -> None:
     async with sandbox() as sb:
         with pytest.raises(ApiError) as caught:
