@@ -4,7 +4,6 @@ own CRDs (../shared/knative/crds)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.chart.gitops import knative_crds
