@@ -148,9 +148,9 @@ def test_leader_election_with_its_lease_rights(values: Values) -> None:
     objs = render(values)
     c = controller(objs)
     assert "--leader-elect" in c.args
-    env = {e["name"]: e for e in c.container["env"]}
-    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     lease_name = "knative-rollout-controller"
+    assert f"--lease-name={lease_name}" in c.args
+    assert f"--lease-namespace={NAMESPACE}" in c.args  # where the Role below grants it
     role = only(objs, "Role", f"{RELEASE}-knative-rollout-leader-election")
     assert role["metadata"]["namespace"] == NAMESPACE
     named = [r for r in role["rules"] if r.get("resourceNames")]
