@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rollout.cli.lint",
     "rollout.cli.sandbox",
     "rollout.cli.simulate",
+    "rollout.cli.controller",
 )
 
 

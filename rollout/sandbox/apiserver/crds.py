@@ -91,7 +91,9 @@ def validate_crd(obj: Obj, old: Obj | None) -> list[Cause]:
         causes.append(invalid_value("spec.names.listKind", list_kind, "must be a CamelCase identifier"))
     for key in ("plural", "singular"):
         value = names.get(key)
-        if value and (not isinstance(value, str) or name_error(value, "label")):
+        # like the apiextensions server, a listKind is checked lowercased (it is CamelCase, e.g. FooList)
+        checked = value.lower() if key == "listKind" and isinstance(value, str) else value
+        if value and (not isinstance(checked, str) or name_error(checked, "label")):
             causes.append(invalid_value(f"spec.names.{key}", value, "a lowercase RFC 1123 label is required"))
     if not plural:
         causes.append(required("spec.names.plural"))

@@ -1,0 +1,352 @@
+"""Scale benchmark: N Knative Services rolling out at once in the sandbox, one controller replica.
+
+    .venv/bin/python bench/scale.py [--services 1000] [--baseline 100] [--bake 3] [--json]
+
+The sandbox (API server + Knative simulator) runs in this process; the controller runs as a separate
+process (`rollout controller --kubeconfig ...`), so its CPU time and peak RSS are its own. Every Service gets
+a new revision at the same moment and walks a 10/30/60% canary ladder (bake --bake seconds per step, no
+metric analysis: this measures the controller, not Prometheus) to promotion.
+
+Reported (for the baseline size and the full size, in the same run):
+- step lag: from the moment a step was due (Knative served the step's split + its bake time; for the first
+  step, the candidate revision turned Ready) to the moment the controller wrote the next split; p50/p99/max;
+- API writes per step (the controller's create/patch/update/delete, Lease renewals excluded);
+- controller CPU seconds and peak RSS (VmHWM), time to onboard (pin) all Services, time to finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rollout.sandbox.apiserver import kinds  # noqa: E402
+from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
+from tests.integration.harness import POLICIES, install_crds, template  # noqa: E402
+
+WEIGHTS = (10, 30, 60)
+
+
+@dataclass
+class Timeline:
+    """What the sandbox saw of one Service, by loop time."""
+
+    first_ready: bool = False  # the first revision is served
+    pinned: bool = False  # spec.traffic carries the controller's `stable` tag
+    ready: float | None = None  # candidate revision Ready
+    writes: dict[int, float] = field(default_factory=dict)  # candidate weight -> first spec.traffic write
+    served: dict[int, float] = field(
+        default_factory=dict
+    )  # candidate weight -> first Ready status serving it
+
+
+@dataclass
+class Result:
+    services: int
+    onboard_seconds: float
+    rollout_seconds: float
+    finished: int
+    step_lag_p50: float
+    step_lag_p99: float
+    step_lag_max: float
+    steps: int
+    writes: int
+    writes_per_step: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    write_breakdown: dict[str, int] = field(default_factory=dict)
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _candidate_weight(entries: list[dict[str, Any]], candidate: str) -> int:
+    return sum(int(e.get("percent") or 0) for e in entries if e.get("revisionName") == candidate)
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """CPU seconds (user+system) and peak RSS in MB of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return cpu, (int(match.group(1)) / 1024 if match else float("nan"))
+
+
+async def controller_writes(url: str) -> dict[str, int]:
+    """The controller's writes so far, by "verb resource" (Lease renewals excluded)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.startswith("knrollout_kube_request_duration_seconds_count{"):
+            continue
+        labels, value = line.rsplit(" ", 1)
+        verb = re.search(r'verb="([^"]+)"', labels)
+        resource = re.search(r'resource="([^"]+)"', labels)
+        if verb is None or resource is None or resource.group(1) == "leases":
+            continue
+        if verb.group(1) in ("create", "patch", "update", "delete"):
+            key = f"{verb.group(1)} {resource.group(1)}"
+            out[key] = out.get(key, 0) + int(float(value))
+    return out
+
+
+async def wait_for(check: Any, limit: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not check():
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what}: not done after {limit:.0f}s")
+        await asyncio.sleep(0.2)
+
+
+async def run(n: int, bake: float, limit: float) -> Result:
+    options = SandboxOptions(rps=0.0, ready_delay=0.5, cold_start=0.2, seed=1, generator_tick=1.0)
+    async with sandbox_environment(options) as env:
+        store = env.store
+        loop = asyncio.get_running_loop()
+        install_crds(store)
+        store.create(
+            POLICIES,
+            {
+                "apiVersion": "knrollout.dev/v1alpha1",
+                "kind": "RolloutPolicy",
+                "metadata": {"name": "scale", "namespace": "default"},
+                "spec": {
+                    "strategy": {"canary": {"steps": [{"weight": w, "bake": f"{bake}s"} for w in WEIGHTS]}},
+                    "analysis": {"interval": f"{bake}s", "metrics": []},
+                },
+            },
+        )
+        names = [f"svc-{i:04d}" for i in range(n)]
+        timelines = {name: Timeline() for name in names}
+
+        def on_service(rt: Any, entry: Any) -> None:
+            tl = timelines.get(entry.name)
+            if tl is None or entry.type == "DELETED":
+                return
+            obj, old = entry.obj, entry.old or {}
+            candidate = f"{entry.name}-00002"
+            now = loop.time()
+            spec = (obj.get("spec") or {}).get("traffic") or []
+            tl.pinned = tl.pinned or any(e.get("tag") == "stable" for e in spec)
+            tl.first_ready = tl.first_ready or bool((obj.get("status") or {}).get("latestReadyRevisionName"))
+            if spec != ((old.get("spec") or {}).get("traffic") or []):
+                w = _candidate_weight(spec, candidate)
+                tl.writes.setdefault(w, now)
+            status = obj.get("status") or {}
+            ready = any(
+                c.get("type") == "RoutesReady" and c.get("status") == "True"
+                for c in status.get("conditions") or ()
+            )
+            current = status.get("observedGeneration") == obj["metadata"].get("generation")
+            if ready and current:
+                w = _candidate_weight(status.get("traffic") or [], candidate)
+                if w in tl.writes:
+                    tl.served.setdefault(w, now)
+
+        def on_revision(rt: Any, entry: Any) -> None:
+            name = entry.name
+            if not name.endswith("-00002"):
+                return
+            tl = timelines.get(name[: -len("-00002")])
+            conds = (entry.obj.get("status") or {}).get("conditions") or ()
+            if (
+                tl is not None
+                and tl.ready is None
+                and any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+            ):
+                tl.ready = loop.time()
+
+        store.on_commit(kinds.KSERVICES, on_service)
+        store.on_commit(kinds.REVISIONS, on_revision)
+        for name in names:
+            store.create(
+                kinds.KSERVICES,
+                {
+                    "apiVersion": "serving.knative.dev/v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": name,
+                        "namespace": "default",
+                        "labels": {"knrollout.dev/policy": "scale"},
+                    },
+                    "spec": {"template": template("ghcr.io/acme/app:v1")},
+                },
+            )
+        await wait_for(
+            lambda: all(tl.first_ready for tl in timelines.values()), limit, "first revisions Ready"
+        )
+
+        with tempfile.TemporaryDirectory() as tmp:
+            kubeconfig = env.api.write_kubeconfig(Path(tmp) / "kubeconfig")
+            port = _free_port()
+            args = [
+                sys.executable,
+                "-m",
+                "rollout.cli.main",
+                "controller",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--metrics-addr",
+                f"127.0.0.1:{port}",
+                "--log-format",
+                "json",
+                "--log-level",
+                "warning",
+                "--workers",
+                "16",
+            ]
+            proc = await asyncio.create_subprocess_exec(
+                *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=str(ROOT)
+            )
+            try:
+                started = loop.time()
+
+                await wait_for(lambda: all(tl.pinned for tl in timelines.values()), limit, "onboarding")
+                onboard = loop.time() - started
+                writes_before = await controller_writes(f"http://127.0.0.1:{port}")
+                began = loop.time()
+                for name in names:
+                    svc = store.get(kinds.KSERVICES, "default", name)
+                    assert svc is not None
+                    svc.pop("status", None)
+                    svc["spec"]["template"] = template("ghcr.io/acme/app:v2")
+                    store.update(kinds.KSERVICES, svc)
+
+                def promoted() -> int:
+                    return sum(1 for tl in timelines.values() if 100 in tl.served)
+
+                try:
+                    await wait_for(lambda: promoted() == n, limit, "rollouts")
+                except TimeoutError as exc:
+                    print(f"warning: {exc} ({promoted()}/{n} promoted)", file=sys.stderr)
+                elapsed = loop.time() - began
+                after = await controller_writes(f"http://127.0.0.1:{port}")
+                breakdown = {
+                    k: v - writes_before.get(k, 0) for k, v in after.items() if v - writes_before.get(k, 0)
+                }
+                writes = sum(breakdown.values())
+                cpu, rss = proc_stats(proc.pid)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=20)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+    lags: list[float] = []
+    by_step: dict[int, list[float]] = {}
+    for tl in timelines.values():
+        if tl.ready is not None and WEIGHTS[0] in tl.writes:
+            lags.append(tl.writes[WEIGHTS[0]] - tl.ready)
+            by_step.setdefault(0, []).append(lags[-1])
+        for w, nxt in zip(WEIGHTS, (*WEIGHTS[1:], 100), strict=True):
+            if w in tl.served and nxt in tl.writes:
+                lags.append(tl.writes[nxt] - (tl.served[w] + bake))
+                by_step.setdefault(w, []).append(lags[-1])
+    if os.environ.get("SCALE_DEBUG"):
+        for k, v in sorted(by_step.items()):
+            print(f"lag after {k}%: p50 {quantile(v, 0.5):.3f} max {max(v):.3f}", file=sys.stderr)
+    steps = sum(len([w for w in (*WEIGHTS, 100) if w in tl.writes]) for tl in timelines.values())
+    return Result(
+        services=n,
+        onboard_seconds=round(onboard, 2),
+        rollout_seconds=round(elapsed, 2),
+        finished=sum(1 for tl in timelines.values() if 100 in tl.served),
+        step_lag_p50=round(quantile(lags, 0.5), 3),
+        step_lag_p99=round(quantile(lags, 0.99), 3),
+        step_lag_max=round(max(lags, default=float("nan")), 3),
+        steps=steps,
+        writes=writes,
+        writes_per_step=round(writes / steps, 2) if steps else float("nan"),
+        cpu_seconds=round(cpu, 1),
+        peak_rss_mb=round(rss, 1),
+        write_breakdown=breakdown,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def table(results: list[Result]) -> str:
+    rows = [
+        ("services", "services", ""),
+        ("onboard (pin all)", "onboard_seconds", "s"),
+        ("rollout (all promoted)", "rollout_seconds", "s"),
+        ("promoted", "finished", ""),
+        ("step lag p50", "step_lag_p50", "s"),
+        ("step lag p99", "step_lag_p99", "s"),
+        ("step lag max", "step_lag_max", "s"),
+        ("traffic steps", "steps", ""),
+        ("API writes", "writes", ""),
+        ("API writes per step", "writes_per_step", ""),
+        ("controller CPU", "cpu_seconds", "s"),
+        ("controller peak RSS", "peak_rss_mb", "MB"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    out = [f"{'':<{width}}  " + "  ".join(f"{'N=' + str(r.services):>12}" for r in results)]
+    for label, key, unit in rows[1:]:
+        cells = "  ".join(f"{str(getattr(r, key)) + unit:>12}" for r in results)
+        out.append(f"{label:<{width}}  {cells}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument(
+        "--baseline", type=int, default=100, help="a smaller run first, for comparison (0: none)"
+    )
+    parser.add_argument("--bake", type=float, default=3.0, help="seconds per step")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sizes = [s for s in (args.baseline, args.services) if s > 0]
+    results = []
+    for n in sizes:
+        t0 = time.monotonic()
+        results.append(asyncio.run(run(n, args.bake, args.timeout)))
+        print(f"N={n} done in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        print(table(results))
+        for r in results:
+            print(
+                f"writes during the rollouts, N={r.services}: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(r.write_breakdown.items()))
+            )
+        print("\nTargets (issue 5): p99 step lag < 1s, peak RSS < 250 MB.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""`rollout controller`: run the controller against a cluster (in-cluster config, or any kubeconfig — the
+sandbox's included). SIGTERM/SIGINT stop it gracefully: no new work, the running reconcile finishes, the
+lease is released."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+import structlog
+
+from rollout.api.durations import DurationError, parse_duration
+from rollout.api.policy import Dialect
+from rollout.controller.app import Controller, ControllerConfig
+from rollout.controller.rollouts import ControllerDefaults
+from rollout.kube.client import KubeClient
+from rollout.kube.informer import InformerSettings
+from rollout.kube.leader import LeaseSettings
+from rollout.logging import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except DurationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 0.0.0.0:8080), got {text!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "controller",
+        help="run the controller (watches opted-in Knative Services and rolls them out)",
+        description=(
+            "Watch Knative Services and standalone Routes labelled knrollout.dev/policy=<policy> and carry each "
+            "new revision through its RolloutPolicy: pin traffic, step it to the candidate, analyse, promote or "
+            "roll back. Uses the pod's service account in a cluster, or --kubeconfig (e.g. the sandbox's)."
+        ),
+    )
+    p.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster config, else KUBECONFIG/~/.kube/config)"
+    )
+    p.add_argument("--context", help="kubeconfig context (default: the current one)")
+    p.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch only this namespace (repeat for several; default: all namespaces)",
+    )
+    p.add_argument(
+        "--metrics-addr",
+        type=_address,
+        default=("0.0.0.0", 8080),
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz and /readyz here (default 0.0.0.0:8080; port 0: any free)",
+    )
+    p.add_argument("--leader-elect", action="store_true", help="elect a leader among replicas with a Lease")
+    p.add_argument("--lease-name", default="knative-rollout-controller", help="name of the Lease")
+    p.add_argument(
+        "--lease-namespace", help="namespace of the Lease (default: the first --namespace, or default)"
+    )
+    p.add_argument("--lease-duration", type=_duration, default=15.0, help="lease duration (default 15s)")
+    p.add_argument("--renew-deadline", type=_duration, default=10.0, help="renew deadline (default 10s)")
+    p.add_argument("--retry-period", type=_duration, default=2.0, help="lease retry period (default 2s)")
+    p.add_argument(
+        "--identity", default="", help="this replica's identity in the Lease (default: host_random)"
+    )
+    p.add_argument(
+        "--prometheus-url", help="Prometheus for policies that leave metricSource.prometheus.address unset"
+    )
+    p.add_argument(
+        "--dialect",
+        choices=[d.value for d in Dialect],
+        default=Dialect.KNATIVE_CLASSIC.value,
+        help="metric dialect for policies that leave metricSource.dialect unset (default knative-classic)",
+    )
+    p.add_argument("--workers", type=int, default=8, help="concurrent reconciles (default 8)")
+    p.add_argument(
+        "--resync", type=_duration, default=300.0, help="re-reconcile everything this often (default 5m)"
+    )
+    p.add_argument(
+        "--analysis-settle",
+        type=_duration,
+        default=1.0,
+        help="wait this long after an analysis window ends before querying it (default 1s)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="json (default when not a terminal) or console",
+    )
+    p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    p.set_defaults(func=run)
+
+
+def config_from(args: argparse.Namespace) -> ControllerConfig:
+    namespaces = tuple(args.namespace)
+    host, port = args.metrics_addr
+    lease = LeaseSettings(
+        name=args.lease_name,
+        namespace=args.lease_namespace or (namespaces[0] if namespaces else "default"),
+        identity=args.identity,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+    )
+    return ControllerConfig(
+        namespaces=namespaces,
+        workers=max(args.workers, 1),
+        leader_elect=args.leader_elect,
+        lease=lease,
+        defaults=ControllerDefaults(prometheus_url=args.prometheus_url, dialect=Dialect(args.dialect)),
+        metrics_host=host,
+        metrics_port=port,
+        informer=InformerSettings(resync=args.resync),
+        analysis_settle=args.analysis_settle,
+        identity=args.identity,
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    client = await KubeClient.connect(args.kubeconfig, context=args.context)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        controller = Controller(client, config)
+        await controller.run(stop)
+    finally:
+        await client.close()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_format, args.log_level)
+    try:
+        return asyncio.run(serve(args))
+    except ValueError as err:  # e.g. inconsistent lease timings
+        log.error("invalid settings", error=str(err))
+        return 2

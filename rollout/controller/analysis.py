@@ -1,0 +1,222 @@
+"""Analysis ticks across rollouts: every rollout whose aligned window ends at the same moment is measured in
+ONE `run_tick` (one query per source, template and window for all of them), then each rollout's reconcile
+turns its observations into an AnalysisUpdate with the judges and hands it to `decide`.
+
+Reconciles register the window a rollout wants next (`want`); at the window's end (plus `settle`, for the
+last scrape to land) the scheduler measures everything registered for that moment and enqueues the targets;
+their reconciles `take` the observations, provided the rollout still wants exactly that window (a step that
+moved on meanwhile gets a fresh window instead)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from rollout.analysis.batching import AnalysisRequest, Answer, plan_tick
+from rollout.analysis.dialects import DEFAULT_SPECS, DialectSpec
+from rollout.analysis.source import SourceRef
+from rollout.api.policy import Dialect
+from rollout.api.rollout import Rollout
+from rollout.controller.schedule import Tick
+from rollout.controller.views import ObjectKey
+from rollout.engine.inputs import AnalysisUpdate
+from rollout.engine.observations import MeasurementError, MetricObservation
+
+log = structlog.get_logger(__name__)
+
+# (rollout, its observations by metric name, the window) -> the judges' verdicts (rollout.engine's evaluate)
+Evaluator = Callable[[Rollout, Mapping[str, MetricObservation], Tick], AnalysisUpdate]
+Measure = Callable[[Sequence[AnalysisRequest]], Awaitable[Mapping[AnalysisRequest, Answer]]]
+RolloutId = tuple[str, str]  # (namespace, name)
+
+
+def rollout_id(rollout: Rollout) -> RolloutId:
+    return (rollout.metadata.namespace or "", rollout.metadata.name)
+
+
+def analysis_requests(
+    rollout: Rollout,
+    tick: Tick,
+    specs: Mapping[Dialect, DialectSpec] = DEFAULT_SPECS,
+    default_dialect: Dialect = Dialect.KNATIVE_CLASSIC,
+) -> list[AnalysisRequest]:
+    """What one rollout needs measured for `tick`: each policy metric, for its candidate and its stable."""
+    spec = rollout.spec
+    policy = spec.policy.spec
+    namespace = rollout.metadata.namespace or ""
+    source = SourceRef.of(policy.metric_source.prometheus, namespace)
+    dialect = specs[policy.metric_source.dialect or default_dialect]
+    window = (tick.end - tick.start).total_seconds()
+    ident = f"{namespace}/{rollout.metadata.name}"
+    out = []
+    for metric in policy.analysis.metrics:
+        out.append(
+            AnalysisRequest(
+                rollout=ident,
+                metric=metric.name,
+                source=source,
+                namespace=namespace,
+                service=spec.target.name,
+                canary=spec.candidate_revision,
+                stable=spec.stable_revision,
+                window_seconds=window,
+                at=tick.end,
+                builtin=metric.builtin,
+                dialect=dialect if metric.builtin is not None else None,
+                template=metric.query,
+            )
+        )
+    return out
+
+
+def observations_of(
+    requests: Sequence[AnalysisRequest], answers: Mapping[AnalysisRequest, Answer], tick: Tick
+) -> dict[str, MetricObservation]:
+    out: dict[str, MetricObservation] = {}
+    for req in requests:
+        answer = answers.get(req)
+        canary = answer.canary if answer else MeasurementError("not measured")
+        stable = answer.stable if answer else MeasurementError("not measured")
+        out[req.metric] = MetricObservation(req.metric, tick.start, tick.end, canary, stable)
+    return out
+
+
+@dataclass
+class _Wanted:
+    key: ObjectKey
+    rollout: Rollout
+    tick: Tick
+
+
+@dataclass(frozen=True)
+class TickReport:
+    end: datetime
+    rollouts: int
+    queries: int
+    seconds: float
+
+
+class AnalysisScheduler:
+    def __init__(
+        self,
+        measure: Measure,
+        notify: Callable[[ObjectKey], None],
+        *,
+        settle: float = 0.5,
+        default_dialect: Dialect = Dialect.KNATIVE_CLASSIC,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> None:
+        self.measure = measure
+        self.notify = notify
+        self.settle = settle
+        self.default_dialect = default_dialect
+        self.clock = clock
+        self.on_tick = on_tick
+        self._wanted: dict[RolloutId, _Wanted] = {}
+        self._results: dict[RolloutId, tuple[Tick, dict[str, MetricObservation]]] = {}
+        self._wakeup = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._inflight: dict[RolloutId, Tick] = {}
+        self.reports: list[TickReport] = []  # the last few ticks, for logs and benchmarks
+
+    def want(self, key: ObjectKey, rollout: Rollout, tick: Tick) -> None:
+        """Measure `tick` for this rollout (with every other rollout whose window ends then). One window per
+        rollout at a time: nothing new is asked while one is being measured or waits to be consumed (a slow
+        source then delays the analysis, it never piles queries up)."""
+        rid = rollout_id(rollout)
+        if rid in self._inflight or rid in self._results:
+            return
+        current = self._wanted.get(rid)
+        if current is not None and current.tick == tick:
+            current.rollout = rollout
+            return
+        self._wanted[rid] = _Wanted(key, rollout, tick)
+        self._wakeup.set()
+
+    def take(self, rollout: Rollout) -> tuple[Tick, dict[str, MetricObservation]] | None:
+        """The window measured for this rollout and its observations, if any (they stay until `consumed`)."""
+        return self._results.get(rollout_id(rollout))
+
+    def consumed(self, rollout: Rollout) -> None:
+        self._results.pop(rollout_id(rollout), None)
+
+    def forget(self, rollout: Rollout) -> None:
+        self._wanted.pop(rollout_id(rollout), None)
+        self._results.pop(rollout_id(rollout), None)
+
+    @property
+    def pending(self) -> int:
+        return len(self._wanted)
+
+    def _next_due(self) -> datetime | None:
+        return min((w.tick.end for w in self._wanted.values()), default=None)
+
+    async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            for task in list(self._running):
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            due = self._next_due()
+            self._wakeup.clear()
+            if due is None:
+                await self._wakeup.wait()
+                continue
+            wait = (due - self.clock()).total_seconds() + self.settle
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                continue
+            await self.run_due(due)
+
+    def _take_due(self, end: datetime) -> dict[RolloutId, _Wanted]:
+        batch = {rid: w for rid, w in self._wanted.items() if w.tick.end == end}
+        for rid, wanted in batch.items():
+            del self._wanted[rid]
+            self._inflight[rid] = wanted.tick
+        return batch
+
+    async def run_due(self, end: datetime) -> None:
+        """Measure every rollout whose window ends at `end`, in one tick."""
+        await self._measure(end, self._take_due(end))
+
+    async def _measure(self, end: datetime, batch: dict[RolloutId, _Wanted]) -> None:
+        requests: dict[RolloutId, list[AnalysisRequest]] = {
+            rid: analysis_requests(w.rollout, w.tick, default_dialect=self.default_dialect)
+            for rid, w in batch.items()
+        }
+        flat = [r for reqs in requests.values() for r in reqs]
+        started = asyncio.get_running_loop().time()
+        answers: Mapping[AnalysisRequest, Answer] = {}
+        try:
+            answers = await self.measure(flat) if flat else {}
+        except Exception:  # measurement must not kill the scheduler: the rollouts get errors, not promotions
+            log.exception("analysis tick failed", end=end.isoformat(), rollouts=len(batch))
+        report = TickReport(
+            end, len(batch), len(plan_tick(flat).batches), asyncio.get_running_loop().time() - started
+        )
+        self.reports = [*self.reports[-99:], report]
+        if self.on_tick is not None:
+            self.on_tick(report)
+        log.info(
+            "analysis tick",
+            end=end.isoformat(),
+            rollouts=report.rollouts,
+            queries=report.queries,
+            seconds=round(report.seconds, 3),
+        )
+        for rid, wanted in batch.items():
+            if self._inflight.get(rid) == wanted.tick:
+                del self._inflight[rid]
+            self._results[rid] = (wanted.tick, observations_of(requests[rid], answers, wanted.tick))
+            self.notify(wanted.key)

@@ -1,0 +1,287 @@
+"""The controller process: informers -> work queue -> workers running the reconcilers, the analysis
+scheduler, leader election, and the health/metrics server; graceful shutdown.
+
+Every replica runs the informers (a standby has warm caches and is ready); only the lease holder's workers
+reconcile, and every write is fenced by the lease (rollout.kube.leader)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from rollout.analysis.batching import AnalysisRequest, Answer, run_tick
+from rollout.analysis.prometheus import PrometheusSources
+from rollout.api.policy import Dialect
+from rollout.controller.analysis import AnalysisScheduler, Evaluator, Measure, TickReport
+from rollout.controller.caches import Caches
+from rollout.controller.context import Context
+from rollout.controller.evaluation import evaluate_rollout
+from rollout.controller.health import HealthChecks, HealthServer
+from rollout.controller.metrics import ControllerMetrics
+from rollout.controller.policies import PolicyReconciler
+from rollout.controller.reconcile import TargetReconciler
+from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.views import ObjectKey
+from rollout.controller.webhooks import WebhookCaller
+from rollout.kube.client import KubeClient, NotLeader
+from rollout.kube.events import EventRecorder
+from rollout.kube.informer import InformerSettings
+from rollout.kube.leader import LeaderElector, LeaseSettings, default_identity
+from rollout.kube.secrets import KubeSecretReader
+from rollout.kube.traffic import TrafficValidator, knative_rules
+from rollout.kube.workqueue import QueueShutDown, WorkQueue
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+    workers: int = 8
+    leader_elect: bool = False
+    lease: LeaseSettings = field(default_factory=LeaseSettings)
+    defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # None: no HTTP server
+    informer: InformerSettings = field(default_factory=InformerSettings)
+    analysis_settle: float = 0.5  # seconds after a window's end before it is queried
+    shutdown_grace: float = 10.0
+    wedged_after: float = 300.0  # a reconcile running longer than this makes /healthz fail
+    identity: str = ""
+
+
+class Controller:
+    def __init__(
+        self,
+        client: KubeClient,
+        config: ControllerConfig | None = None,
+        *,
+        evaluator: Evaluator | None = evaluate_rollout,
+        measure: Measure | None = None,
+        validator: TrafficValidator = knative_rules,
+        metrics: ControllerMetrics | None = None,
+    ) -> None:
+        self.config = config = config or ControllerConfig()
+        self.client = client
+        self.identity = config.identity or config.lease.identity or default_identity()
+        self.metrics = metrics or ControllerMetrics()
+        client.observer = self.metrics.observe_request
+        self.leader: LeaderElector | None = None
+        if config.leader_elect:
+            lease = LeaseSettings(**{**config.lease.__dict__, "identity": self.identity})
+            self.leader = LeaderElector(client, lease)
+            client.fence = self.leader.check
+            self.leader.on_change(self._on_leadership)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue()
+        self.caches = Caches.create(client, list(config.namespaces) or None, config.informer)
+        self.caches.wire(self.queue.add)
+        self.metrics.watch_rollouts(self.caches.parsed_rollouts)
+        self._sources: PrometheusSources | None = None
+        if measure is None:
+            self._sources = PrometheusSources(
+                KubeSecretReader(client),
+                default_address=config.defaults.prometheus_url,
+                observer=self.metrics.observe_query,
+            )
+            sources = self._sources
+
+            async def measure_prometheus(
+                requests: Sequence[AnalysisRequest],
+            ) -> Mapping[AnalysisRequest, Answer]:
+                return await run_tick(requests, sources)
+
+            measure = measure_prometheus
+        self.analysis = AnalysisScheduler(
+            measure,
+            self.queue.add,
+            settle=config.analysis_settle,
+            default_dialect=config.defaults.dialect or Dialect.KNATIVE_CLASSIC,
+            on_tick=self._on_tick,
+        )
+        self.webhooks = WebhookCaller()
+        self.recorder = EventRecorder(client, instance=self.identity)
+        self.ctx = Context(
+            client=client,
+            caches=self.caches,
+            recorder=self.recorder,
+            metrics=self.metrics,
+            webhooks=self.webhooks,
+            validator=validator,
+            defaults=config.defaults,
+            analysis=self.analysis,
+            evaluator=evaluator,
+            enqueue=self.queue.add,
+        )
+        self.targets = TargetReconciler(self.ctx)
+        self.policies = PolicyReconciler(self.ctx)
+        self.health: HealthServer | None = None
+        if config.metrics_port is not None:
+            self.health = HealthServer(
+                self.metrics.registry,
+                HealthChecks(self._alive, self._ready),
+                config.metrics_host,
+                config.metrics_port,
+            )
+        self._busy: dict[int, tuple[ObjectKey, float]] = {}
+        self._beat = time.monotonic()
+        self.started = asyncio.Event()
+        self.reconciled = 0
+
+    # --- leadership and health -------------------------------------------------------------------------
+
+    @property
+    def leading(self) -> bool:
+        return self.leader is None or self.leader.is_leader
+
+    def _on_leadership(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:
+            for key in self.caches.all_keys():
+                self.queue.add(key)
+
+    def _on_tick(self, report: TickReport) -> None:
+        self.metrics.analysis_ticks.inc()
+        self.metrics.analysis_queries.observe(report.queries)
+
+    def _alive(self) -> str | None:
+        lag = time.monotonic() - self._beat
+        if lag > 10:
+            return f"the event loop did not run for {lag:.0f}s"
+        now = time.monotonic()
+        for key, since in self._busy.values():
+            if now - since > self.config.wedged_after:
+                return f"reconcile of {key} has run for {now - since:.0f}s"
+        return None
+
+    def _ready(self) -> str | None:
+        waiting = [i.resource.plural for i in self.caches.all if not i.synced]
+        return f"informers not synced: {', '.join(waiting)}" if waiting else None
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            self.metrics.queue_depth.set(len(self.queue) + self.queue.delayed)
+            await asyncio.sleep(1.0)
+
+    # --- work ------------------------------------------------------------------------------------------
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        if key.kind == "RolloutPolicy":
+            return await self.policies.reconcile(key)
+        return await self.targets.reconcile(key)
+
+    async def _worker(self, n: int) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDown:
+                return
+            started = time.monotonic()
+            self._busy[n] = (key, started)
+            try:
+                if not self.leading:
+                    continue  # a standby drops work; everything is enqueued again when it leads
+                requeue = await self.reconcile(key)
+                self.queue.forget(key)
+                if requeue is not None:
+                    self.queue.add_after(key, requeue)
+                self.reconciled += 1
+            except NotLeader:
+                log.info("not the leader any more: dropping work", key=str(key))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = self.queue.add_rate_limited(key)
+                self.metrics.reconcile_errors.labels(key.kind, type(exc).__name__).inc()
+                log.warning(
+                    "reconcile failed",
+                    key=str(key),
+                    error=str(exc) or type(exc).__name__,
+                    error_type=type(exc).__name__,
+                    retry_in=round(delay, 3),
+                )
+            finally:
+                self.metrics.reconciles.labels(key.kind).observe(time.monotonic() - started)
+                self._busy.pop(n, None)
+                self.queue.done(key)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then shut down gracefully: stop taking work, let the running reconciles
+        finish (up to shutdown_grace), release the lease."""
+        cfg = self.config
+        background: list[asyncio.Task[None]] = [asyncio.create_task(i.run()) for i in self.caches.all]
+        background.append(asyncio.create_task(self._heartbeat()))
+        if self.health is not None:
+            await self.health.start()
+        log.info(
+            "controller starting",
+            identity=self.identity,
+            namespaces=list(cfg.namespaces) or "all",
+            leader_election=cfg.leader_elect,
+            metrics=self.health.url if self.health else None,
+        )
+        workers: list[asyncio.Task[None]] = []
+        try:
+            synced = asyncio.create_task(self.caches_synced())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({synced, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not synced.done():
+                synced.cancel()
+                return
+            stopping.cancel()
+            log.info("caches synced", objects={i.resource.plural: len(i) for i in self.caches.all})
+            if self.leader is not None:
+                background.append(asyncio.create_task(self.leader.run()))
+            else:
+                self.metrics.leader.set(1)
+                for key in self.caches.all_keys():
+                    self.queue.add(key)
+            background.append(asyncio.create_task(self.analysis.run()))
+            workers = [asyncio.create_task(self._worker(n)) for n in range(cfg.workers)]
+            self.started.set()
+            await stop.wait()
+        finally:
+            await self._shutdown(workers, background)
+
+    async def caches_synced(self) -> None:
+        for informer in self.caches.all:
+            await informer.wait_synced()
+
+    async def _shutdown(
+        self, workers: list[asyncio.Task[None]], background: list[asyncio.Task[None]]
+    ) -> None:
+        log.info("controller stopping", running=len(self._busy))
+        self.queue.shutdown()
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=self.config.shutdown_grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if self.leader is not None:
+            await self.leader.release()
+        await self.webhooks.close()
+        if self._sources is not None:
+            self._sources.close()
+        if self.health is not None:
+            await self.health.stop()
+        log.info("controller stopped", reconciled=self.reconciled)
+
+
+@contextlib.asynccontextmanager
+async def running(controller: Controller) -> AsyncIterator[Controller]:
+    """Run a controller in the background (tests, demo); stop it gracefully on exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(controller.run(stop))
+    try:
+        yield controller
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,218 @@
+"""The first half of a reconcile, pure: given what the cluster holds for one target, say what the controller
+must do — report a problem, create a Rollout, drive a Rollout through `decide`, or hold the idle traffic.
+
+The I/O half (rollout.controller.reconcile) gathers the state, performs analysis and webhook calls for the
+rollout being driven, calls `decide`, and writes what follows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollout.api.load import FieldProblem, parse_policy
+from rollout.api.policy import RolloutPolicySpec
+from rollout.api.rollout import Rollout
+from rollout.controller.layout import ROLLOUT_TAGS, Adopt, Layout, Managed, Unmanageable, Waiting, classify
+from rollout.controller.rollouts import (
+    CandidateCheck,
+    ControllerDefaults,
+    active,
+    candidate_to_start,
+    check_candidate,
+    expired_history,
+    latest,
+    new_rollout,
+    resolve_policy,
+)
+from rollout.controller.views import (
+    RevisionView,
+    TargetView,
+    meta,
+    observed_traffic,
+    revision_generation,
+    revision_state,
+)
+from rollout.engine.machine import pending_request
+from rollout.engine.observations import ObservedTraffic, RevisionState
+from rollout.engine.plans import STABLE_TAG, TrafficPlan, pinned
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    name: str
+    namespace: str
+    uid: str
+    generation: int | None
+    spec: RolloutPolicySpec | None
+    problems: tuple[FieldProblem, ...] = ()
+
+    def problems_text(self) -> str:
+        return "; ".join(str(p) for p in self.problems)
+
+
+def policy_view(obj: Mapping[str, Any]) -> PolicyView:
+    parsed, problems = parse_policy(obj)
+    m = meta(obj)
+    gen = m.get("generation")
+    return PolicyView(
+        name=str(m.get("name") or ""),
+        namespace=str(m.get("namespace") or ""),
+        uid=str(m.get("uid") or ""),
+        generation=int(gen) if isinstance(gen, int) else None,
+        spec=parsed.spec if parsed is not None else None,
+        problems=tuple(problems),
+    )
+
+
+def strategy_tags(spec: RolloutPolicySpec) -> frozenset[str]:
+    """Tags a rollout of this policy may write besides stable/canary/latest."""
+    strategy = spec.strategy
+    tags: set[str] = set()
+    if strategy.blue_green is not None:
+        tags.add(strategy.blue_green.preview_tag)
+    if strategy.ab_test is not None:
+        tags |= {strategy.ab_test.control_tag, strategy.ab_test.treatment_tag}
+    return frozenset(tags)
+
+
+@dataclass(frozen=True)
+class TargetState:
+    target: TargetView
+    policy: PolicyView | None  # None: the policy the label names does not exist
+    revisions: Mapping[str, RevisionView]
+    rollouts: Sequence[Rollout]
+    defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An Event to record on the target."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Drive:
+    """A rollout to pass through `decide` now."""
+
+    rollout: Rollout
+    candidate: RevisionState
+    traffic: ObservedTraffic
+    check: CandidateCheck
+
+
+@dataclass(frozen=True)
+class Assessment:
+    notices: tuple[Notice, ...] = ()
+    layout: Layout | None = None
+    create: dict[str, Any] | None = None  # a Rollout to create first (then assess again)
+    drive: Drive | None = None
+    idle: TrafficPlan | None = None  # the traffic to hold while no rollout runs
+    adopting: bool = False  # `idle` pins a target for the first time
+    expired: tuple[Rollout, ...] = ()  # finished rollouts beyond the policy's historyLimit
+
+    @property
+    def unmanageable(self) -> str | None:
+        return self.layout.reason if isinstance(self.layout, Unmanageable) else None
+
+
+def _policy_notices(target: TargetView, policy: PolicyView | None) -> tuple[Notice, ...]:
+    if policy is None:
+        return (
+            Notice(
+                "Warning",
+                "PolicyNotFound",
+                f"label knrollout.dev/policy names RolloutPolicy {target.policy_name!r}, which does not exist "
+                f"in namespace {target.namespace}; traffic is left alone",
+            ),
+        )
+    if policy.spec is None:
+        return (
+            Notice(
+                "Warning",
+                "PolicyInvalid",
+                f"RolloutPolicy {policy.name} is invalid, traffic is left alone: {policy.problems_text()}",
+            ),
+        )
+    return ()
+
+
+def _drive(state: TargetState, rollout: Rollout) -> Drive:
+    target = state.target
+    return Drive(
+        rollout=rollout,
+        candidate=revision_state(state.revisions, rollout.spec.candidate_revision),
+        traffic=observed_traffic(target),
+        check=check_candidate(rollout, target.latest_created, state.revisions),
+    )
+
+
+def idle_plan(stable: str, rollouts: Sequence[Rollout]) -> TrafficPlan:
+    """What an idle target holds: the final plan of its latest rollout when that rollout left `stable` as
+    stable (e.g. a rolled-back candidate parked at 0% under `canary`), else stable pinned at 100%."""
+    last = latest(rollouts)
+    if last is not None and last.status.traffic:
+        plan = TrafficPlan(tuple(last.status.traffic))
+        if plan.tags().get(STABLE_TAG) == stable and plan.percents().get(stable) == 100:
+            return plan
+    return pinned(stable)
+
+
+def assess(state: TargetState) -> Assessment:
+    target, policy = state.target, state.policy
+    notices = _policy_notices(target, policy)
+    valid_spec = policy.spec if policy is not None else None
+    running = active(state.rollouts)
+    limit = running or latest(state.rollouts)
+    history_limit = (
+        valid_spec.history_limit
+        if valid_spec is not None
+        else (limit.spec.policy.spec.history_limit if limit is not None else 10)
+    )
+    expired = tuple(expired_history(state.rollouts, history_limit))
+    if running is not None:
+        # a running rollout follows the policy it froze at its start, whatever happened to the policy since
+        return Assessment(notices=notices, drive=_drive(state, running), expired=expired)
+    last = latest(state.rollouts)
+    if last is not None and pending_request(last) is not None:
+        return Assessment(notices=notices, drive=_drive(state, last), expired=expired)
+    if valid_spec is None or policy is None:
+        return Assessment(notices=notices, expired=expired)
+    layout = classify(target, ROLLOUT_TAGS | strategy_tags(valid_spec))
+    if isinstance(layout, Unmanageable):
+        notice = Notice("Warning", "UnmanageableTraffic", f"{layout.reason}; traffic is left alone")
+        return Assessment(notices=(*notices, notice), layout=layout, expired=expired)
+    if isinstance(layout, Waiting):
+        return Assessment(notices=notices, layout=layout, expired=expired)
+    assert isinstance(layout, Managed | Adopt)
+    stable = layout.stable
+    candidate = candidate_to_start(stable, target.latest_created, state.revisions, state.rollouts)
+    if candidate is not None:
+        body = new_rollout(
+            target,
+            stable,
+            candidate,
+            policy.name,
+            policy.generation,
+            resolve_policy(valid_spec, state.defaults),
+            revision_generation(candidate, state.revisions),
+        )
+        return Assessment(notices=notices, layout=layout, create=body, expired=expired)
+    return Assessment(
+        notices=notices,
+        layout=layout,
+        idle=idle_plan(stable, state.rollouts),
+        adopting=isinstance(layout, Adopt),
+        expired=expired,
+    )
+
+
+def strip_strategy_entries(
+    current: Sequence[Mapping[str, Any]], tags: frozenset[str]
+) -> list[Mapping[str, Any]]:
+    """spec.traffic without the entries of a strategy's own tags (the plan rewrites them), so that merging
+    users' entries back does not keep e.g. a finished A/B test's `control` arm forever."""
+    return [e for e in current if e.get("tag") not in tags]

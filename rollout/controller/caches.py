@@ -1,0 +1,234 @@
+"""The informers the controller runs, their indexes, and which work-queue keys each change wakes up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rollout.api.common import POLICY_LABEL
+from rollout.api.load import parse_rollout
+from rollout.api.rollout import TERMINAL_PHASES, Rollout
+from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL
+from rollout.controller.views import CONFIGURATION_LABEL, SERVICE_LABEL, ObjectKey, meta
+from rollout.kube.client import KubeClient, Obj
+from rollout.kube.informer import Informer, InformerSettings
+from rollout.kube.resources import POLICIES, REVISIONS, ROLLOUTS, ROUTES, SERVICES, Resource
+
+BY_POLICY = "policy"
+BY_SERVICE = "service"
+BY_CONFIGURATION = "configuration"
+BY_TARGET = "target"
+BY_REVISION = "revision"
+
+
+def _ns(obj: Obj) -> str:
+    return str(meta(obj).get("namespace") or "")
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    return dict(meta(obj).get("labels") or {})
+
+
+def policy_index(obj: Obj) -> list[str]:
+    name = _labels(obj).get(POLICY_LABEL)
+    return [f"{_ns(obj)}/{name}"] if name else []
+
+
+def revision_service_index(obj: Obj) -> list[str]:
+    name = _labels(obj).get(SERVICE_LABEL)
+    return [f"{_ns(obj)}/{name}"] if name else []
+
+
+def revision_configuration_index(obj: Obj) -> list[str]:
+    name = _labels(obj).get(CONFIGURATION_LABEL)
+    return [f"{_ns(obj)}/{name}"] if name else []
+
+
+def route_configuration_index(obj: Obj) -> list[str]:
+    spec = obj.get("spec") or {}
+    names = {str(e.get("configurationName")) for e in spec.get("traffic") or () if e.get("configurationName")}
+    return [f"{_ns(obj)}/{n}" for n in sorted(names)]
+
+
+def route_revision_index(obj: Obj) -> list[str]:
+    spec = obj.get("spec") or {}
+    names = {str(e.get("revisionName")) for e in spec.get("traffic") or () if e.get("revisionName")}
+    return [f"{_ns(obj)}/{n}" for n in sorted(names)]
+
+
+def rollout_target_index(obj: Obj) -> list[str]:
+    labels = _labels(obj)
+    target = labels.get(TARGET_LABEL)
+    return [f"{_ns(obj)}/{labels.get(TARGET_KIND_LABEL, 'Service')}/{target}"] if target else []
+
+
+@dataclass
+class Caches:
+    services: Informer
+    routes: Informer
+    revisions: Informer
+    rollouts: Informer
+    policies: Informer
+
+    @classmethod
+    def create(
+        cls, client: KubeClient, namespaces: Sequence[str] | None, settings: InformerSettings | None = None
+    ) -> Caches:
+        def informer(resource: Resource, selector: str | None = None) -> Informer:
+            return Informer(client, resource, namespaces, label_selector=selector, settings=settings)
+
+        caches = cls(
+            services=informer(SERVICES, POLICY_LABEL),
+            # a Service's own Route carries the Service's labels: only standalone Routes are targets
+            routes=informer(ROUTES, f"{POLICY_LABEL},!{SERVICE_LABEL}"),
+            revisions=informer(REVISIONS),
+            rollouts=informer(ROLLOUTS),
+            policies=informer(POLICIES),
+        )
+        caches.services.add_index(BY_POLICY, policy_index)
+        caches.routes.add_index(BY_POLICY, policy_index)
+        caches.routes.add_index(BY_CONFIGURATION, route_configuration_index)
+        caches.routes.add_index(BY_REVISION, route_revision_index)
+        caches.revisions.add_index(BY_SERVICE, revision_service_index)
+        caches.revisions.add_index(BY_CONFIGURATION, revision_configuration_index)
+        caches.rollouts.add_index(BY_TARGET, rollout_target_index)
+        return caches
+
+    @property
+    def all(self) -> tuple[Informer, ...]:
+        return (self.services, self.routes, self.revisions, self.rollouts, self.policies)
+
+    @property
+    def synced(self) -> bool:
+        return all(i.synced for i in self.all)
+
+    def target(self, key: ObjectKey) -> Obj | None:
+        informer = self.services if key.kind == "Service" else self.routes
+        return informer.get(key.namespace, key.name)
+
+    def targets_of_policy(self, namespace: str, policy: str) -> list[Obj]:
+        value = f"{namespace}/{policy}"
+        return [*self.services.by_index(BY_POLICY, value), *self.routes.by_index(BY_POLICY, value)]
+
+    def rollouts_of(self, key: ObjectKey) -> list[Obj]:
+        return self.rollouts.by_index(BY_TARGET, f"{key.namespace}/{key.kind}/{key.name}")
+
+    def has_active_rollout(self, key: ObjectKey) -> bool:
+        terminal = {p.value for p in TERMINAL_PHASES}
+        return any(
+            ((o.get("status") or {}).get("phase") or "Pending") not in terminal for o in self.rollouts_of(key)
+        )
+
+    def parsed_rollouts(self) -> list[Rollout]:
+        out = []
+        for obj in self.rollouts.items():
+            parsed, _ = parse_rollout(obj)
+            if parsed is not None:
+                out.append(parsed)
+        return out
+
+    def all_keys(self) -> list[ObjectKey]:
+        keys = [target_key(o) for o in (*self.services.items(), *self.routes.items())]
+        keys += [ObjectKey("RolloutPolicy", _ns(o), str(meta(o).get("name"))) for o in self.policies.items()]
+        return keys
+
+    def wire(self, enqueue: Callable[[ObjectKey], None]) -> None:
+        """Route every change to the keys it concerns."""
+        self.services.add_handler(lambda kind, old, new: _target_changed(enqueue, kind, old, new))
+        self.routes.add_handler(lambda kind, old, new: _target_changed(enqueue, kind, old, new))
+        self.revisions.add_handler(lambda kind, old, new: self._revision_changed(enqueue, kind, old, new))
+        self.rollouts.add_handler(lambda kind, old, new: _rollout_changed(enqueue, kind, old, new))
+        self.policies.add_handler(lambda kind, old, new: self._policy_changed(enqueue, kind, old, new))
+
+    def _revision_changed(
+        self, enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, rev: Obj
+    ) -> None:
+        if kind == "MODIFIED" and old is not None and revision_projection(old) == revision_projection(rev):
+            return
+        ns = _ns(rev)
+        service = _labels(rev).get(SERVICE_LABEL)
+        if service and self.services.get(ns, service) is not None:
+            enqueue(ObjectKey("Service", ns, service))
+        config = _labels(rev).get(CONFIGURATION_LABEL)
+        routes = self.routes.by_index(BY_REVISION, f"{ns}/{meta(rev).get('name')}")
+        if config:
+            routes += self.routes.by_index(BY_CONFIGURATION, f"{ns}/{config}")
+        for route in routes:
+            enqueue(target_key(route))
+
+    def _policy_changed(
+        self, enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj
+    ) -> None:
+        ns, name = _ns(new), str(meta(new).get("name"))
+        enqueue(ObjectKey("RolloutPolicy", ns, name))
+        if (
+            kind == "MODIFIED"
+            and old is not None
+            and meta(old).get("generation") == meta(new).get("generation")
+        ):
+            return  # a status write (ours): the targets do not care
+        for target in self.targets_of_policy(ns, name):
+            enqueue(target_key(target))
+
+
+def target_key(obj: Obj) -> ObjectKey:
+    return ObjectKey(str(obj.get("kind") or "Service"), _ns(obj), str(meta(obj).get("name")))
+
+
+def _traffic(obj: Obj | None) -> object:
+    return ((obj or {}).get("spec") or {}).get("traffic")
+
+
+def _conditions(obj: Obj, types: tuple[str, ...]) -> list[tuple[object, ...]]:
+    conds = (obj.get("status") or {}).get("conditions") or ()
+    return sorted(
+        (c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+        for c in conds
+        if c.get("type") in types
+    )
+
+
+def target_projection(obj: Obj) -> tuple[object, ...]:
+    """What a reconcile of a target reads from it (Knative rewrites a Service's status often, e.g. for
+    replica counts: changes outside this are not worth a reconcile)."""
+    m, status = meta(obj), obj.get("status") or {}
+    return (
+        m.get("generation"),
+        m.get("labels"),
+        _traffic(obj),
+        status.get("traffic"),
+        status.get("observedGeneration"),
+        status.get("latestCreatedRevisionName"),
+        status.get("latestReadyRevisionName"),
+        _conditions(obj, ("Ready", "RoutesReady", "ConfigurationsReady")),
+    )
+
+
+def revision_projection(obj: Obj) -> tuple[object, ...]:
+    return (meta(obj).get("labels"), obj.get("spec"), _conditions(obj, ("Ready",)))
+
+
+def _target_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:
+    """A target's own reconcile, and its policy's (whose status lists unmanageable targets) when the
+    target joined, left, or its traffic block changed."""
+    if kind == "MODIFIED" and old is not None and target_projection(old) == target_projection(new):
+        return
+    enqueue(target_key(new))
+    if kind == "RESYNC" or (
+        kind == "MODIFIED" and policy_index(old or {}) == policy_index(new) and _traffic(old) == _traffic(new)
+    ):
+        return
+    for value in {*policy_index(old or {}), *policy_index(new)}:
+        ns, name = value.split("/", 1)
+        enqueue(ObjectKey("RolloutPolicy", ns, name))
+
+
+def _rollout_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:
+    """A Rollout matters when it appears, goes, or its spec changes (a manual request bumps generation);
+    status writes are the controller's own and need no reconcile."""
+    if kind == "MODIFIED" and old is not None and meta(old).get("generation") == meta(new).get("generation"):
+        return
+    labels = _labels(new)
+    target = labels.get(TARGET_LABEL)
+    if target:
+        enqueue(ObjectKey(labels.get(TARGET_KIND_LABEL, "Service"), _ns(new), target))

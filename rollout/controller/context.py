@@ -1,0 +1,89 @@
+"""What a reconcile works with: its dependencies (Context) and the objects of one pass (Snapshot)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rollout.controller.analysis import AnalysisScheduler, Evaluator
+from rollout.controller.assess import TargetState
+from rollout.controller.caches import Caches
+from rollout.controller.metrics import ControllerMetrics
+from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.views import ObjectKey, TargetView
+from rollout.controller.webhooks import WebhookCaller
+from rollout.kube.client import KubeClient, Obj
+from rollout.kube.events import EventRecorder, InvolvedObject
+from rollout.kube.traffic import TrafficValidator
+
+
+class Conflict(Exception):
+    """An object moved under a write (409): re-read and recompute."""
+
+
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class WriteOverlay:
+    """The objects our own writes returned, until the informer cache catches up: a cached object whose
+    resourceVersion is the one a write of ours replaced is stale, and the write's answer is used instead
+    (so the next reconcile does not compute from, and fail a precondition on, what it already changed)."""
+
+    def __init__(self, limit: int = 10000) -> None:
+        self._objs: dict[tuple[str, str, str], tuple[str, Obj]] = {}
+        self.limit = limit
+
+    def note(self, kind: str, replaced_rv: str, obj: Obj) -> None:
+        meta = obj.get("metadata") or {}
+        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self._objs.pop(key, None)
+        self._objs[key] = (replaced_rv, obj)
+        while len(self._objs) > self.limit:
+            self._objs.pop(next(iter(self._objs)))
+
+    def fresher(self, kind: str, cached: Obj) -> Obj:
+        meta = cached.get("metadata") or {}
+        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        found = self._objs.get(key)
+        if found is None:
+            return cached
+        replaced, obj = found
+        if _rv(cached) == replaced:
+            return obj
+        del self._objs[key]  # the cache has moved past our write
+        return cached
+
+
+@dataclass
+class Context:
+    client: KubeClient
+    caches: Caches
+    recorder: EventRecorder
+    metrics: ControllerMetrics
+    webhooks: WebhookCaller
+    validator: TrafficValidator
+    defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
+    analysis: AnalysisScheduler | None = None
+    evaluator: Evaluator | None = None
+    enqueue: Callable[[ObjectKey], None] = lambda key: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    field_manager: str = "knative-rollout"
+    conflict_attempts: int = 3
+    written: WriteOverlay = field(default_factory=WriteOverlay)
+
+
+@dataclass
+class Snapshot:
+    """One target's objects as read for one pass of a reconcile."""
+
+    target_obj: Obj
+    view: TargetView
+    state: TargetState
+    rollout_objs: dict[str, Obj]  # name -> raw object (its resourceVersion is the status precondition)
+    configuration: str | None = None  # a standalone Route's Configuration
+
+
+def target_involved(view: TargetView) -> InvolvedObject:
+    return InvolvedObject("serving.knative.dev/v1", view.kind, view.namespace, view.name, view.uid)

@@ -1,0 +1,96 @@
+"""Drift: spec.traffic of a target under an active rollout differs from the rollout's plan, and the controller
+did not write it. Who changed it is read from metadata.managedFields. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rollout.api.rollout import TrafficEntry
+from rollout.controller.layout import same_traffic
+from rollout.controller.views import entries_summary
+from rollout.engine.plans import TrafficPlan, merge_user_entries
+
+
+@dataclass(frozen=True)
+class TrafficWriter:
+    manager: str
+    operation: str = ""
+    time: str = ""
+
+
+@dataclass(frozen=True)
+class Drift:
+    writer: TrafficWriter | None
+    expected: str  # summary of what the controller last wrote
+    found: str  # summary of what spec.traffic holds now
+
+    def message(self) -> str:
+        who = "an unknown writer"
+        if self.writer is not None:
+            who = f"{self.writer.manager!r}"
+            if self.writer.operation:
+                who += f" ({self.writer.operation}"
+                who += f" at {self.writer.time})" if self.writer.time else ")"
+        return f"spec.traffic was changed by {who} from [{self.expected}] to [{self.found}]; restored the rollout's plan"
+
+
+def _touches_traffic(fields: Any) -> bool:
+    if not isinstance(fields, Mapping):
+        return False
+    spec = fields.get("f:spec")
+    return isinstance(spec, Mapping) and "f:traffic" in spec
+
+
+def last_traffic_writer(managed_fields: Sequence[Mapping[str, Any]]) -> TrafficWriter | None:
+    """The field manager that most recently wrote spec.traffic (RFC 3339 times sort as text)."""
+    best: TrafficWriter | None = None
+    for entry in managed_fields:
+        if entry.get("subresource") or not _touches_traffic(entry.get("fieldsV1")):
+            continue
+        writer = TrafficWriter(
+            manager=str(entry.get("manager") or "?"),
+            operation=str(entry.get("operation") or ""),
+            time=str(entry.get("time") or ""),
+        )
+        if best is None or writer.time >= best.time:
+            best = writer
+    return best
+
+
+def desired_traffic(plan: TrafficPlan, current: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return merge_user_entries(plan, current)
+
+
+def detect_drift(
+    current: Sequence[Mapping[str, Any]],
+    last_written: Sequence[TrafficEntry],
+    managed_fields: Sequence[Mapping[str, Any]],
+    field_manager: str,
+    *,
+    served: bool,
+) -> Drift | None:
+    """Someone else rewrote spec.traffic away from the rollout's plan `last_written` (its status.traffic).
+
+    The status is written before the traffic, so spec.traffic may still hold the previous plan while the
+    status holds the next one (a write in flight, or lost to a crash or a conflict): that is not drift.
+    With managedFields, the last writer of spec.traffic says who it was (drift when it is not the
+    controller); without them, drift is reported only when the plan had been served (`served`: Knative
+    showed it, so spec.traffic held it, and someone changed it since). None when spec.traffic is the plan
+    (plus users' 0% entries) or there is no plan yet."""
+    if not last_written:
+        return None
+    expected = merge_user_entries(TrafficPlan(tuple(last_written)), current)
+    if same_traffic(current, expected):
+        return None
+    writer = last_traffic_writer(managed_fields)
+    if writer is not None:
+        return (
+            None
+            if writer.manager == field_manager
+            else Drift(writer, entries_summary(expected), entries_summary(current))
+        )
+    if not served:
+        return None
+    return Drift(None, entries_summary(expected), entries_summary(current))

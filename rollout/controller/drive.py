@@ -1,0 +1,184 @@
+"""Driving one Rollout through one `decide`: its analysis (if a window was measured), its due webhooks, the
+decision, then the writes — traffic first (merge patch with the Service's resourceVersion, validated, drift
+reported), the Rollout's status once (/status, with its resourceVersion), Events last."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from rollout.api.rollout import TERMINAL_PHASES, Rollout
+from rollout.controller.assess import Drive
+from rollout.controller.context import Snapshot, target_involved
+from rollout.controller.drift import detect_drift
+from rollout.controller.effects import Effects
+from rollout.controller.layout import same_traffic
+from rollout.controller.rollouts import retry_of
+from rollout.controller.schedule import analysis_tick, next_wakeup, window_valid
+from rollout.controller.views import ObjectKey
+from rollout.engine.inputs import AnalysisUpdate, Decision, Inputs, RecordEvent, RetryRollout
+from rollout.engine.machine import decide
+from rollout.engine.webhooks import due_webhooks
+from rollout.kube.client import Obj
+from rollout.kube.events import involved
+
+log = structlog.get_logger(__name__)
+SAFETY_POLL = 30.0  # an active rollout is looked at least this often, whatever else happens
+
+
+@dataclass
+class DriveOutcome:
+    requeue_after: float | None
+    created: list[Obj] = field(default_factory=list)
+
+
+@dataclass
+class Carry:
+    """What one pass of a reconcile hands to the next after a conflict: drift seen before the status write
+    (which changes what the next pass can tell), reported once the plan is written back."""
+
+    drift: str | None = None
+
+
+def _analysis(fx: Effects, rollout: Rollout) -> AnalysisUpdate | None:
+    """The judges' verdict on the window the scheduler measured for this rollout, if it still applies (a
+    window from before the current step, or already analysed, is dropped)."""
+    ctx = fx.ctx
+    if ctx.analysis is None or ctx.evaluator is None:
+        return None
+    measured = ctx.analysis.take(rollout)
+    if measured is None:
+        return None
+    window, observations = measured
+    if not window_valid(rollout, window):
+        ctx.analysis.consumed(rollout)
+        return None
+    return ctx.evaluator(rollout, observations, window)
+
+
+def _want_next_window(fx: Effects, key: ObjectKey, after: Rollout, now: datetime) -> None:
+    """Register the window the rollout wants next, from its NEW status (a step whose traffic has just been
+    served starts its windows now), so that the scheduler measures it with every rollout due at that moment."""
+    ctx = fx.ctx
+    if ctx.analysis is None or ctx.evaluator is None:
+        return
+    tick = analysis_tick(after, now)
+    if tick is None:
+        ctx.analysis.forget(after)
+    else:
+        ctx.analysis.want(key, after, tick)
+
+
+def requeue_after(after: Rollout, now: datetime, scheduled: bool) -> float | None:
+    """When to look again: the next timed moment (the analysis scheduler wakes the target itself for its
+    windows), and at most SAFETY_POLL later."""
+    if after.status.phase in TERMINAL_PHASES:
+        return None
+    wake = next_wakeup(after, now)
+    tick = analysis_tick(after, now)
+    if scheduled and tick is not None and wake == tick.end:
+        wake = tick.end + timedelta(seconds=SAFETY_POLL)  # the scheduler enqueues when it has measured
+    seconds = (wake - now).total_seconds() if wake is not None else SAFETY_POLL
+    return max(min(seconds, SAFETY_POLL), 0.05)
+
+
+async def drive(
+    fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj, carry: Carry
+) -> DriveOutcome:
+    ctx = fx.ctx
+    rollout, view = d.rollout, snap.view
+    now = ctx.clock()
+    update = _analysis(fx, rollout)
+    calls = due_webhooks(rollout, d.candidate.ready is True, now, analysis_due=update is not None)
+    results = await ctx.webhooks.call_all(rollout, calls) if calls else {}
+    decision = decide(
+        Inputs(
+            now=now,
+            rollout=rollout,
+            candidate=d.candidate,
+            traffic=d.traffic,
+            analysis=update,
+            superseded_by=d.check.superseded_by,
+            template_reverted=d.check.template_reverted,
+            webhooks=results,
+        )
+    )
+    outcome = DriveOutcome(None)
+    for action in decision.actions:
+        if isinstance(action, RetryRollout):
+            policy = snap.state.policy
+            body = retry_of(
+                rollout,
+                view,
+                policy.spec if policy else None,
+                policy.generation if policy else None,
+                now,
+                action.attempt,
+            )
+            message = (
+                f"attempt {action.attempt} of revision {rollout.spec.candidate_revision} started (retry)"
+            )
+            outcome.created.append(await fx.create_rollout(view, body, "RetryStarted", message))
+
+    desired = fx.desired_traffic(snap, decision.plan, rollout)
+    if not same_traffic(view.spec_traffic, desired) and rollout.status.phase not in TERMINAL_PHASES:
+        drift = detect_drift(
+            view.spec_traffic,
+            rollout.status.traffic,
+            view.managed_fields,
+            ctx.field_manager,
+            served=rollout.status.traffic_applied,
+        )
+        if drift is not None:
+            carry.drift = drift.message()
+    # The status first: it is the memory. Killed between the two writes, the next controller finds the
+    # decision recorded and writes its traffic; the other order could lose a step decided on an analysis
+    # result that only lived in memory, and write the previous step's traffic back.
+    await fx.write_rollout_status(raw, decision.status)
+    if update is not None and ctx.analysis is not None:
+        ctx.analysis.consumed(rollout)
+    await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
+    if not same_traffic(view.spec_traffic, desired):
+        await fx.write_traffic(snap, desired)
+        if carry.drift is not None:
+            await _report_drift(fx, snap, raw, rollout, carry.drift)
+    carry.drift = None
+    after = rollout.model_copy(update={"status": decision.status})
+    _want_next_window(fx, key, after, now)
+    outcome.requeue_after = requeue_after(after, now, ctx.analysis is not None and ctx.evaluator is not None)
+    return outcome
+
+
+async def _report_drift(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, message: str) -> None:
+    ctx = fx.ctx
+    ctx.metrics.drift.inc()
+    await ctx.recorder.record(target_involved(snap.view), "Warning", "TrafficDriftCorrected", message)
+    await ctx.recorder.record(involved(raw), "Warning", "TrafficDriftCorrected", message)
+    log.warning("traffic drift corrected", rollout=rollout.metadata.name, detail=message)
+
+
+async def _report(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, decision: Decision) -> None:
+    ctx = fx.ctx
+    target, record = target_involved(snap.view), involved(raw)
+    terminal = decision.row is not None and decision.row.to in TERMINAL_PHASES
+    for action in decision.actions:
+        if isinstance(action, RecordEvent):
+            await ctx.recorder.record(record, action.type, action.reason, action.message)
+            if terminal:
+                await ctx.recorder.record(target, action.type, action.reason, action.message)
+    outcome = decision.row.reason if decision.row is not None else "Hold"
+    ctx.metrics.decisions.labels(outcome).inc()
+    fields = {("trigger" if k == "event" else k): v for k, v in decision.log.items()}
+    if decision.row is not None or "analysis" in fields:
+        log.info(
+            "decision",
+            rollout=rollout.metadata.name,
+            namespace=rollout.metadata.namespace,
+            outcome=outcome,
+            message=decision.status.message,
+            **fields,
+        )
+    else:
+        log.debug("decision", rollout=rollout.metadata.name, outcome=outcome, **fields)

@@ -1,0 +1,118 @@
+"""The writes a reconcile makes, each with its precondition, its Event and its log line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from rollout.api.rollout import Rollout, RolloutStatus
+from rollout.controller.assess import Notice, strategy_tags
+from rollout.controller.context import Conflict, Context, Snapshot, target_involved
+from rollout.controller.layout import ROLLOUT_TAGS
+from rollout.controller.views import TargetView, entries_summary
+from rollout.engine.plans import TrafficPlan, merge_user_entries
+from rollout.kube.client import KubeError, Obj
+from rollout.kube.events import involved
+from rollout.kube.resources import ROLLOUTS
+from rollout.kube.status import write_status
+from rollout.kube.traffic import KnativeTraffic
+
+log = structlog.get_logger(__name__)
+
+
+class Effects:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def notices(self, view: TargetView, notices: Sequence[Notice]) -> None:
+        for n in notices:
+            await self.ctx.recorder.record(target_involved(view), n.type, n.reason, n.message)
+
+    async def create_rollout(self, view: TargetView, body: Obj, reason: str, message: str) -> Obj:
+        """Create (AlreadyExists means a previous attempt did: the existing one is returned)."""
+        ctx = self.ctx
+        name = body["metadata"]["name"]
+        try:
+            created = await ctx.client.create(ROLLOUTS, view.namespace, body)
+        except KubeError as exc:
+            if not exc.already_exists:
+                raise
+            existing = await ctx.client.get(ROLLOUTS, view.namespace, name)
+            if existing is None:
+                raise Conflict(f"rollout {name} existed and is gone") from None
+            return existing
+        created.setdefault("kind", "Rollout")
+        created.setdefault("apiVersion", "knrollout.dev/v1alpha1")
+        await ctx.recorder.record(target_involved(view), "Normal", reason, message)
+        await ctx.recorder.record(involved(created), "Normal", reason, message)
+        log.info("rollout created", rollout=name, target=view.name, namespace=view.namespace, reason=reason)
+        return created
+
+    async def expire(self, rollouts: Sequence[Rollout]) -> None:
+        for r in rollouts:
+            try:
+                await self.ctx.client.delete(ROLLOUTS, r.metadata.namespace, r.metadata.name)
+            except KubeError as exc:
+                log.warning("could not delete an old Rollout", rollout=r.metadata.name, error=str(exc))
+
+    def traffic_target(self, snap: Snapshot) -> KnativeTraffic:
+        v = snap.view
+        configuration = snap.configuration
+        if v.kind == "Route" and configuration is None:
+            stable = next((e.get("revisionName") for e in v.spec_traffic if e.get("tag") == "stable"), None)
+            rev = snap.state.revisions.get(str(stable)) if stable else None
+            configuration = rev.configuration if rev else None
+        return KnativeTraffic(
+            self.ctx.client,
+            v.kind,
+            v.namespace,
+            v.name,
+            validator=self.ctx.validator,
+            configuration=configuration,
+        )
+
+    def desired_traffic(
+        self, snap: Snapshot, plan: TrafficPlan, rollout: Rollout | None
+    ) -> list[dict[str, Any]]:
+        """The plan, plus the entries users added — minus the arms of the policy's strategy (the plan writes
+        them while they are in use, and a finished A/B test must not leave its `control` arm forever)."""
+        tags: frozenset[str] = strategy_tags(rollout.spec.policy.spec) if rollout is not None else frozenset()
+        policy = snap.state.policy
+        if policy is not None and policy.spec is not None:
+            tags |= strategy_tags(policy.spec)
+        current = [e for e in snap.view.spec_traffic if e.get("tag") not in tags - ROLLOUT_TAGS]
+        return merge_user_entries(plan, current)
+
+    async def write_traffic(self, snap: Snapshot, entries: list[dict[str, Any]]) -> Obj:
+        try:
+            obj = await self.traffic_target(snap).write(entries, snap.view.resource_version)
+        except KubeError as exc:
+            if exc.conflict:
+                self.ctx.metrics.traffic_writes.labels("conflict").inc()
+                raise Conflict(f"traffic of {snap.view.kind} {snap.view.name}: {exc.message}") from None
+            raise
+        self.ctx.written.note(snap.view.kind, snap.view.resource_version, obj)
+        self.ctx.metrics.traffic_writes.labels("written").inc()
+        log.info(
+            "traffic written",
+            target=snap.view.name,
+            namespace=snap.view.namespace,
+            traffic=entries_summary(entries),
+        )
+        return obj
+
+    async def write_rollout_status(self, raw: Obj, status: RolloutStatus) -> Obj | None:
+        try:
+            written = await write_status(self.ctx.client, ROLLOUTS, raw, status.to_wire())
+        except KubeError as exc:
+            if exc.conflict:
+                name = (raw.get("metadata") or {}).get("name")
+                raise Conflict(f"status of rollout {name}: {exc.message}") from None
+            raise
+        if written is not None:
+            self.ctx.written.note(
+                "Rollout", str((raw.get("metadata") or {}).get("resourceVersion") or ""), written
+            )
+        return written

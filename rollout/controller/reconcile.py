@@ -1,0 +1,189 @@
+"""reconcile(target): read what the cluster holds for one Service/Route, `assess` it, and carry out the
+outcome — record problems, create the Rollout a new revision needs, drive the running Rollout through
+`decide` (rollout.controller.drive), or hold the idle traffic. Level-triggered and idempotent: everything is
+recomputed from cluster state at each call; a 409 re-reads the objects from the API server and recomputes
+(never a blind retry)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import structlog
+
+from rollout.api.load import parse_rollout
+from rollout.api.rollout import Rollout
+from rollout.controller.assess import Assessment, Notice, TargetState, assess, policy_view
+from rollout.controller.caches import BY_CONFIGURATION, BY_SERVICE
+from rollout.controller.context import Conflict, Context, Snapshot, target_involved
+from rollout.controller.drive import Carry, drive
+from rollout.controller.effects import Effects
+from rollout.controller.layout import Adopt, same_traffic
+from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active
+from rollout.controller.views import (
+    CONFIGURATION_LABEL,
+    ObjectKey,
+    RevisionView,
+    TargetView,
+    entries_summary,
+    revision_view,
+    target_view,
+)
+from rollout.kube.client import Obj
+from rollout.kube.resources import CONFIGURATIONS, ROLLOUTS, ROUTES, SERVICES
+
+log = structlog.get_logger(__name__)
+
+
+def _parse_rollouts(objs: list[Obj]) -> tuple[list[Rollout], dict[str, Obj]]:
+    parsed: list[Rollout] = []
+    raw: dict[str, Obj] = {}
+    for obj in objs:
+        rollout, problems = parse_rollout(obj)
+        if rollout is None:
+            name = (obj.get("metadata") or {}).get("name")
+            log.warning("unreadable Rollout skipped", name=name, problems=[str(p) for p in problems][:3])
+            continue
+        parsed.append(rollout)
+        raw[rollout.metadata.name] = obj
+    return parsed, raw
+
+
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+class TargetReconciler:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.fx = Effects(ctx)
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        """Seconds after which to look again (None: when something changes)."""
+        extra: list[Obj] = []  # Rollouts created in this reconcile, before the cache has them
+        carry = Carry()
+        for attempt in range(self.ctx.conflict_attempts):
+            try:
+                snap = await self._read(key, fresh=attempt > 0, extra=extra)
+                if snap is None:
+                    return None
+                return await self._once(key, snap, extra, carry)
+            except Conflict as exc:
+                log.info("conflict, re-reading", key=str(key), attempt=attempt + 1, detail=str(exc))
+        return 1.0
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    async def _read(self, key: ObjectKey, *, fresh: bool, extra: list[Obj]) -> Snapshot | None:
+        """The target's objects: from the informer caches, or (after a conflict) from the API server."""
+        ctx = self.ctx
+        resource = SERVICES if key.kind == "Service" else ROUTES
+        obj = await ctx.client.get(resource, key.namespace, key.name) if fresh else ctx.caches.target(key)
+        if obj is None:
+            return None
+        if not fresh:
+            obj = ctx.written.fresher(key.kind, obj)
+        obj.setdefault("kind", key.kind)
+        view = target_view(obj)
+        if view.policy_name is None:
+            return None
+        policy_obj = ctx.caches.policies.get(key.namespace, view.policy_name)
+        configuration = None
+        if key.kind == "Service":
+            revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
+        else:
+            revs, configuration, view = await self._route_revisions(view)
+        revisions: Mapping[str, RevisionView] = {r.name: r for r in map(revision_view, revs)}
+        if fresh:
+            listed, _ = await ctx.client.list(
+                ROLLOUTS, key.namespace, label_selector=f"{TARGET_LABEL}={key.name}"
+            )
+            objs = [
+                o
+                for o in listed
+                if ((o.get("metadata") or {}).get("labels") or {}).get(TARGET_KIND_LABEL, "Service")
+                == key.kind
+            ]
+        else:
+            objs = [ctx.written.fresher("Rollout", o) for o in ctx.caches.rollouts_of(key)]
+        known = {_name(o) for o in objs}
+        objs += [o for o in extra if _name(o) not in known]
+        rollouts, raw = _parse_rollouts(objs)
+        policy = policy_view(policy_obj) if policy_obj is not None else None
+        state = TargetState(view, policy, revisions, rollouts, ctx.defaults)
+        return Snapshot(obj, view, state, raw, configuration)
+
+    async def _route_revisions(self, view: TargetView) -> tuple[list[Obj], str | None, TargetView]:
+        """A standalone Route is managed when its traffic follows ONE Configuration (named by its entries, or
+        owning the revisions it names): that Configuration's revisions, and its latest created/ready
+        revision as the Route's own. None when there is no single one."""
+        ns = view.namespace
+        configs = {str(e["configurationName"]) for e in view.spec_traffic if e.get("configurationName")}
+        for entry in view.spec_traffic:
+            rev = self.ctx.caches.revisions.get(ns, str(entry.get("revisionName") or ""))
+            label = ((rev or {}).get("metadata") or {}).get("labels", {}).get(CONFIGURATION_LABEL)
+            if label:
+                configs.add(str(label))
+        if len(configs) != 1:
+            return [], None, view
+        (config,) = configs
+        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{ns}/{config}")
+        cfg = await self.ctx.client.get(CONFIGURATIONS, ns, config)
+        status = (cfg or {}).get("status") or {}
+        view = replace(
+            view,
+            latest_created=status.get("latestCreatedRevisionName") or None,
+            latest_ready=status.get("latestReadyRevisionName") or None,
+        )
+        return revs, config, view
+
+    # --- one pass --------------------------------------------------------------------------------------
+
+    async def _once(self, key: ObjectKey, snap: Snapshot, extra: list[Obj], carry: Carry) -> float | None:
+        ctx, fx = self.ctx, self.fx
+        a = assess(snap.state)
+        await fx.notices(snap.view, a.notices)
+        if a.unmanageable or any(n.reason == "PolicyInvalid" for n in a.notices):
+            ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, snap.view.policy_name or ""))
+        if snap.view.kind == "Route" and snap.configuration is None and a.drive is None:
+            message = (
+                "a standalone Route is managed when its traffic follows one Configuration (named by its entries "
+                "or owning the revisions they name); this one does not, so its traffic is left alone"
+            )
+            await fx.notices(snap.view, [Notice("Warning", "UnmanageableTraffic", message)])
+            return None
+        if a.create is not None:
+            spec = a.create["spec"]
+            message = (
+                f"Rollout {a.create['metadata']['name']} started: revision {spec['candidateRevision']} against "
+                f"stable {spec['stableRevision']} (policy {spec['policy']['name']}, "
+                f"generation {spec['policy'].get('generation')})"
+            )
+            extra.append(await fx.create_rollout(snap.view, a.create, "RolloutStarted", message))
+            snap = await self._read(key, fresh=False, extra=extra) or snap
+            a = assess(snap.state)
+        await fx.expire(a.expired)
+        if a.drive is not None:
+            raw = snap.rollout_objs[a.drive.rollout.metadata.name]
+            outcome = await drive(fx, key, snap, a.drive, raw, carry)
+            extra.extend(outcome.created)
+            return outcome.requeue_after
+        if a.idle is not None:
+            await self._hold_idle(snap, a)
+        return None
+
+    async def _hold_idle(self, snap: Snapshot, a: Assessment) -> None:
+        assert a.idle is not None
+        if active(snap.state.rollouts) is not None:
+            return
+        desired = self.fx.desired_traffic(snap, a.idle, None)
+        if same_traffic(snap.view.spec_traffic, desired):
+            return
+        await self.fx.write_traffic(snap, desired)
+        if isinstance(a.layout, Adopt):
+            await self.ctx.recorder.record(
+                target_involved(snap.view),
+                "Normal",
+                "TrafficPinned",
+                f"pinned spec.traffic to explicit revisions: {entries_summary(desired)}",
+            )

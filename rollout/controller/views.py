@@ -1,0 +1,206 @@
+"""Read-only views of the Kubernetes objects a reconcile looks at (plain dicts in, frozen values out).
+
+Pure: no I/O. The informers hand over the JSON the API server returned; these functions pick out what the
+controller decides on and say how a Knative object reports readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollout.api.common import POLICY_LABEL
+from rollout.engine.observations import ObservedTraffic, RevisionState
+
+Obj = Mapping[str, Any]
+
+SERVICE_LABEL = "serving.knative.dev/service"
+CONFIGURATION_LABEL = "serving.knative.dev/configuration"
+GENERATION_LABEL = "serving.knative.dev/configurationGeneration"
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """What the work queue holds: one object (a target Service/Route, or a RolloutPolicy)."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+def meta(obj: Obj) -> Mapping[str, Any]:
+    m = obj.get("metadata")
+    return m if isinstance(m, Mapping) else {}
+
+
+def condition(obj: Obj, type_: str) -> Mapping[str, Any] | None:
+    status = obj.get("status")
+    if not isinstance(status, Mapping):
+        return None
+    for c in status.get("conditions") or ():
+        if isinstance(c, Mapping) and c.get("type") == type_:
+            return c
+    return None
+
+
+def condition_status(obj: Obj, type_: str) -> bool | None:
+    """True / False for a condition that says so; None when it is Unknown or absent."""
+    c = condition(obj, type_)
+    if c is None:
+        return None
+    return {"True": True, "False": False}.get(str(c.get("status")))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A Knative Service or standalone Route that opted in."""
+
+    kind: str  # Service | Route
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    generation: int | None
+    labels: Mapping[str, str]
+    spec_traffic: tuple[Mapping[str, Any], ...]
+    status_traffic: tuple[Mapping[str, Any], ...]
+    routes_ready: bool | None  # the routing part is Ready (Service: RoutesReady, Route: Ready)
+    observed_generation: int | None
+    latest_created: str | None
+    latest_ready: str | None
+    managed_fields: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.namespace, self.name)
+
+    @property
+    def policy_name(self) -> str | None:
+        return self.labels.get(POLICY_LABEL) or None
+
+    @property
+    def in_service(self) -> bool:
+        return self.kind == "Service"
+
+
+def target_view(obj: Obj) -> TargetView:
+    m = meta(obj)
+    kind = str(obj.get("kind") or "Service")
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
+    assert isinstance(spec, Mapping) and isinstance(status, Mapping)
+    spec_traffic = tuple(e for e in (spec.get("traffic") or ()) if isinstance(e, Mapping))
+    if not spec_traffic and kind == "Service":
+        spec_traffic = ({"latestRevision": True, "percent": 100},)  # Knative's default for a Service
+    ready_type = "RoutesReady" if kind == "Service" else "Ready"
+    routes_ready = condition_status(obj, ready_type)
+    if routes_ready is None and kind == "Service" and condition(obj, "RoutesReady") is None:
+        routes_ready = condition_status(obj, "Ready")
+    return TargetView(
+        kind=kind,
+        namespace=str(m.get("namespace") or ""),
+        name=str(m.get("name") or ""),
+        uid=str(m.get("uid") or ""),
+        resource_version=str(m.get("resourceVersion") or ""),
+        generation=_int(m.get("generation")),
+        labels=dict(m.get("labels") or {}),
+        spec_traffic=spec_traffic,
+        status_traffic=tuple(e for e in (status.get("traffic") or ()) if isinstance(e, Mapping)),
+        routes_ready=routes_ready,
+        observed_generation=_int(status.get("observedGeneration")),
+        latest_created=status.get("latestCreatedRevisionName") or None,
+        latest_ready=status.get("latestReadyRevisionName") or None,
+        managed_fields=tuple(f for f in (m.get("managedFields") or ()) if isinstance(f, Mapping)),
+    )
+
+
+def observed_traffic(view: TargetView) -> ObservedTraffic:
+    """What Knative serves: status.traffic, counted as served only when the routing is Ready for the
+    current generation (Knative keeps the old split, and says so, while a referenced revision is not Ready)."""
+    percents: dict[str, int] = {}
+    tags: dict[str, str] = {}
+    for entry in view.status_traffic:
+        name = str(entry.get("revisionName") or "")
+        if not name:
+            continue
+        percents[name] = percents.get(name, 0) + int(entry.get("percent") or 0)
+        if entry.get("tag"):
+            tags[str(entry["tag"])] = name
+    current = view.generation is None or view.observed_generation == view.generation
+    return ObservedTraffic(percents=percents, tags=tags, ready=bool(view.routes_ready) and current)
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    name: str
+    namespace: str
+    generation: int | None  # serving.knative.dev/configurationGeneration
+    service: str | None
+    configuration: str | None
+    ready: bool | None
+    reason: str = ""
+    message: str = ""
+    spec: Mapping[str, Any] = field(default_factory=dict)
+
+    def state(self) -> RevisionState:
+        return RevisionState(self.name, self.ready, self.reason, self.message)
+
+
+def revision_view(obj: Obj) -> RevisionView:
+    m = meta(obj)
+    labels = m.get("labels") or {}
+    ready = condition(obj, "Ready")
+    spec = obj.get("spec")
+    return RevisionView(
+        name=str(m.get("name") or ""),
+        namespace=str(m.get("namespace") or ""),
+        generation=_int(labels.get(GENERATION_LABEL)),
+        service=labels.get(SERVICE_LABEL),
+        configuration=labels.get(CONFIGURATION_LABEL),
+        ready=condition_status(obj, "Ready"),
+        reason=str((ready or {}).get("reason") or ""),
+        message=str((ready or {}).get("message") or ""),
+        spec=spec if isinstance(spec, Mapping) else {},
+    )
+
+
+def revision_state(revisions: Mapping[str, RevisionView], name: str) -> RevisionState:
+    rev = revisions.get(name)
+    if rev is None:
+        return RevisionState(name, None, "RevisionMissing", f"revision {name} does not exist (yet)")
+    return rev.state()
+
+
+def revision_generation(name: str, revisions: Mapping[str, RevisionView]) -> int | None:
+    """The configuration generation of a revision: its label, else the `-00042` suffix Knative names with."""
+    rev = revisions.get(name)
+    if rev is not None and rev.generation is not None:
+        return rev.generation
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def spec_traffic_list(view: TargetView) -> list[dict[str, Any]]:
+    return [dict(e) for e in view.spec_traffic]
+
+
+def entries_summary(entries: Sequence[Mapping[str, Any]]) -> str:
+    """`hello-00001 90% (stable), hello-00002 10% (canary), latest 0% (latest)`"""
+    parts = []
+    for e in entries:
+        who = str(e.get("revisionName") or ("latest" if e.get("latestRevision", True) else "?"))
+        text = f"{who} {int(e.get('percent') or 0)}%"
+        if e.get("tag"):
+            text += f" ({e['tag']})"
+        parts.append(text)
+    return ", ".join(parts) or "(empty)"

@@ -1,0 +1,404 @@
+"""The controller's one door to the Kubernetes API: kubernetes-asyncio's ApiClient, used for plain JSON.
+
+- Config from a kubeconfig file (any cluster, the sandbox included) or from the pod's service account.
+- Every call is instrumented (verb, resource, HTTP code, seconds) for /metrics.
+- Errors become `KubeError` with the API server's reason (Conflict, AlreadyExists, Expired, ...).
+- Transient failures (5xx, 429 with Retry-After, dropped connections) are retried a few times with a short
+  backoff; a 409 never is (the caller re-reads and recomputes).
+- Writes are fenced: before any create/patch/update/delete the `fence` callable must not raise (leader
+  election installs one, so a replica that lost its lease writes nothing).
+- Watches are read line by line with a read timeout, so a half-open connection cannot hang them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubernetes_asyncio.client.exceptions import ApiException
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from rollout.kube.resources import CALLS, Resource
+
+Obj = dict[str, Any]
+MERGE_PATCH = "application/merge-patch+json"
+FIELD_MANAGER = "knative-rollout"
+
+RequestObserver = Callable[[str, str, str, float], None]  # verb, resource, code, seconds
+
+
+class KubeError(Exception):
+    """A failed API call: the HTTP status (0 when no answer came) and the Status reason and message."""
+
+    def __init__(self, status: int, reason: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409 and self.reason != "AlreadyExists"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+    @property
+    def transient(self) -> bool:
+        return self.status in {0, 429} or self.status >= 500
+
+
+class NotLeader(Exception):
+    """A write was attempted by a replica that does not hold the lease (or cannot be sure it still does)."""
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def error_from(status: int, body: Any, headers: Any = None, fallback: str = "") -> KubeError:
+    """A KubeError from an HTTP status and a Status body (bytes, text or dict)."""
+    data: Any = body
+    if isinstance(body, bytes | str):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = {"message": body.decode(errors="replace") if isinstance(body, bytes) else body}
+    if not isinstance(data, Mapping):
+        data = {}
+    return KubeError(
+        int(data.get("code") or status),
+        str(data.get("reason") or fallback or "Unknown"),
+        str(data.get("message") or fallback),
+        _retry_after(headers),
+    )
+
+
+def _from_api_exception(exc: ApiException) -> KubeError:
+    return error_from(int(exc.status or 0), exc.body, exc.headers, str(exc.reason or ""))
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    attempts: int = 4
+    base: float = 0.05
+    cap: float = 1.0
+    retry_after_cap: float = 2.0
+
+
+def _wait(settings: RetrySettings) -> Callable[[Any], float]:
+    def wait(state: Any) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, KubeError) and exc.retry_after is not None:
+            return min(exc.retry_after, settings.retry_after_cap)
+        return float(min(settings.base * 2 ** (state.attempt_number - 1), settings.cap))
+
+    return wait
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, KubeError) and exc.transient
+
+
+WRITE_VERBS = frozenset({"create", "patch", "update", "delete"})
+
+
+def _plural(resource: Resource, subresource: str | None) -> str:
+    return f"{resource.plural}/{subresource}" if subresource else resource.plural
+
+
+class KubeClient:
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        observer: RequestObserver | None = None,
+        fence: Callable[[], None] | None = None,
+        field_manager: str = FIELD_MANAGER,
+        request_timeout: float = 30.0,
+        retry: RetrySettings | None = None,
+    ) -> None:
+        self.api = api
+        self.observer = observer
+        self.fence = fence
+        self.field_manager = field_manager
+        self.request_timeout = request_timeout
+        self.retry = retry or RetrySettings()
+
+    @classmethod
+    async def connect(
+        cls,
+        kubeconfig: str | None = None,
+        *,
+        context: str | None = None,
+        user_agent: str = "knative-rollout",
+        **kwargs: Any,
+    ) -> KubeClient:
+        """From a kubeconfig file (KUBECONFIG / ~/.kube/config when None), else the pod's service account."""
+        from kubernetes_asyncio import config as kconfig
+
+        configuration = Configuration()
+        try:
+            await kconfig.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        except (kconfig.ConfigException, FileNotFoundError):
+            if kubeconfig is not None:
+                raise
+            kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        api = ApiClient(configuration)
+        api.user_agent = user_agent
+        return cls(api, **kwargs)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # --- plumbing --------------------------------------------------------------------------------------
+
+    def _check(self, verb: str, resource: Resource, subresource: str | None, fenced: bool = True) -> None:
+        if (verb, resource.group, _plural(resource, subresource)) not in CALLS:
+            raise AssertionError(f"{verb} {resource.group}/{_plural(resource, subresource)} is not in CALLS")
+        if fenced and verb in WRITE_VERBS and self.fence is not None:
+            self.fence()
+
+    def _observe(self, verb: str, resource: Resource, code: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(verb, resource.plural, code, time.monotonic() - started)
+
+    async def _call(
+        self,
+        verb: str,
+        method: str,
+        resource: Resource,
+        namespace: str | None,
+        name: str | None = None,
+        *,
+        subresource: str | None = None,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        fenced: bool = True,
+    ) -> Any:
+        self._check(verb, resource, subresource, fenced)
+        path = resource.path(namespace, name, subresource)
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+
+        async def once() -> Any:
+            started = time.monotonic()
+            try:
+                result = await self.api.call_api(
+                    path,
+                    method,
+                    query_params=query or [],
+                    header_params=dict(headers),
+                    body=body,
+                    response_types_map={200: "object", 201: "object", 202: "object"},
+                    auth_settings=["BearerToken"],
+                    _return_http_data_only=True,
+                    _request_timeout=self.request_timeout,
+                )
+            except ApiException as exc:
+                self._observe(verb, resource, str(exc.status or 0), started)
+                raise _from_api_exception(exc) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                self._observe(verb, resource, "error", started)
+                raise KubeError(0, type(exc).__name__, str(exc) or type(exc).__name__) from None
+            self._observe(verb, resource, "2xx", started)
+            return result
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=_wait(self.retry),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1 and fenced and verb in WRITE_VERBS and self.fence:
+                    self.fence()
+                return await once()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- verbs -----------------------------------------------------------------------------------------
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
+        try:
+            result: Obj = await self._call("get", "GET", resource, namespace, name)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return result
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        page_size: int = 500,
+    ) -> tuple[list[Obj], str]:
+        """All items (following `continue`) and the list's resourceVersion."""
+        items: list[Obj] = []
+        token: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", page_size)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = await self._call("list", "GET", resource, namespace, query=query)
+            for item in page.get("items") or ():
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            if not token:
+                return items, str(meta.get("resourceVersion") or "")
+
+    async def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        query = [("fieldManager", self.field_manager)]
+        result: Obj = await self._call("create", "POST", resource, namespace, query=query, body=body)
+        return result
+
+    async def merge_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Obj,
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        """RFC 7386 merge patch; a metadata.resourceVersion in `patch` is a precondition (409 if stale)."""
+        query = [("fieldManager", self.field_manager)]
+        result: Obj = await self._call(
+            "patch",
+            "PATCH",
+            resource,
+            namespace,
+            name,
+            subresource=subresource,
+            query=query,
+            body=patch,
+            content_type=MERGE_PATCH,
+        )
+        return result
+
+    async def replace(
+        self, resource: Resource, namespace: str | None, name: str, body: Obj, *, fenced: bool = True
+    ) -> Obj:
+        query = [("fieldManager", self.field_manager)]
+        result: Obj = await self._call(
+            "update", "PUT", resource, namespace, name, query=query, body=body, fenced=fenced
+        )
+        return result
+
+    async def create_unfenced(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        """For the lease itself: leader election must write before it holds the lease."""
+        query = [("fieldManager", self.field_manager)]
+        result: Obj = await self._call(
+            "create", "POST", resource, namespace, query=query, body=body, fenced=False
+        )
+        return result
+
+    async def delete(
+        self, resource: Resource, namespace: str | None, name: str, *, uid: str | None = None
+    ) -> bool:
+        """Delete (with a uid precondition when given); False when it was already gone."""
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            await self._call("delete", "DELETE", resource, namespace, name, body=body)
+        except KubeError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+        read_timeout: float = 60.0,
+    ) -> AsyncGenerator[Obj, None]:
+        """Watch events ({type, object}) from `resource_version`. Ends when the server closes the stream;
+        raises KubeError for an error answer or an ERROR event (410 Expired: re-list), and KubeError(0) when
+        nothing arrives for `read_timeout` seconds (no bookmark, no event: the connection may be dead)."""
+        self._check("watch", resource, None)
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        started = time.monotonic()
+        timeout = aiohttp.ClientTimeout(connect=10, sock_connect=10, sock_read=read_timeout)
+        try:
+            resp = await self.api.call_api(
+                resource.path(namespace),
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._observe("watch", resource, "error", started)
+            raise KubeError(0, type(exc).__name__, str(exc) or type(exc).__name__) from None
+        self._observe("watch", resource, str(resp.status) if resp.status >= 300 else "2xx", started)
+        try:
+            if resp.status >= 300:
+                raise error_from(resp.status, await resp.read(), resp.headers, resp.reason or "")
+            while True:
+                try:
+                    line = await asyncio.wait_for(resp.content.readline(), timeout=read_timeout + 1)
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    raise KubeError(
+                        0,
+                        "WatchReadTimeout" if isinstance(exc, TimeoutError) else type(exc).__name__,
+                        f"no data on the watch for {read_timeout:g}s",
+                    ) from None
+                if not line:
+                    return
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise KubeError(0, "MalformedWatchEvent", line[:200].decode(errors="replace")) from None
+                if event.get("type") == "ERROR":
+                    obj = event.get("object") or {}
+                    raise error_from(int(obj.get("code") or 500), obj)
+                yield event
+        finally:
+            resp.close()

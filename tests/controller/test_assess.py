@@ -1,0 +1,141 @@
+from collections.abc import Sequence
+from typing import Any
+
+from rollout.api.load import policy_hash
+from rollout.api.rollout import ManualRequest, Phase, RequestAction, Rollout
+from rollout.controller.assess import PolicyView, TargetState, assess, policy_view
+from rollout.controller.layout import Adopt, Managed, Unmanageable
+from rollout.controller.views import TargetView, revision_view
+from rollout.engine.plans import pinned, with_candidate_parked
+from tests.controller.objects import DEFAULTS, POLICY, revision, rollout, view
+from tests.engine.world import T0
+
+PINNED = [
+    {"revisionName": "hello-00001", "percent": 100, "tag": "stable"},
+    {"latestRevision": True, "percent": 0, "tag": "latest"},
+]
+REVS = {
+    r.name: r
+    for r in map(
+        revision_view,
+        [
+            revision("hello-00001", generation=1),
+            revision("hello-00002", generation=2, image="img:2"),
+            revision("hello-00003", generation=3, image="img:3"),
+        ],
+    )
+}
+
+
+def policy(spec: dict[str, Any] | None = None, generation: int = 3) -> PolicyView:
+    return policy_view(
+        {
+            "apiVersion": "knrollout.dev/v1alpha1",
+            "kind": "RolloutPolicy",
+            "metadata": {"name": "p", "namespace": "default", "uid": "pu", "generation": generation},
+            "spec": spec if spec is not None else POLICY,
+        }
+    )
+
+
+def state(
+    target: TargetView | None = None,
+    rollouts: Sequence[Rollout] = (),
+    pol: PolicyView | str | None = "default",
+) -> TargetState:
+    return TargetState(
+        target=target or view(),
+        policy=policy() if isinstance(pol, str) else pol,
+        revisions=REVS,
+        rollouts=list(rollouts),
+        defaults=DEFAULTS,
+    )
+
+
+def test_opted_in_service_is_pinned_to_what_it_serves() -> None:
+    a = assess(state())
+    assert a.layout == Adopt("hello-00001") and a.adopting
+    assert a.idle == pinned("hello-00001")
+    assert a.create is None and a.drive is None and not a.notices
+
+
+def test_new_revision_starts_a_rollout_with_the_policy_frozen() -> None:
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002", latest_ready="hello-00002")))
+    assert a.layout == Managed("hello-00001") and a.create is not None
+    created = Rollout.model_validate(a.create)
+    assert created.metadata.name == "hello-00002.1"
+    assert created.spec.stable_revision == "hello-00001"
+    assert created.spec.candidate_revision == "hello-00002"
+    assert created.spec.policy.generation == 3
+    frozen = created.spec.policy.spec
+    assert frozen.metric_source.prometheus.address == "http://127.0.0.1:9090"  # controller default
+    assert created.spec.policy.hash == policy_hash(frozen)
+    labels = a.create["metadata"]["labels"]
+    assert labels["knrollout.dev/target"] == "hello"
+    assert labels["knrollout.dev/candidate"] == "hello-00002"
+    assert labels["knrollout.dev/candidate-generation"] == "2"
+    owner = a.create["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("Service", "hello", "uid-hello")
+
+
+def test_unready_candidate_still_gets_a_rollout() -> None:
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002", latest_ready="hello-00001")))
+    assert a.create is not None and a.create["spec"]["candidateRevision"] == "hello-00002"
+
+
+def test_invalid_policy_never_touches_traffic_and_says_why() -> None:
+    bad = policy({"strategy": {"canary": {"steps": [{"weight": 10, "pause": {}}]}}})
+    assert bad.spec is None and bad.problems
+    a = assess(state(view(latest_created="hello-00002"), pol=bad))
+    assert a.idle is None and a.create is None and a.drive is None
+    (notice,) = a.notices
+    assert notice.reason == "PolicyInvalid" and notice.type == "Warning"
+    assert "spec.strategy.canary.steps[0]" in notice.message
+
+
+def test_running_rollout_continues_on_its_frozen_policy_when_the_policy_breaks() -> None:
+    bad = policy({"strategy": {}})
+    run = rollout(phase=Phase.PROGRESSING)
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [run], pol=bad))
+    assert a.drive is not None and a.drive.rollout is run
+    assert [n.reason for n in a.notices] == ["PolicyInvalid"]
+
+
+def test_missing_policy_is_reported() -> None:
+    a = assess(state(pol=None))
+    assert [n.reason for n in a.notices] == ["PolicyNotFound"] and a.idle is None
+
+
+def test_three_way_split_is_left_alone_with_a_warning() -> None:
+    split = [
+        {"revisionName": "hello-00001", "percent": 50},
+        {"revisionName": "hello-00002", "percent": 30},
+        {"revisionName": "hello-00003", "percent": 20},
+    ]
+    a = assess(state(view(spec_traffic=split, latest_created="hello-00003")))
+    assert isinstance(a.layout, Unmanageable) and a.unmanageable
+    assert a.idle is None and a.create is None
+    assert [n.reason for n in a.notices] == ["UnmanageableTraffic"]
+
+
+def test_newer_revision_mid_rollout_is_passed_to_decide_as_superseding() -> None:
+    run = rollout(phase=Phase.PROGRESSING)
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00003"), [run]))
+    assert a.drive is not None and a.drive.check.superseded_by == "hello-00003"
+    assert a.drive.candidate.name == "hello-00002" and a.drive.candidate.ready is True
+
+
+def test_after_a_rollback_the_parked_candidate_is_held_and_not_rolled_out_again() -> None:
+    parked = with_candidate_parked("hello-00001", "hello-00002")
+    done = rollout(phase=Phase.ROLLED_BACK, traffic=list(parked.entries))
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [done]))
+    assert a.create is None and a.drive is None
+    assert a.idle == parked
+
+
+def test_retry_request_on_the_finished_rollout_drives_it() -> None:
+    done = rollout(phase=Phase.ROLLED_BACK)
+    req = ManualRequest(action=RequestAction.RETRY, id="r1", requested_at=T0)
+    done = done.model_copy(update={"spec": done.spec.model_copy(update={"request": req})})
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [done]))
+    assert a.drive is not None and a.drive.rollout is done

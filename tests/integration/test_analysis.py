@@ -1,0 +1,155 @@
+"""Rollouts judged on real metrics: the sandbox's traffic generator is scraped by a real Prometheus (Debian's
+binary on 127.0.0.1, 1s scrapes), the controller queries it and the engine's judges decide."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from rollout.api.rollout import Phase, Verdict
+from rollout.sandbox.prometheus import LocalPrometheus, find_prometheus
+from tests.integration.harness import (
+    Cluster,
+    allowed_splits,
+    assert_within_plan,
+    controller,
+    eventually,
+    finished,
+    onboard,
+    phase_of,
+    sandbox,
+)
+
+pytestmark = [
+    pytest.mark.prometheus,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None, reason="needs Debian's prometheus (scripts/test installs it)"
+    ),
+]
+
+POLICY: dict[str, Any] = {
+    "strategy": {"canary": {"steps": [{"weight": 20, "bake": "4s"}, {"weight": 50, "bake": "4s"}]}},
+    "analysis": {
+        "interval": "2s",
+        "minRequests": 10,
+        "failureLimit": {"consecutive": 2, "total": 3},
+        "metrics": [
+            {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
+            {"name": "latency-p99", "builtin": "latency", "quantile": 0.99, "threshold": {"max": 0.4}},
+        ],
+    },
+}
+
+
+def metric(cluster: Cluster, rollout: str, name: str) -> Any:
+    """The rollout's last result for one metric (None before the first analysis)."""
+    r = cluster.rollout(rollout)
+    return next((m for m in r.status.analysis if m.name == name), None) if r is not None else None
+
+
+def verdict(cluster: Cluster, rollout: str, name: str) -> Verdict | None:
+    m = metric(cluster, rollout, name)
+    return m.verdict if m is not None else None
+
+
+async def test_good_canary_promoted_and_regressions_rolled_back_with_the_evidence() -> None:
+    async with sandbox(prometheus=True, scrape_interval=1.0, rps=60.0) as cluster:
+        cluster.apply_policy("canary", POLICY)
+        async with controller(cluster) as ctl:
+            for name in ("good", "errors", "slow"):
+                await onboard(cluster, name)
+            cluster.new_revision("good", "ghcr.io/acme/good:v2")
+            cluster.new_revision("errors", "ghcr.io/acme/errors:v2", {"error-rate": "0.4"})
+            cluster.new_revision(
+                "slow", "ghcr.io/acme/slow:v2", {"latency-median": "700ms", "latency-sigma": "0.2"}
+            )
+            good, errors, slow = [
+                await eventually(lambda n=n: finished(cluster, f"{n}-00002.1"), within=60)  # type: ignore[misc]
+                for n in ("good", "errors", "slow")
+            ]
+
+            assert good.status.phase == Phase.SUCCEEDED, good.status.message
+            for m in good.status.analysis:
+                assert m.verdict == Verdict.PASS and (m.canary_requests or 0) >= 10, m
+            assert_within_plan(cluster, "good", allowed_splits("good-00001", "good-00002", [20, 50]))
+
+            assert errors.status.phase == Phase.ROLLED_BACK and errors.status.reason == "RegressionDetected"
+            err = metric(cluster, "errors-00002.1", "error-rate")
+            assert err.verdict == Verdict.FAIL and err.value is not None and err.value > 0.05
+            assert err.stable_value is not None and err.stable_value < 0.05
+            (event,) = [e for e in cluster.events("errors-00002.1") if e["reason"] == "RegressionDetected"]
+            assert (
+                event["type"] == "Warning"
+                and "error-rate Fail (canary" in event["message"]
+                and "max 0.05" in event["message"]
+            )
+            assert "RegressionDetected" in cluster.reasons("errors")  # also on the Service
+            parked = [e for e in cluster.spec_traffic("errors") if e.get("tag") == "canary"]
+            assert parked and parked[0]["percent"] == 0 and parked[0]["revisionName"] == "errors-00002"
+            assert_within_plan(cluster, "errors", allowed_splits("errors-00001", "errors-00002", [20, 50]))
+
+            assert slow.status.phase == Phase.ROLLED_BACK and slow.status.reason == "RegressionDetected"
+            lat = metric(cluster, "slow-00002.1", "latency-p99")
+            assert lat.verdict == Verdict.FAIL and lat.value is not None and lat.value > 0.4
+            assert "latency-p99" in slow.status.message
+
+            # the three rollouts were analysed together: one query per builtin metric per tick
+            shared = [r for r in ctl.analysis.reports if r.rollouts >= 2]
+            assert shared and all(r.queries == 2 for r in shared)
+
+
+async def stop(prom: LocalPrometheus) -> None:
+    prom.process.terminate()
+    await prom.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def restarted(prom: LocalPrometheus) -> AsyncIterator[None]:
+    """The same Prometheus again: same port, configuration and storage."""
+    listen = prom.url.removeprefix("http://")
+    process = await asyncio.create_subprocess_exec(
+        find_prometheus(),
+        f"--config.file={prom.data_dir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={prom.data_dir / 'data'}",
+        f"--web.listen-address={listen}",
+        "--storage.tsdb.retention.time=1d",
+        "--log.level=warn",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    prom.process = process
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+async def test_no_promotion_while_prometheus_is_down_then_the_rollout_resumes() -> None:
+    policy = {**POLICY, "strategy": {"canary": {"steps": [{"weight": 20, "bake": "3s"}]}}}
+    async with sandbox(prometheus=True, scrape_interval=1.0, rps=60.0) as cluster:
+        prom = cluster.env.prometheus
+        assert prom is not None
+        cluster.apply_policy("canary", policy)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Progressing", within=15)
+            await stop(prom)
+            await eventually(
+                lambda: verdict(cluster, "hello-00002.1", "error-rate") == Verdict.ERROR, within=20
+            )
+            await asyncio.sleep(6)  # two bake times: the step would have ended had the source answered
+            r = cluster.rollout("hello-00002.1")
+            assert r is not None and r.status.phase == Phase.PROGRESSING and r.status.current_step == 0
+            assert "the metric source errs" in r.status.message
+            async with restarted(prom):
+                done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=40)
+                assert done.status.phase == Phase.SUCCEEDED, done.status.message
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20]))

@@ -1,0 +1,173 @@
+"""Manual requests (as `rollout pause|resume|promote|abort|retry` write them), drift, an invalid policy and an
+unmanageable traffic layout, against the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollout.api.rollout import Phase
+from tests.integration.harness import (
+    allowed_splits,
+    assert_within_plan,
+    controller,
+    eventually,
+    finished,
+    onboard,
+    phase_of,
+    sandbox,
+)
+
+GATED: dict[str, Any] = {
+    "strategy": {"canary": {"steps": [{"weight": 20}, {"pause": {}}, {"weight": 50}], "interval": "1s"}},
+    "analysis": {"interval": "1s", "metrics": []},
+}
+
+
+def stable_of(cluster: Any, name: str) -> list[tuple[str | None, int]]:
+    return [
+        (e.get("revisionName"), e.get("percent", 0))
+        for e in cluster.spec_traffic(name)
+        if e.get("tag") == "stable"
+    ]
+
+
+async def test_pause_resume_then_promote_from_a_gate() -> None:
+    async with sandbox() as cluster:
+        policy = {
+            **GATED,
+            "strategy": {
+                "canary": {
+                    "steps": [{"weight": 20, "bake": "30s"}, {"pause": {}}, {"weight": 50, "bake": "30s"}],
+                    "interval": "1s",
+                }
+            },
+        }
+        cluster.apply_policy("canary", policy)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Progressing", within=15)
+            cluster.request("hello-00002.1", "pause", request_id="p1")
+            paused = await eventually(
+                lambda: (r := cluster.rollout("hello-00002.1")) and r.status.phase == Phase.PAUSED and r
+            )
+            assert paused.status.handled_request == "p1" and paused.status.canary_weight == 20
+            cluster.request("hello-00002.1", "resume", request_id="r1")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Progressing")
+            cluster.request("hello-00002.1", "promote", request_id="pr1", by="bob")
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=15)
+            assert done.status.phase == Phase.SUCCEEDED
+            assert stable_of(cluster, "hello") == [("hello-00002", 100)]
+            msgs = [
+                e["message"] for e in cluster.events("hello-00002.1") if e["reason"] == "PromoteRequested"
+            ]
+            assert msgs and "requested by bob" in msgs[0]
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20]))
+
+
+async def test_abort_is_final_and_retry_starts_a_new_attempt() -> None:
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+            cluster.request("hello-00002.1", "abort", request_id="a1", by="carol")
+            aborted = await eventually(lambda: finished(cluster, "hello-00002.1"), within=15)
+            assert aborted.status.phase == Phase.ABORTED
+            # stable back at 100%, the candidate parked at 0% under `canary` for debugging
+            await eventually(lambda: stable_of(cluster, "hello") == [("hello-00001", 100)])
+            canary = [e for e in cluster.spec_traffic("hello") if e.get("tag") == "canary"]
+            assert canary == [
+                {"revisionName": "hello-00002", "percent": 0, "tag": "canary", "latestRevision": False}
+            ]
+            cluster.request("hello-00002.1", "retry", request_id="t1")
+            retry = await eventually(lambda: cluster.rollout("hello-00002.2"), within=15)
+            assert retry.spec.attempt == 2 and retry.spec.stable_revision == "hello-00001"
+            await eventually(lambda: phase_of(cluster, "hello-00002.2") == "Paused", within=15)
+            cluster.request("hello-00002.2", "resume", request_id="t2")
+            done = await eventually(lambda: finished(cluster, "hello-00002.2"), within=15)
+            assert done.status.phase == Phase.SUCCEEDED
+            first = cluster.rollout("hello-00002.1")
+            assert first is not None and first.status.phase == Phase.ABORTED  # history kept
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20, 50]))
+
+
+async def test_drift_is_restored_with_a_warning_naming_the_change() -> None:
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+
+            def gitops(svc: dict[str, Any]) -> None:
+                svc["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
+
+            cluster.update_service("hello", gitops)
+            await eventually(lambda: "TrafficDriftCorrected" in cluster.reasons("hello"), within=10)
+            await eventually(lambda: stable_of(cluster, "hello") == [("hello-00001", 80)], within=10)
+            (event,) = [e for e in cluster.events("hello") if e["reason"] == "TrafficDriftCorrected"]
+            assert event["type"] == "Warning"
+            assert "hello-00002 20% (canary)" in event["message"] and "latest 100%" in event["message"]
+            r = cluster.rollout("hello-00002.1")
+            assert r is not None and r.status.phase == Phase.PAUSED  # the rollout itself is untouched
+
+
+async def test_invalid_policy_leaves_traffic_alone_and_says_why() -> None:
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", {"strategy": {"canary": {"steps": [{"weight": 10, "pause": {}}]}}})
+        async with controller(cluster):
+            cluster.create_service("hello")
+            await eventually(lambda: "PolicyInvalid" in cluster.reasons("canary"), within=10)
+            await eventually(lambda: "PolicyInvalid" in cluster.reasons("hello"), within=10)
+            conds = {c["type"]: c for c in cluster.policy("canary")["status"]["conditions"]}
+            assert (
+                conds["Valid"]["status"] == "False"
+                and "spec.strategy.canary.steps[0]" in conds["Valid"]["message"]
+            )
+            assert cluster.spec_traffic("hello") == [{"latestRevision": True, "percent": 100}]
+            cluster.apply_policy("canary", GATED)  # fixed in git
+            await eventually(lambda: stable_of(cluster, "hello") == [("hello-00001", 100)], within=10)
+            await eventually(
+                lambda: (
+                    {c["type"]: c["status"] for c in cluster.policy("canary")["status"]["conditions"]}[
+                        "Valid"
+                    ]
+                    == "True"
+                )
+            )
+
+
+async def test_hand_made_split_is_reported_and_left_alone() -> None:
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        cluster.create_service("split", policy=None)
+        await eventually(lambda: cluster.latest_created("split") == "split-00001")
+        for name in ("split-00002", "split-00003"):
+            cluster.new_revision("split", f"ghcr.io/acme/split:{name}")
+            await eventually(lambda name=name: cluster.latest_created("split") == name)  # type: ignore[misc]
+        three_way = [
+            {"revisionName": "split-00001", "percent": 50},
+            {"revisionName": "split-00002", "percent": 30},
+            {"revisionName": "split-00003", "percent": 20},
+        ]
+
+        def split_and_opt_in(svc: dict[str, Any]) -> None:
+            svc["spec"]["traffic"] = three_way
+            svc["metadata"].setdefault("labels", {})["knrollout.dev/policy"] = "canary"
+
+        cluster.update_service("split", split_and_opt_in)
+        async with controller(cluster):
+            await eventually(lambda: "UnmanageableTraffic" in cluster.reasons("split"), within=10)
+
+            def condition() -> dict[str, Any] | None:
+                conds = (cluster.policy("canary").get("status") or {}).get("conditions") or []
+                return next(
+                    (c for c in conds if c["type"] == "TargetsManageable" and c["status"] == "False"), None
+                )
+
+            cond = await eventually(condition, within=10)
+            assert "Service split" in cond["message"] and "3 entries" in cond["message"]
+            assert [e.get("percent") for e in cluster.spec_traffic("split")] == [50, 30, 20]
+            assert cluster.rollouts("split") == []

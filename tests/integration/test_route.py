@@ -1,0 +1,73 @@
+"""A standalone Route in front of a Configuration (examples/route-configuration), rolled out like a Service."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rollout.api.rollout import Phase
+from rollout.sandbox.apiserver import kinds
+from tests.integration.harness import NS, controller, eventually, finished, phase_of, sandbox
+
+POLICY: dict[str, Any] = {
+    "strategy": {"canary": {"steps": [{"weight": 20}, {"weight": 50}], "interval": "1s"}},
+    "analysis": {"interval": "1s", "metrics": []},
+}
+
+
+def configuration(revision: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Configuration",
+        "metadata": {"name": "shop", "namespace": NS},
+        "spec": {"template": {"metadata": {"name": revision}, "spec": {"containers": [{"image": image}]}}},
+    }
+
+
+async def test_standalone_route_is_pinned_and_rolled_out() -> None:
+    async with sandbox() as cluster:
+        store = cluster.store
+        cluster.apply_policy("shop-canary", POLICY)
+        store.create(kinds.CONFIGURATIONS, configuration("shop-v1", "ghcr.io/acme/shop:v1"))
+        await eventually(lambda: store.get(kinds.REVISIONS, NS, "shop-v1") is not None)
+        store.create(
+            kinds.ROUTES,
+            {
+                "apiVersion": "serving.knative.dev/v1",
+                "kind": "Route",
+                "metadata": {
+                    "name": "shop-frontend",
+                    "namespace": NS,
+                    "labels": {"knrollout.dev/policy": "shop-canary"},
+                },
+                "spec": {"traffic": [{"revisionName": "shop-v1", "percent": 100}]},
+            },
+        )
+
+        def route_traffic() -> list[dict[str, Any]]:
+            return list(store.get(kinds.ROUTES, NS, "shop-frontend")["spec"]["traffic"])
+
+        async with controller(cluster):
+            pinned = await eventually(
+                lambda: [e for e in route_traffic() if e.get("tag") == "latest"] and route_traffic(),
+                within=10,
+            )
+            assert {
+                (e.get("revisionName"), e.get("configurationName"), e.get("percent"), e.get("tag"))
+                for e in pinned
+            } == {
+                ("shop-v1", None, 100, "stable"),
+                (None, "shop", 0, "latest"),
+            }
+            cfg = copy.deepcopy(store.get(kinds.CONFIGURATIONS, NS, "shop"))
+            cfg.pop("status", None)
+            cfg["spec"]["template"] = configuration("shop-v2", "ghcr.io/acme/shop:v2")["spec"]["template"]
+            store.update(kinds.CONFIGURATIONS, cfg)
+            name = "shop-frontend.shop-v2.1"
+            await eventually(lambda: phase_of(cluster, name) is not None, within=10)
+            done = await eventually(lambda: finished(cluster, name), within=15)
+            assert done.status.phase == Phase.SUCCEEDED and done.spec.target.kind == "Route"
+            stable = [e for e in route_traffic() if e.get("tag") == "stable"]
+            assert stable == [
+                {"revisionName": "shop-v2", "percent": 100, "tag": "stable", "latestRevision": False}
+            ]

@@ -1,0 +1,153 @@
+"""Informers through kubernetes-asyncio: against the sandbox API server (list, watch, bookmarks, 410 and
+dropped streams) and against a server that accepts a watch and then goes silent (a half-open connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from rollout.kube.client import KubeClient
+from rollout.kube.informer import Informer, InformerSettings
+from rollout.kube.resources import REVISIONS, SERVICES
+from rollout.sandbox.apiserver import kinds
+from rollout.sandbox.apiserver.server import SandboxApiServer
+from tests.integration.harness import eventually
+
+FAST = InformerSettings(watch_timeout=5, read_timeout=2.0, resync=0, backoff_base=0.02, backoff_cap=0.2)
+
+
+def service_body(name: str, label: str = "a") -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default", "labels": {"team": label}},
+        "spec": {"template": {"spec": {"containers": [{"image": "img"}]}}},
+    }
+
+
+@contextlib.asynccontextmanager
+async def running(informer: Informer) -> AsyncIterator[Informer]:
+    task = asyncio.create_task(informer.run())
+    try:
+        await asyncio.wait_for(informer.wait_synced(), timeout=5)
+        yield informer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def client_for(url: str) -> KubeClient:
+    config = Configuration(host=url)
+    return KubeClient(ApiClient(config))
+
+
+async def test_list_then_watch_keeps_the_cache_and_tells_the_handler() -> None:
+    async with SandboxApiServer() as api:
+        store = api.store
+        store.create(kinds.KSERVICES, service_body("one"))
+        seen: list[tuple[str, str]] = []
+        client = client_for(api.url)
+        informer = Informer(
+            client,
+            SERVICES,
+            ["default"],
+            label_selector="team=a",
+            settings=FAST,
+            handler=lambda kind, old, new: seen.append((kind, new["metadata"]["name"])),
+        )
+        informer.add_index("team", lambda o: [o["metadata"]["labels"].get("team", "")])
+        try:
+            async with running(informer):
+                assert ("ADDED", "one") in seen and informer.get("default", "one") is not None
+                store.create(kinds.KSERVICES, service_body("two"))
+                store.create(kinds.KSERVICES, service_body("other", label="b"))
+                await eventually(lambda: informer.get("default", "two") is not None, within=3)
+                assert informer.get("default", "other") is None  # the label selector holds
+                assert sorted(o["metadata"]["name"] for o in informer.by_index("team", "a")) == ["one", "two"]
+                store.delete(kinds.KSERVICES, "default", "one")
+                await eventually(lambda: informer.get("default", "one") is None, within=3)
+                assert ("DELETED", "one") in seen
+                assert [o["metadata"]["name"] for o in informer.by_index("team", "a")] == ["two"]
+        finally:
+            await client.close()
+
+
+async def test_expired_watch_relists_and_reports_what_changed_meanwhile() -> None:
+    async with SandboxApiServer() as api:
+        store = api.store
+        for name in ("one", "two"):
+            store.create(kinds.KSERVICES, service_body(name))
+        deleted: list[str] = []
+        client = client_for(api.url)
+        informer = Informer(
+            client,
+            SERVICES,
+            None,
+            settings=FAST,
+            handler=lambda kind, old, new: (
+                deleted.append(new["metadata"]["name"]) if kind == "DELETED" else None
+            ),
+        )
+        try:
+            async with running(informer):
+                assert informer.relists == 1
+                # the next watches answer 410 Expired, and the open stream is dropped now
+                api.faults.add(action="expire-watch", count=1, duration=30)
+                api.faults.add(action="drop-watch", count=1, duration=30)
+                await eventually(lambda: informer.relists >= 2, within=5)
+                store.delete(kinds.KSERVICES, "default", "two")
+                store.create(kinds.KSERVICES, service_body("three"))
+                await eventually(
+                    lambda: sorted(o["metadata"]["name"] for o in informer.items()) == ["one", "three"],
+                    within=5,
+                )
+                assert "two" in deleted
+        finally:
+            await client.close()
+
+
+async def test_a_silent_watch_connection_is_abandoned_after_the_read_timeout() -> None:
+    watches = 0
+    hold = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal watches
+        if request.query.get("watch") in ("true", "1"):
+            watches += 1
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await hold.wait()  # never send a byte: as if the peer vanished without closing
+            return response
+        return web.json_response(
+            {
+                "kind": "RevisionList",
+                "apiVersion": "serving.knative.dev/v1",
+                "metadata": {"resourceVersion": "5"},
+                "items": [],
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/apis/serving.knative.dev/v1/revisions", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = client_for(f"http://127.0.0.1:{port}")
+    settings = InformerSettings(watch_timeout=300, read_timeout=0.3, resync=0, backoff_base=0.01)
+    informer = Informer(client, REVISIONS, None, settings=settings)
+    try:
+        async with running(informer):
+            await eventually(lambda: watches >= 3, within=5)  # each silent stream is given up and re-opened
+            assert informer.relists == 1  # a silent stream is not an expired one: no re-list
+    finally:
+        hold.set()
+        await client.close()
+        await runner.cleanup()

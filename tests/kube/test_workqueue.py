@@ -1,0 +1,126 @@
+import asyncio
+
+import pytest
+
+from rollout.kube.workqueue import QueueShutDown, WorkQueue
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_deduplicates_waiting_keys() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for key in ("a", "b", "a", "a", "c", "b"):
+        q.add(key)
+    assert len(q) == 3
+    got = [await q.get() for _ in range(3)]
+    assert got == ["a", "b", "c"]
+
+
+async def test_key_added_while_processing_comes_back_once_after_done() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add("a")
+    key = await q.get()
+    q.add("a")
+    q.add("a")
+    assert len(q) == 0  # not handed to a second worker while the first holds it
+    q.done(key)
+    assert len(q) == 1
+    assert await q.get() == "a"
+    q.done("a")
+    assert len(q) == 0
+
+
+async def test_two_workers_never_hold_the_same_key() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    holding: set[str] = set()
+    overlaps = 0
+    processed = 0
+
+    async def worker() -> None:
+        nonlocal overlaps, processed
+        while True:
+            try:
+                key = await q.get()
+            except QueueShutDown:
+                return
+            if key in holding:
+                overlaps += 1
+            holding.add(key)
+            await asyncio.sleep(0.001)
+            holding.discard(key)
+            processed += 1
+            q.done(key)
+
+    workers = [asyncio.create_task(worker()) for _ in range(4)]
+    for i in range(200):
+        q.add(f"k{i % 3}")
+        if i % 10 == 0:
+            await asyncio.sleep(0.0005)
+    for _ in range(1000):
+        if not (len(q) or q.processing):
+            break
+        await asyncio.sleep(0.005)
+    q.shutdown()
+    await asyncio.gather(*workers)
+    assert overlaps == 0
+    assert 3 <= processed < 200  # de-duplicated, yet every key processed after its last add
+
+
+async def test_add_after_keeps_the_earliest_time() -> None:
+    clock = FakeClock()
+    q: WorkQueue[str] = WorkQueue(clock=clock)
+    q.add_after("a", 10)
+    q.add_after("a", 3)
+    q.add_after("a", 7)
+    assert q.next_due("a") == 3
+    clock.t += 2.9
+    assert len(q) == 0 and q._promote_due() == pytest.approx(0.1)
+    clock.t += 0.2
+    assert q._promote_due() is None
+    assert len(q) == 1 and q.delayed == 0
+
+
+async def test_add_cancels_a_pending_delay() -> None:
+    clock = FakeClock()
+    q: WorkQueue[str] = WorkQueue(clock=clock)
+    q.add_after("a", 5)
+    q.add("a")
+    assert await q.get() == "a"
+    q.done("a")
+    clock.t += 10
+    q._promote_due()
+    assert len(q) == 0  # the delayed entry was superseded by the immediate add
+
+
+async def test_get_wakes_up_for_a_delayed_key() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add_after("a", 0.05)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    key = await asyncio.wait_for(q.get(), timeout=2)
+    assert key == "a"
+    assert loop.time() - start >= 0.04
+
+
+async def test_rate_limited_retries_back_off_exponentially_and_forget_resets() -> None:
+    q: WorkQueue[str] = WorkQueue(base_delay=0.01, max_delay=0.05)
+    delays = [q.add_rate_limited("a") for _ in range(5)]
+    assert delays == [0.01, 0.02, 0.04, 0.05, 0.05]
+    assert q.failures("a") == 5
+    q.forget("a")
+    assert q.backoff("a") == 0.01
+
+
+async def test_shutdown_releases_waiting_workers() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    waiter = asyncio.create_task(q.get())
+    await asyncio.sleep(0)
+    q.shutdown()
+    with pytest.raises(QueueShutDown):
+        await asyncio.wait_for(waiter, timeout=1)
