@@ -57,7 +57,10 @@ def test_without_managed_fields_drift_needs_the_plan_to_have_been_served() -> No
 
 
 def test_nothing_written_yet_is_never_drift() -> None:
-    assert detect_drift([{"latestRevision": True, "percent": 100}], [], [], "knative-rollout", served=True) is None
+    assert (
+        detect_drift([{"latestRevision": True, "percent": 100}], [], [], "knative-rollout", served=True)
+        is None
+    )
 
 
 def test_status_subresource_writes_do_not_count_as_traffic_writers() -> None:
