@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rollout.cli.sandbox",
     "rollout.cli.simulate",
     "rollout.cli.controller",
+    "rollout.cli.manual",
 )
 
 
