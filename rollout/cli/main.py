@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rollout.cli.simulate",
     "rollout.cli.controller",
     "rollout.cli.manual",
+    "rollout.cli.demo",
 )
 
 
