@@ -21,6 +21,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rollout.cli.sandbox",
     "rollout.cli.simulate",
     "rollout.cli.controller",
+    "rollout.cli.manual",
+    "rollout.cli.demo",
 )
 
 

@@ -30,7 +30,9 @@ def register(subparsers: Any) -> None:
         "--scenario",
         required=True,
         choices=sorted(SCENARIOS),
-        help="what the canary does: " + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()),
+        # argparse %-formats help strings: descriptions such as "1% of requests" need their % doubled
+        help="what the canary does: "
+        + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()).replace("%", "%%"),
     )
     parser.add_argument("--rps", type=float, default=20.0, help="mean requests per second (default 20)")
     parser.add_argument("--runs", type=int, default=200, help="independent runs (default 200)")

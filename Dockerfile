@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The knative-rollout controller image: `docker build -t knative-rollout:0.1.0 .` (see docs/install.md).
+#
+# Two stages: the first installs the package and its dependencies into a virtualenv, the second copies only
+# that virtualenv onto a clean slim Python. tests/chart/test_image.py keeps this file consistent with the
+# package (Python version, console script) and with the chart (user id, entrypoint flags).
+
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+# dependencies first, so that a code change does not re-download them
+COPY pyproject.toml README.md ./
+RUN mkdir rollout && touch rollout/__init__.py \
+    && /opt/venv/bin/pip install . \
+    && /opt/venv/bin/pip uninstall -y knative-rollout
+COPY rollout ./rollout
+RUN /opt/venv/bin/pip install --no-deps . \
+    && /opt/venv/bin/rollout --version
+
+FROM python:${PYTHON_VERSION}-slim-bookworm
+# A fixed numeric user, the same as the chart's podSecurityContext.runAsUser, so that runAsNonRoot can be
+# verified by the kubelet.
+RUN groupadd --system --gid 65532 rollout \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin rollout
+COPY --from=build /opt/venv /opt/venv
+# Bytecode was compiled at install time; the root filesystem is read-only in the cluster.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["rollout", "controller"]

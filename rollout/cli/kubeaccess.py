@@ -1,0 +1,174 @@
+"""What the user-facing commands (`rollout status`, `promote`, ...) need from a cluster: a client from the
+kubeconfig, the Rollouts of one target, recent Events, and writing a manual request. These commands act as the
+person running them (their kubeconfig and RBAC), not as the controller, so they use kubernetes-asyncio directly
+rather than the controller's fenced client."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client as kclient
+from kubernetes_asyncio import config as kconfig
+from kubernetes_asyncio.client.rest import ApiException
+
+from rollout.api.common import GROUP, VERSION, format_time
+from rollout.api.load import parse_rollout
+from rollout.api.rollout import RequestAction, Rollout
+from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active, latest, order_key
+
+
+class CliError(Exception):
+    """A problem to report to the user (exit code 1), with what to do about it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    namespace: str
+    name: str
+    kind: str = "Service"  # or Route
+
+
+@asynccontextmanager
+async def api_client(kubeconfig: str | None, context: str | None) -> AsyncIterator[kclient.ApiClient]:
+    configuration = kclient.Configuration()
+    try:
+        await kconfig.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    except (kconfig.ConfigException, FileNotFoundError) as exc:
+        raise CliError(f"cannot load the kubeconfig ({exc}); pass --kubeconfig or set KUBECONFIG") from None
+    api = kclient.ApiClient(configuration)
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+async def current_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The namespace of the kubeconfig's context (the one given, else the current one), else "default"."""
+    try:
+        contexts, current = kconfig.list_kube_config_contexts(config_file=kubeconfig)
+    except (kconfig.ConfigException, OSError):
+        return "default"
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    ns = (chosen or {}).get("context", {}).get("namespace")
+    return str(ns) if ns else "default"
+
+
+def _explain(exc: ApiException) -> str:
+    body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body or "")
+    return f"the API server answered {exc.status} {exc.reason}: {body[:300]}"
+
+
+async def target_rollouts(api: kclient.ApiClient, target: Target) -> list[Rollout]:
+    """The target's Rollouts, oldest first (unreadable objects are skipped, never fatal)."""
+    objects = kclient.CustomObjectsApi(api)
+    selector = f"{TARGET_LABEL}={target.name}"
+    try:
+        listed: dict[str, Any] = await objects.list_namespaced_custom_object(
+            GROUP, VERSION, target.namespace, "rollouts", label_selector=selector
+        )
+    except ApiException as exc:
+        raise CliError(f"cannot list Rollouts in {target.namespace}: {_explain(exc)}") from None
+    except OSError as exc:
+        raise CliError(f"cannot reach the API server: {exc}") from None
+    out: list[Rollout] = []
+    for item in listed.get("items", []):
+        labels = item.get("metadata", {}).get("labels", {})
+        if labels.get(TARGET_KIND_LABEL, "Service") != target.kind:
+            continue
+        rollout, _ = parse_rollout(item)
+        if rollout is not None:
+            out.append(rollout)
+    return sorted(out, key=order_key)
+
+
+def pick(rollouts: list[Rollout], action: RequestAction | None) -> Rollout | None:
+    """The rollout a command acts on: the running one; for `retry` and `status`, else the latest."""
+    running = active(rollouts)
+    if running is not None:
+        return running
+    if action in (None, RequestAction.RETRY):
+        return latest(rollouts)
+    return None
+
+
+async def recent_events(
+    api: kclient.ApiClient, namespace: str, names: set[str], limit: int = 10
+) -> list[Any]:
+    """Events about the given objects, newest last."""
+    core = kclient.CoreV1Api(api)
+    try:
+        events = await core.list_namespaced_event(namespace)
+    except (ApiException, OSError):
+        return []
+    mine = [e for e in events.items if e.involved_object is not None and e.involved_object.name in names]
+
+    def when(e: Any) -> datetime:
+        t = e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
+        return t if isinstance(t, datetime) else datetime.min.replace(tzinfo=UTC)
+
+    return sorted(mine, key=when)[-limit:]
+
+
+def requester() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "rollout-cli"
+
+
+async def send_request(
+    api: kclient.ApiClient, rollout: Rollout, action: RequestAction, reason: str, who: str
+) -> str:
+    """Record the request on the Rollout (a merge patch of spec.request, guarded by resourceVersion);
+    returns its id. The controller acts on each id once and acknowledges it in status.handledRequest."""
+    request_id = uuid.uuid4().hex[:16]
+    meta = rollout.metadata
+    body: dict[str, Any] = {
+        "spec": {
+            "request": {
+                "action": action.value,
+                "id": request_id,
+                "requestedAt": format_time(datetime.now(UTC)),
+                "requestedBy": who,
+                "reason": reason,
+            }
+        },
+    }
+    resource_version = (meta.model_extra or {}).get("resourceVersion")
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    try:
+        await api.call_api(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{meta.namespace}/rollouts/{meta.name}",
+            "PATCH",
+            header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+            body=body,
+            response_types_map={200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            raise CliError(
+                f"Rollout {meta.name} changed while the request was sent; run the command again"
+            ) from None
+        raise CliError(f"cannot record the request on Rollout {meta.name}: {_explain(exc)}") from None
+    return request_id
+
+
+async def read_rollout(api: kclient.ApiClient, namespace: str, name: str) -> Rollout | None:
+    objects = kclient.CustomObjectsApi(api)
+    try:
+        obj = await objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "rollouts", name)
+    except ApiException:
+        return None
+    rollout, _ = parse_rollout(obj)
+    return rollout

@@ -1,0 +1,124 @@
+"""`rollout status` as text: pure formatting of a Rollout, its history and recent Events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rollout.api.durations import format_duration
+from rollout.api.rollout import MetricResult, Rollout
+
+
+def _num(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2%}" if pct else f"{value:.4g}"
+
+
+def _age(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return "-"
+    return format_duration(max(int((now - then).total_seconds()), 0))
+
+
+def _bounds(r: MetricResult, pct: bool) -> str:
+    parts = []
+    if r.threshold_min is not None:
+        parts.append(f">= {_num(r.threshold_min, pct)}")
+    if r.threshold_max is not None:
+        parts.append(f"<= {_num(r.threshold_max, pct)}")
+    return ", ".join(parts) or "-"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def analysis_rows(rollout: Rollout) -> list[list[str]]:
+    rows = [
+        [
+            "METRIC",
+            "VERDICT",
+            "CANARY",
+            "STABLE",
+            "THRESHOLD",
+            "REQUESTS c/s",
+            "FAILED",
+            "P-VALUE",
+            "RATIO <=",
+        ]
+    ]
+    for r in rollout.status.analysis:
+        pct = "error" in r.name
+        rows.append(
+            [
+                r.name + (" (dry-run)" if r.dry_run else ""),
+                r.verdict.value,
+                _num(r.value, pct),
+                _num(r.stable_value, pct),
+                _bounds(r, pct),
+                f"{r.canary_requests if r.canary_requests is not None else '-'}/"
+                f"{r.stable_requests if r.stable_requests is not None else '-'}",
+                f"{r.consecutive_failures}/{r.total_failures}",
+                _num(r.p_value),
+                _num(r.ratio_upper),
+            ]
+        )
+    return rows
+
+
+def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence[Any], now: datetime) -> str:
+    spec, status = rollout.spec, rollout.status
+    lines = [
+        f"Rollout:    {rollout.metadata.namespace}/{rollout.metadata.name} (attempt {spec.attempt})",
+        f"Target:     {spec.target.kind} {spec.target.name}",
+        f"Revisions:  stable {spec.stable_revision} -> candidate {spec.candidate_revision}",
+        f"Policy:     {spec.policy.name} ({spec.policy.hash[:12]})",
+        f"Phase:      {status.phase.value}" + (f" ({status.reason})" if status.reason else ""),
+    ]
+    if status.step_count:
+        lines.append(f"Step:       {min(status.current_step + 1, status.step_count)}/{status.step_count}")
+    lines.append(
+        f"Weights:    stable {status.stable_weight}%  canary {status.canary_weight}%"
+        + ("" if status.traffic_applied else "  (not yet served by Knative)")
+    )
+    lines.append(
+        f"Started:    {_age(status.started_at, now)} ago"
+        + (f", finished {_age(status.finished_at, now)} ago" if status.finished_at else "")
+    )
+    if status.message:
+        lines.append(f"Message:    {status.message}")
+    if status.analysis:
+        lines += [
+            "",
+            f"Analysis (last at {_age(status.last_analysis_at, now)} ago):",
+            *_table(analysis_rows(rollout)),
+        ]
+    if status.conditions:
+        rows = [["CONDITION", "STATUS", "REASON", "SINCE"]]
+        rows += [[c.type, c.status, c.reason, _age(c.last_transition_time, now)] for c in status.conditions]
+        lines += ["", *_table(rows)]
+    others = [r for r in history if r.metadata.name != rollout.metadata.name]
+    if others:
+        rows = [["HISTORY", "CANDIDATE", "PHASE", "REASON", "FINISHED"]]
+        rows += [
+            [
+                r.metadata.name,
+                r.spec.candidate_revision,
+                r.status.phase.value,
+                r.status.reason,
+                _age(r.status.finished_at, now),
+            ]
+            for r in reversed(others)
+        ]
+        lines += ["", *_table(rows)]
+    if events:
+        lines += ["", "Events:"]
+        for e in events:
+            count = f" (x{e.count})" if getattr(e, "count", None) and e.count > 1 else ""
+            lines.append(f"  {e.type or '':8} {e.reason or '':24} {e.message or ''}{count}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,74 @@
+"""What `rollout demo` prints: one line per change of a rollout (phase, step, weight, each metric against its
+threshold and stable), and the closing summary. Pure functions of Rollout objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rollout.api.durations import format_duration
+from rollout.api.policy import BuiltinMetric, RolloutPolicySpec
+from rollout.api.rollout import MetricResult, Rollout
+
+
+def _value(metric: BuiltinMetric | None, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric == BuiltinMetric.ERROR_RATE:
+        return f"{value:.2%}"
+    if metric == BuiltinMetric.LATENCY:
+        return f"{value * 1000:.0f}ms"
+    return f"{value:.4g}"
+
+
+def metric_text(result: MetricResult, policy: RolloutPolicySpec) -> str:
+    spec = next((m for m in policy.analysis.metrics if m.name == result.name), None)
+    kind = spec.builtin if spec is not None else None
+    text = f"{result.name} {_value(kind, result.value)} vs stable {_value(kind, result.stable_value)}"
+    if result.threshold_max is not None:
+        text += f" (max {_value(kind, result.threshold_max)})"
+    if result.p_value is not None and result.p_value < 1:
+        text += f" p={result.p_value:.2g}"
+    return f"{text} {result.verdict.value}"
+
+
+def signature(rollout: Rollout) -> tuple[object, ...]:
+    """What must change for the demo to print a new line."""
+    s = rollout.status
+    return (s.phase, s.current_step, s.canary_weight, s.traffic_applied, s.last_analysis_at)
+
+
+def progress_line(rollout: Rollout, elapsed: float) -> str:
+    s = rollout.status
+    policy = rollout.spec.policy.spec
+    step = f"step {min(s.current_step + 1, s.step_count)}/{s.step_count}" if s.step_count else ""
+    weight = f"canary {s.canary_weight:3d}%" + ("" if s.traffic_applied else "*")
+    metrics = "; ".join(metric_text(r, policy) for r in s.analysis)
+    head = f"{format_duration(int(elapsed)):>6}  {rollout.spec.candidate_revision:<12} {s.phase.value:<11} {step:<9} {weight}"
+    return f"{head}  {metrics}".rstrip()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    rollout: Rollout
+    seconds: float
+
+
+def summary(outcomes: Sequence[Outcome], metrics_path: str) -> str:
+    lines = ["", "Summary", "-------"]
+    for o in outcomes:
+        s = o.rollout.status
+        lines.append(
+            f"{o.label:<28} {o.rollout.spec.candidate_revision:<12} {s.phase.value:<11} "
+            f"after {format_duration(int(o.seconds))}  ({s.reason})"
+        )
+        if s.message:
+            lines.append(f"{'':28} {s.message[:160]}")
+    lines += [
+        "",
+        f"Metrics came from {metrics_path}.",
+        "Every decision above is in the Rollout status with its numbers: "
+        "`rollout status hello --kubeconfig KUBECONFIG` while a sandbox runs (`rollout sandbox`).",
+    ]
+    return "\n".join(lines) + "\n"
