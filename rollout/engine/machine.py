@@ -111,8 +111,10 @@ def step_check(
         and any(not m.dry_run for m in policy.analysis.metrics)
         and elapsed >= policy.analysis.interval
     ):
-        return StepCheck(True, f"evidence shows the candidate is no worse after {format_duration(elapsed)}")
-    return StepCheck(False, f"baking {format_duration(elapsed)} of {format_duration(step.bake)}")
+        return StepCheck(
+            True, f"evidence shows the candidate is no worse after {format_duration(int(elapsed))}"
+        )
+    return StepCheck(False, f"baking {format_duration(int(elapsed))} of {format_duration(step.bake)}")
 
 
 def _hooks_done(

@@ -128,6 +128,16 @@ def static_calls(package: Path, resources: Mapping[str, tuple[str, str]]) -> dic
     found: dict[Permission, list[str]] = {}
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text())
+        # Only names that really are the resource constants: imported from rollout.kube.resources (a module
+        # may define a look-alike of its own, e.g. the demo's in-process store types).
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "rollout.kube.resources"
+            for alias in node.names
+        }
+        if path.name == "resources.py" and path.parent.name == "kube":
+            imported = set(resources)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -139,7 +149,9 @@ def static_calls(package: Path, resources: Mapping[str, tuple[str, str]]) -> dic
                 if isinstance(func, ast.Name)
                 else ""
             )
-            consts = [a.id for a in node.args if isinstance(a, ast.Name) and a.id in resources]
+            consts = [
+                a.id for a in node.args if isinstance(a, ast.Name) and a.id in resources and a.id in imported
+            ]
             if not consts:
                 continue
             where = f"{path.relative_to(package.parent)}:{node.lineno}"
@@ -153,7 +165,7 @@ def static_calls(package: Path, resources: Mapping[str, tuple[str, str]]) -> dic
                 and node.args
                 and isinstance(node.args[0], ast.Name)
             ):
-                if node.args[0].id not in resources:
+                if node.args[0].id not in resources or node.args[0].id not in imported:
                     continue
                 group, plural = resources[node.args[0].id]
                 sub = next(
