@@ -22,12 +22,11 @@ from rollout.analysis.promql import promql_duration
 from rollout.analysis.results import Sample
 from rollout.analysis.source import BuiltinQuery, RevisionKey
 from rollout.api.policy import BuiltinMetric
+from rollout.engine import evidence
 from rollout.engine.observations import (
-    LatencyHistogram,
     Measurement,
     MeasurementError,
     NoData,
-    RequestCounts,
 )
 
 
@@ -109,8 +108,7 @@ def request_counts(
             continue
         total, failed = direct.get(key, (0.0, 0.0))
         extra = max(0.0, activator.get(key, (0.0, 0.0))[1] - failed)
-        requests = round(total + extra)
-        out[key] = RequestCounts(requests=requests, failures=min(round(failed + extra), requests))
+        out[key] = evidence.request_counts(total + extra, failed + extra)
     return out
 
 
@@ -142,20 +140,12 @@ def latency_histograms(
         if not found:
             out[key] = NoData(f"no {family.bucket_metric} series for {key} in the window")
             continue
-        by_edge = dict(found)
-        if math.inf not in by_edge:
+        if math.inf not in found:
             out[key] = MeasurementError(f'{family.bucket_metric} for {key} has no le="+Inf" bucket')
             continue
-        total = round(by_edge.pop(math.inf))
-        edges: list[float] = []
-        cumulative: list[int] = []
-        running = 0
-        for edge in sorted(by_edge):
-            # Rounding extrapolated increases can break monotonicity by one; buckets are cumulative.
-            running = min(max(running, round(by_edge[edge])), total)
-            edges.append(edge / family.units_per_second)
-            cumulative.append(running)
-        out[key] = LatencyHistogram(edges=tuple(edges), cumulative=tuple(cumulative), total=total)
+        # rounding and monotonicity repair as everywhere else (rollout.engine.evidence)
+        in_seconds = {edge / family.units_per_second: v for edge, v in found.items()}
+        out[key] = evidence.latency_histogram(in_seconds)
     return out
 
 
