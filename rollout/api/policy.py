@@ -391,6 +391,14 @@ class Analysis(ApiModel):
         default=30.0,
         description="How often metrics are evaluated. Default 30s; at least twice the Prometheus scrape interval.",
     )
+    warmup: Duration = Field(
+        default=0.0,
+        description=(
+            "Time after a step's traffic is served before its analysis starts, so that new candidate pods "
+            "starting up (Knative's activator buffering their first requests) are not judged as slowness. "
+            "Default 0s."
+        ),
+    )
     alpha: float = Field(
         default=0.01,
         gt=0.0,

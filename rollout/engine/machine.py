@@ -56,17 +56,24 @@ def pending_request(rollout: Rollout) -> ManualRequest | None:
     return req
 
 
-def analysis_due(rollout: Rollout, now: datetime) -> bool:
-    """An analysis tick is due: analysis runs (Progressing/Paused with the step's traffic served) and one
-    interval has passed since the last tick and since the step's traffic applied."""
+def analysis_since(rollout: Rollout) -> datetime | None:
+    """Analysis windows may start from here: the step's traffic served plus the policy's warm-up, or the end of
+    the last window analysed if later. None while analysis does not run (not Progressing/Paused, or the step's
+    traffic is not served yet)."""
     status = rollout.status
     if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
-        return False
+        return None
     if status.step_started_at is None:
-        return False
+        return None
+    warmed = status.step_started_at + timedelta(seconds=rollout.spec.policy.spec.analysis.warmup)
+    return max(warmed, status.last_analysis_at) if status.last_analysis_at is not None else warmed
+
+
+def analysis_due(rollout: Rollout, now: datetime) -> bool:
+    """An analysis tick is due: analysis runs and one interval has passed since `analysis_since`."""
+    since = analysis_since(rollout)
     interval = timedelta(seconds=rollout.spec.policy.spec.analysis.interval)
-    since = max(t for t in (status.last_analysis_at, status.step_started_at) if t is not None)
-    return now - since >= interval
+    return since is not None and now - since >= interval
 
 
 def _seconds(a: datetime, b: datetime | None) -> float:

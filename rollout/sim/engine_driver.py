@@ -18,7 +18,7 @@ from rollout.api.policy import BuiltinMetric, Metric, RolloutPolicySpec
 from rollout.api.rollout import Phase, PolicyRef, Rollout, RolloutSpec, TargetRef
 from rollout.engine.inputs import AnalysisUpdate, Inputs, RecordEvent
 from rollout.engine.judges.evaluate import evaluate
-from rollout.engine.machine import analysis_due, decide
+from rollout.engine.machine import analysis_due, analysis_since, decide
 from rollout.engine.observations import (
     Measurement,
     MeasurementError,
@@ -110,6 +110,11 @@ class EngineDriver:
         # The window runs on from the data end of the last tick, which the status records (restart-safe).
         last = self.rollout.status.last_analysis_at
         start = view.visible_until((last - EPOCH).total_seconds()) if last is not None else 0.0
+        if self.policy.analysis.warmup > 0:
+            # with a warm-up, the first seconds of each step are never analysed
+            since = analysis_since(self.rollout)
+            if since is not None:
+                start = max(start, (since - EPOCH).total_seconds())
         if end <= start:
             return None
         observations = {

@@ -326,3 +326,16 @@ def test_status_round_trips_through_the_wire_so_a_restart_continues() -> None:
     wire = w.rollout.to_wire()
     restored, problems = parse_rollout(wire)
     assert problems == [] and restored == w.rollout
+
+
+def test_warmup_keeps_the_first_seconds_of_each_step_out_of_the_analysis() -> None:
+    w = World(make_rollout({**LADDER, "analysis": {"interval": "30s", "warmup": "20s"}}))
+    w.tick()
+    w.tick()  # traffic served: the step clock starts
+    started = w.status.step_started_at
+    assert not analysis_due(w.rollout, started + timedelta(seconds=49))
+    assert analysis_due(w.rollout, started + timedelta(seconds=50))
+    plain = World(make_rollout({**LADDER, "analysis": {"interval": "30s"}}))
+    plain.tick()
+    plain.tick()
+    assert analysis_due(plain.rollout, plain.status.step_started_at + timedelta(seconds=30))
