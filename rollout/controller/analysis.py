@@ -175,7 +175,8 @@ class AnalysisScheduler:
             wait = (due - self.clock()).total_seconds() + self.settle
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation on 3.11
+                        await self._wakeup.wait()
                 continue
             await self.run_due(due)
 

@@ -383,7 +383,10 @@ class KubeClient:
                 raise error_from(resp.status, await resp.read(), resp.headers, resp.reason or "")
             while True:
                 try:
-                    line = await asyncio.wait_for(resp.content.readline(), timeout=read_timeout + 1)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                    # arrives as the read completes, and the informer would then never stop
+                    async with asyncio.timeout(read_timeout + 1):
+                        line = await resp.content.readline()
                 except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                     raise KubeError(
                         0,

@@ -194,7 +194,8 @@ class LeaderElector:
         s = self.settings
         while True:
             try:
-                ok = await asyncio.wait_for(self.try_acquire_or_renew(), timeout=s.renew_deadline)
+                async with asyncio.timeout(s.renew_deadline):  # not wait_for (cancellation-safe on 3.11)
+                    ok = await self.try_acquire_or_renew()
             except (KubeError, TimeoutError) as exc:
                 log.warning(
                     "lease attempt failed", identity=self.identity, error=str(exc) or type(exc).__name__

@@ -126,7 +126,8 @@ class WorkQueue(Generic[K]):
                 return key
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation on 3.11
+                    await self._wakeup.wait()
 
     def done(self, key: K) -> None:
         self._processing.discard(key)

@@ -151,3 +151,38 @@ async def test_a_silent_watch_connection_is_abandoned_after_the_read_timeout() -
         hold.set()
         await client.close()
         await runner.cleanup()
+
+
+async def test_a_cancelled_informer_stops_even_while_events_stream_in() -> None:
+    """Shutdown cancels informers while watch lines arrive; a cancellation that lands as a read completes
+    must not be swallowed (asyncio.wait_for could on 3.11, leaving a controller that never stopped)."""
+    async with SandboxApiServer() as api:
+        store = api.store
+        client = client_for(api.url)
+        writing = True
+
+        store.create(kinds.KSERVICES, service_body("busy"))
+
+        async def writer() -> None:  # one object modified over and over: a steady stream of watch lines
+            n = 0
+            while writing:
+                n += 1
+                obj = store.get(kinds.KSERVICES, "default", "busy")
+                obj["metadata"]["labels"]["n"] = str(n)
+                store.update(kinds.KSERVICES, obj)
+                await asyncio.sleep(0)
+
+        churn = asyncio.create_task(writer())
+        try:
+            for attempt in range(40):
+                informer = Informer(client, SERVICES, ["default"], settings=FAST)
+                task = asyncio.create_task(informer.run())
+                await asyncio.wait_for(informer.wait_synced(), timeout=5)
+                await asyncio.sleep(0.001 * (attempt % 7))
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=3)
+                assert done, f"attempt {attempt}: the informer ignored its cancellation"
+        finally:
+            writing = False
+            await churn
+            await client.close()
