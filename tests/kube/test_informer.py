@@ -168,6 +168,7 @@ async def test_a_cancelled_informer_stops_even_while_events_stream_in() -> None:
             while writing:
                 n += 1
                 obj = store.get(kinds.KSERVICES, "default", "busy")
+                assert obj is not None
                 obj["metadata"]["labels"]["n"] = str(n)
                 store.update(kinds.KSERVICES, obj)
                 await asyncio.sleep(0)
