@@ -175,7 +175,9 @@ class PrometheusMetricSource:
             per_try = min(connection.timeout, remaining)
             future = loop.run_in_executor(self._executor, instant_query, client, promql, at, per_try)
             try:
-                return await asyncio.wait_for(future, min(per_try + _ABANDON_SLACK_SECONDS, remaining))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (shutdown)
+                async with asyncio.timeout(min(per_try + _ABANDON_SLACK_SECONDS, remaining)):
+                    return await future
             except TimeoutError:
                 raise QueryFailure("timeout", f"no answer within {per_try:.1f}s", True) from None
 
