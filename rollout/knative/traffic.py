@@ -192,7 +192,7 @@ def validate_traffic(
         return [
             FieldFinding(
                 field=field,
-                message=f'{field} in body must be of type array: "{_json_type(entries)}"',
+                message=f'{field} in body must be of type array: "{json_type(entries)}"',
                 hint="write spec.traffic as a YAML list of entries (each starting with '-')",
                 rule="schema-type",
                 source="schema",
@@ -206,7 +206,7 @@ def validate_traffic(
             findings.append(
                 FieldFinding(
                     field=path,
-                    message=f'{path} in body must be of type object: "{_json_type(entry)}"',
+                    message=f'{path} in body must be of type object: "{json_type(entry)}"',
                     hint="each traffic entry is a mapping such as {revisionName: NAME, percent: 10}",
                     rule="schema-type",
                     source="schema",
@@ -225,7 +225,8 @@ def validate_traffic(
     return findings
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a decoded JSON value, as the API server names it in errors."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -263,7 +264,7 @@ def _schema_findings(entry: Mapping[str, Any], path: str) -> list[FieldFinding]:
             findings.append(
                 FieldFinding(
                     field=f"{path}.{key}",
-                    message=f'{path}.{key} in body must be of type {type_name}: "{_json_type(value)}"',
+                    message=f'{path}.{key} in body must be of type {type_name}: "{json_type(value)}"',
                     hint=f"{key} must be a {type_name}"
                     + (" (write 10, not '10%' or 10.5)" if key == "percent" else ""),
                     rule="schema-type",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from rollout.knative.traffic import json_type
 from rollout.sandbox.apiserver import cel_rules
 from rollout.sandbox.apiserver.resources import Cause
 from rollout.sandbox.apiserver.validation import cause
@@ -108,22 +109,6 @@ def _prune_and_default(
                 _prune_and_default(items, item, f"{path}[{i}]", result)
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _render(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
@@ -139,7 +124,7 @@ def _render(value: Any) -> str:
 
 
 def _matches_type(expected: str, value: Any) -> bool:
-    actual = _type_name(value)
+    actual = json_type(value)
     return actual == expected or (expected == "number" and actual == "integer")
 
 
@@ -162,12 +147,12 @@ def _validate(
                 )
             )
         return
-    if schema.get("x-kubernetes-int-or-string") and _type_name(value) not in ("integer", "string"):
+    if schema.get("x-kubernetes-int-or-string") and json_type(value) not in ("integer", "string"):
         causes.append(
             cause(
                 where,
                 f"Invalid value: {_render(value)}: {where} in body must be of type "
-                f"integer-or-string: {_render(_type_name(value))}",
+                f"integer-or-string: {_render(json_type(value))}",
             )
         )
         return
@@ -176,8 +161,8 @@ def _validate(
         causes.append(
             cause(
                 where,
-                f"Invalid value: {_render(_type_name(value))}: {where} in body must be of type {expected}: "
-                f"{_render(_type_name(value))}",
+                f"Invalid value: {_render(json_type(value))}: {where} in body must be of type {expected}: "
+                f"{_render(json_type(value))}",
                 "FieldValueTypeInvalid",
             )
         )
