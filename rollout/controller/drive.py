@@ -130,6 +130,7 @@ async def drive(
             view.managed_fields,
             ctx.field_manager,
             served=rollout.status.traffic_applied,
+            configuration=snap.configuration,
         )
         if drift is not None:
             carry.drift = drift.message()

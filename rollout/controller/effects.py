@@ -13,6 +13,7 @@ from rollout.controller.context import Conflict, Context, Snapshot, target_invol
 from rollout.controller.layout import ROLLOUT_TAGS
 from rollout.controller.views import TargetView, entries_summary
 from rollout.engine.plans import TrafficPlan, merge_user_entries
+from rollout.knative.traffic import with_configuration
 from rollout.kube.client import KubeError, Obj
 from rollout.kube.events import involved
 from rollout.kube.resources import ROLLOUTS
@@ -59,18 +60,13 @@ class Effects:
 
     def traffic_target(self, snap: Snapshot) -> KnativeTraffic:
         v = snap.view
-        configuration = snap.configuration
-        if v.kind == "Route" and configuration is None:
-            stable = next((e.get("revisionName") for e in v.spec_traffic if e.get("tag") == "stable"), None)
-            rev = snap.state.revisions.get(str(stable)) if stable else None
-            configuration = rev.configuration if rev else None
         return KnativeTraffic(
             self.ctx.client,
             v.kind,
             v.namespace,
             v.name,
             validator=self.ctx.validator,
-            configuration=configuration,
+            configuration=snap.configuration,
         )
 
     def desired_traffic(
@@ -83,7 +79,9 @@ class Effects:
         if policy is not None and policy.spec is not None:
             tags |= strategy_tags(policy.spec)
         current = [e for e in snap.view.spec_traffic if e.get("tag") not in tags - ROLLOUT_TAGS]
-        return merge_user_entries(plan, current)
+        # exactly the block that will be sent (a Route's `latest` entry names its Configuration), so that
+        # comparing it with spec.traffic says whether a write is needed
+        return with_configuration(merge_user_entries(plan, current), snap.configuration)
 
     async def write_traffic(self, snap: Snapshot, entries: list[dict[str, Any]]) -> Obj:
         try:
