@@ -149,3 +149,20 @@ async def test_users_extra_zero_percent_tags_are_kept() -> None:
             await eventually(lambda: finished(cluster, "hello-00002.1"), within=20)
             tags = {e.get("tag"): e.get("revisionName") for e in cluster.spec_traffic("hello")}
             assert tags == {"stable": "hello-00002", "latest": None, "v1-debug": "hello-00001"}
+
+
+async def test_an_annotation_only_template_change_is_rolled_out() -> None:
+    """min-scale set on the template: Knative stamps out a new revision with the same spec; it is a new
+    configuration (not the stable one reverted), so it is rolled out like any other."""
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", policy([{"weight": 50}]))
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+
+            def scale(svc: dict[str, Any]) -> None:
+                svc["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] = "1"
+
+            cluster.update_service("hello", scale)
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=10)
+            assert done.status.phase == Phase.SUCCEEDED
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [50]))
