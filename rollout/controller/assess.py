@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.api.load import FieldProblem, parse_policy
-from rollout.api.policy import RolloutPolicySpec
+from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import Rollout
 from rollout.controller.layout import ROLLOUT_TAGS, Adopt, Layout, Managed, Unmanageable, Waiting, classify
 from rollout.controller.rollouts import (
@@ -21,6 +21,7 @@ from rollout.controller.rollouts import (
     candidate_to_start,
     check_candidate,
     expired_history,
+    is_terminal,
     latest,
     new_rollout,
     resolve_policy,
@@ -36,6 +37,7 @@ from rollout.controller.views import (
 from rollout.engine.machine import pending_request
 from rollout.engine.observations import ObservedTraffic, RevisionState
 from rollout.engine.plans import STABLE_TAG, TrafficPlan, pinned
+from rollout.engine.webhooks import webhook_key
 
 
 @dataclass(frozen=True)
@@ -161,18 +163,32 @@ def idle_plan(stable: str, rollouts: Sequence[Rollout]) -> TrafficPlan:
     return pinned(stable)
 
 
+def history_limit(state: TargetState) -> int:
+    """How many finished rollouts the target keeps: its policy's historyLimit, else (policy missing or
+    invalid) the one its newest rollout froze."""
+    policy = state.policy
+    if policy is not None and policy.spec is not None:
+        return policy.spec.history_limit
+    newest = active(state.rollouts) or latest(state.rollouts)
+    return newest.spec.policy.spec.history_limit if newest is not None else 10
+
+
+def settled(rollout: Rollout) -> bool:
+    """A finished rollout is settled once Knative serves its final plan (status.trafficApplied) and its
+    postRollout webhooks have been called; until then the controller keeps deciding it."""
+    if not is_terminal(rollout):
+        return False
+    hooks = [webhook_key(h) for h in rollout.spec.policy.spec.webhooks if h.type == WebhookType.POST_ROLLOUT]
+    done = set(rollout.status.completed_webhooks)
+    return rollout.status.traffic_applied and all(k in done for k in hooks)
+
+
 def assess(state: TargetState) -> Assessment:
     target, policy = state.target, state.policy
     notices = _policy_notices(target, policy)
     valid_spec = policy.spec if policy is not None else None
     running = active(state.rollouts)
-    limit = running or latest(state.rollouts)
-    history_limit = (
-        valid_spec.history_limit
-        if valid_spec is not None
-        else (limit.spec.policy.spec.history_limit if limit is not None else 10)
-    )
-    expired = tuple(expired_history(state.rollouts, history_limit))
+    expired = tuple(expired_history(state.rollouts, history_limit(state)))
     if running is not None:
         # a running rollout follows the policy it froze at its start, whatever happened to the policy since
         return Assessment(notices=notices, drive=_drive(state, running), expired=expired)
@@ -201,10 +217,16 @@ def assess(state: TargetState) -> Assessment:
             revision_generation(candidate, state.revisions),
         )
         return Assessment(notices=notices, layout=layout, create=body, expired=expired)
+    idle = idle_plan(stable, state.rollouts)
+    if last is not None and not settled(last) and TrafficPlan(tuple(last.status.traffic)) == idle:
+        # The latest rollout finished but Knative does not serve its final plan yet (or its postRollout
+        # webhooks are due): decide it again — which holds that plan, like `idle` would, and records in its
+        # status when it is served — until it is settled; then the target is left alone.
+        return Assessment(notices=notices, layout=layout, drive=_drive(state, last), expired=expired)
     return Assessment(
         notices=notices,
         layout=layout,
-        idle=idle_plan(stable, state.rollouts),
+        idle=idle,
         adopting=isinstance(layout, Adopt),
         expired=expired,
     )

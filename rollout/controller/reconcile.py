@@ -6,20 +6,20 @@ recomputed from cluster state at each call; a 409 re-reads the objects from the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import structlog
 
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
-from rollout.controller.assess import Assessment, Notice, TargetState, assess, policy_view
+from rollout.controller.assess import Assessment, Notice, TargetState, assess, history_limit, policy_view
 from rollout.controller.caches import BY_CONFIGURATION, BY_SERVICE
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
-from rollout.controller.drive import Carry, drive
+from rollout.controller.drive import Carry, DriveOutcome, drive
 from rollout.controller.effects import Effects
 from rollout.controller.layout import Adopt, same_traffic
-from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active
+from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active, expired_history
 from rollout.controller.views import (
     CONFIGURATION_LABEL,
     ObjectKey,
@@ -167,10 +167,24 @@ class TargetReconciler:
             raw = snap.rollout_objs[a.drive.rollout.metadata.name]
             outcome = await drive(fx, key, snap, a.drive, raw, carry)
             extra.extend(outcome.created)
+            if outcome.finished or outcome.created:
+                await fx.expire(self._expired_now(snap, outcome, a.expired))
             return outcome.requeue_after
         if a.idle is not None:
             await self._hold_idle(snap, a)
         return None
+
+    def _expired_now(
+        self, snap: Snapshot, outcome: DriveOutcome, deleted: Sequence[Rollout]
+    ) -> list[Rollout]:
+        """History beyond the limit once this decision is counted: a rollout that just finished (or a retry
+        that just started) may push the oldest finished one out now, not at some later reconcile."""
+        after = outcome.after
+        rollouts = [after if r.metadata.name == after.metadata.name else r for r in snap.state.rollouts]
+        rollouts += _parse_rollouts(outcome.created)[0]
+        gone = {r.metadata.name for r in deleted}
+        state = replace(snap.state, rollouts=rollouts)
+        return [r for r in expired_history(rollouts, history_limit(state)) if r.metadata.name not in gone]
 
     async def _hold_idle(self, snap: Snapshot, a: Assessment) -> None:
         assert a.idle is not None

@@ -80,6 +80,12 @@ async def test_abort_is_final_and_retry_starts_a_new_attempt() -> None:
             assert canary == [
                 {"revisionName": "hello-00002", "percent": 0, "tag": "canary", "latestRevision": False}
             ]
+            # the final plan is written when the abort is decided; the status says when Knative serves it
+            served = await eventually(
+                lambda: (r := cluster.rollout("hello-00002.1")) and r.status.traffic_applied and r, within=5
+            )
+            conds = {c.type: c for c in served.status.conditions}
+            assert (conds["TrafficApplied"].status, conds["TrafficApplied"].reason) == ("True", "PlanServed")
             cluster.request("hello-00002.1", "retry", request_id="t1")
             retry = await eventually(lambda: cluster.rollout("hello-00002.2"), within=15)
             assert retry.spec.attempt == 2 and retry.spec.stable_revision == "hello-00001"
