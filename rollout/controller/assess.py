@@ -37,6 +37,7 @@ from rollout.controller.views import (
 from rollout.engine.machine import pending_request
 from rollout.engine.observations import ObservedTraffic, RevisionState
 from rollout.engine.plans import STABLE_TAG, TrafficPlan, pinned
+from rollout.engine.transitions import OPTED_OUT_REASON
 from rollout.engine.webhooks import webhook_key
 
 
@@ -85,6 +86,7 @@ class TargetState:
     revisions: Mapping[str, RevisionView]
     rollouts: Sequence[Rollout]
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
+    opted_out: bool = False  # the target no longer carries knrollout.dev/policy (read past the informer)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,23 @@ def settled(rollout: Rollout) -> bool:
     return rollout.status.traffic_applied and all(k in done for k in hooks)
 
 
+def _opted_out(state: TargetState) -> Assessment:
+    """The target dropped its knrollout.dev/policy label: a running rollout is decided once more with
+    `opted_out` (it ends Aborted/OptedOut on stable alone: the last traffic write), and the rollout that
+    ended so is decided again until Knative serves that (without writing traffic). Nothing else: the
+    target's traffic is the user's again."""
+    running = active(state.rollouts)
+    if running is not None:
+        return Assessment(drive=_drive(state, running))
+    last = latest(state.rollouts)
+    if last is not None and last.status.reason == OPTED_OUT_REASON and not settled(last):
+        return Assessment(drive=_drive(state, last))
+    return Assessment()
+
+
 def assess(state: TargetState) -> Assessment:
+    if state.opted_out:
+        return _opted_out(state)
     target, policy = state.target, state.policy
     notices = _policy_notices(target, policy)
     valid_spec = policy.spec if policy is not None else None

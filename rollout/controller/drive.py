@@ -108,6 +108,7 @@ async def drive(
             analysis=update,
             superseded_by=d.check.superseded_by,
             template_reverted=d.check.template_reverted,
+            opted_out=snap.state.opted_out,
             webhooks=results,
         )
     )
@@ -130,7 +131,9 @@ async def drive(
             outcome.created.append(await fx.create_rollout(view, body, "RetryStarted", message))
 
     desired = fx.desired_traffic(snap, decision.plan, rollout)
-    if not same_traffic(view.spec_traffic, desired) and rollout.status.phase not in TERMINAL_PHASES:
+    # an opted-out target gets one last write: the decision that ends its rollout
+    write = not same_traffic(view.spec_traffic, desired) and (not snap.state.opted_out or outcome.finished)
+    if write and rollout.status.phase not in TERMINAL_PHASES and not snap.state.opted_out:
         drift = detect_drift(
             view.spec_traffic,
             rollout.status.traffic,
@@ -148,7 +151,7 @@ async def drive(
     if update is not None and ctx.analysis is not None:
         ctx.analysis.consumed(rollout)
     await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
-    if not same_traffic(view.spec_traffic, desired):
+    if write:
         await fx.write_traffic(snap, desired)
         if carry.drift is not None:
             await _report_drift(fx, snap, raw, rollout, carry.drift)

@@ -13,7 +13,15 @@ import structlog
 
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
-from rollout.controller.assess import Assessment, Notice, TargetState, assess, history_limit, policy_view
+from rollout.controller.assess import (
+    Assessment,
+    Notice,
+    TargetState,
+    assess,
+    history_limit,
+    policy_view,
+    settled,
+)
 from rollout.controller.caches import BY_CONFIGURATION, BY_SERVICE
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
 from rollout.controller.drive import Carry, DriveOutcome, drive
@@ -33,6 +41,7 @@ from rollout.kube.client import Obj
 from rollout.kube.resources import CONFIGURATIONS, ROLLOUTS, ROUTES, SERVICES
 
 log = structlog.get_logger(__name__)
+OPTED_OUT_POLL = 1.0  # seconds between looks at an opted-out target whose last rollout is not settled
 
 
 def _parse_rollouts(objs: list[Obj]) -> tuple[list[Rollout], dict[str, Obj]]:
@@ -79,15 +88,20 @@ class TargetReconciler:
         ctx = self.ctx
         resource = SERVICES if key.kind == "Service" else ROUTES
         obj = await ctx.client.get(resource, key.namespace, key.name) if fresh else ctx.caches.target(key)
+        if obj is None and not fresh and self._unsettled(key):
+            # Not among the labelled targets the informer holds, yet its rollouts need a decision: read it
+            # from the API server, to tell an opted-out target (label removed) from a deleted one.
+            obj = await ctx.client.get(resource, key.namespace, key.name)
+        elif obj is not None and not fresh:
+            obj = ctx.written.fresher(key.kind, obj)
         if obj is None:
             return None
-        if not fresh:
-            obj = ctx.written.fresher(key.kind, obj)
         obj.setdefault("kind", key.kind)
         view = target_view(obj)
-        if view.policy_name is None:
+        opted_out = view.policy_name is None
+        if opted_out and not self._unsettled(key):
             return None
-        policy_obj = ctx.caches.policies.get(key.namespace, view.policy_name)
+        policy_obj = ctx.caches.policies.get(key.namespace, view.policy_name) if view.policy_name else None
         configuration = None
         if key.kind == "Service":
             revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
@@ -110,8 +124,13 @@ class TargetReconciler:
         objs += [o for o in extra if _name(o) not in known]
         rollouts, raw = _parse_rollouts(objs)
         policy = policy_view(policy_obj) if policy_obj is not None else None
-        state = TargetState(view, policy, revisions, rollouts, ctx.defaults)
+        state = TargetState(view, policy, revisions, rollouts, ctx.defaults, opted_out=opted_out)
         return Snapshot(obj, view, state, raw, configuration)
+
+    def _unsettled(self, key: ObjectKey) -> bool:
+        """The target has a rollout (in the cache) that is running, or finished but not settled."""
+        rollouts, _ = _parse_rollouts(self.ctx.caches.rollouts_of(key))
+        return any(not settled(r) for r in rollouts)
 
     async def _route_revisions(self, view: TargetView) -> tuple[list[Obj], str | None, TargetView]:
         """A standalone Route is managed when its traffic follows ONE Configuration (named by its entries, or
@@ -142,6 +161,8 @@ class TargetReconciler:
     async def _once(self, key: ObjectKey, snap: Snapshot, extra: list[Obj], carry: Carry) -> float | None:
         ctx, fx = self.ctx, self.fx
         a = assess(snap.state)
+        if snap.state.opted_out:
+            return await self._drive_opted_out(key, snap, a, carry)
         await fx.notices(snap.view, a.notices)
         if a.unmanageable or any(n.reason == "PolicyInvalid" for n in a.notices):
             ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, snap.view.policy_name or ""))
@@ -173,6 +194,24 @@ class TargetReconciler:
         if a.idle is not None:
             await self._hold_idle(snap, a)
         return None
+
+    async def _drive_opted_out(
+        self, key: ObjectKey, snap: Snapshot, a: Assessment, carry: Carry
+    ) -> float | None:
+        if a.drive is None:
+            return None
+        raw = snap.rollout_objs[a.drive.rollout.metadata.name]
+        outcome = await drive(self.fx, key, snap, a.drive, raw, carry)
+        if outcome.finished:
+            log.warning(
+                "target opted out mid-rollout",
+                target=key.name,
+                namespace=key.namespace,
+                kind=key.kind,
+                rollout=outcome.after.metadata.name,
+            )
+        # no informer event will come for a target without the label: look again soon until settled
+        return None if outcome.requeue_after is None else min(outcome.requeue_after, OPTED_OUT_POLL)
 
     def _expired_now(
         self, snap: Snapshot, outcome: DriveOutcome, deleted: Sequence[Rollout]

@@ -3,7 +3,7 @@ from typing import Any
 
 from rollout.api.load import policy_hash
 from rollout.api.rollout import ManualRequest, Phase, RequestAction, Rollout
-from rollout.controller.assess import PolicyView, TargetState, assess, policy_view, settled
+from rollout.controller.assess import Assessment, PolicyView, TargetState, assess, policy_view, settled
 from rollout.controller.layout import Adopt, Managed, Unmanageable
 from rollout.controller.views import TargetView, revision_view
 from rollout.engine.plans import pinned, with_candidate_parked
@@ -42,6 +42,7 @@ def state(
     target: TargetView | None = None,
     rollouts: Sequence[Rollout] = (),
     pol: PolicyView | str | None = "default",
+    opted_out: bool = False,
 ) -> TargetState:
     return TargetState(
         target=target or view(),
@@ -49,6 +50,7 @@ def state(
         revisions=REVS,
         rollouts=list(rollouts),
         defaults=DEFAULTS,
+        opted_out=opted_out,
     )
 
 
@@ -163,3 +165,18 @@ def test_retry_request_on_the_finished_rollout_drives_it() -> None:
     done = done.model_copy(update={"spec": done.spec.model_copy(update={"request": req})})
     a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [done]))
     assert a.drive is not None and a.drive.rollout is done
+
+
+def test_an_opted_out_target_only_sees_its_running_rollout_ended() -> None:
+    """Label removed: the running rollout is driven (to end it); then the OptedOut one until settled;
+    nothing else — no missing-policy warning, no new rollout, no pinning."""
+    target = view(spec_traffic=PINNED, latest_created="hello-00003")
+    running = rollout(phase=Phase.PAUSED)
+    a = assess(state(target, [running], pol=None, opted_out=True))
+    assert a.drive is not None and a.drive.rollout is running and not a.notices and a.create is None
+    ended = rollout(phase=Phase.ABORTED)
+    ended = ended.model_copy(update={"status": ended.status.model_copy(update={"reason": "OptedOut"})})
+    assert assess(state(target, [ended], pol=None, opted_out=True)).drive is not None
+    served = ended.model_copy(update={"status": ended.status.model_copy(update={"traffic_applied": True})})
+    for rollouts in ([served], [rollout(phase=Phase.ROLLED_BACK)], []):
+        assert assess(state(target, rollouts, pol=None, opted_out=True)) == Assessment()

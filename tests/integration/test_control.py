@@ -3,6 +3,7 @@ unmanageable traffic layout, against the sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rollout.api.rollout import Phase
@@ -96,6 +97,46 @@ async def test_abort_is_final_and_retry_starts_a_new_attempt() -> None:
             first = cluster.rollout("hello-00002.1")
             assert first is not None and first.status.phase == Phase.ABORTED  # history kept
             assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20, 50]))
+
+
+async def test_removing_the_policy_label_mid_rollout_ends_it_on_stable_and_lets_go() -> None:
+    """The label goes (the informers stop seeing the Service): the running rollout ends Aborted/OptedOut with
+    stable at 100% — the last traffic write — with an Event on the Service and the Rollout; afterwards
+    the Service's traffic is the user's."""
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+
+            def opt_out(svc: dict[str, Any]) -> None:
+                del svc["metadata"]["labels"]["knrollout.dev/policy"]
+
+            cluster.update_service("hello", opt_out)
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=5)
+            assert (done.status.phase, done.status.reason) == (Phase.ABORTED, "OptedOut")
+            assert [
+                (e.get("revisionName"), e.get("percent"), e.get("tag")) for e in cluster.spec_traffic("hello")
+            ] == [
+                ("hello-00001", 100, "stable"),
+                (None, 0, "latest"),
+            ]
+            for name in ("hello", "hello-00002.1"):
+                (event,) = await events_for(cluster, name, "OptedOut")
+                assert event["type"] == "Warning" and "knrollout.dev/policy" in event["message"]
+            # the status still follows Knative until the final plan is served
+            await eventually(lambda: (r := cluster.rollout("hello-00002.1")) and r.status.traffic_applied)
+
+            def by_hand(svc: dict[str, Any]) -> None:
+                svc["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
+
+            cluster.update_service("hello", by_hand)
+            await eventually(lambda: cluster.latest_created("hello") == "hello-00002")
+            await asyncio.sleep(0.5)
+            assert cluster.spec_traffic("hello") == [{"latestRevision": True, "percent": 100}]
+            assert [r.metadata.name for r in cluster.rollouts("hello")] == ["hello-00002.1"]
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20]))
 
 
 async def test_drift_is_restored_with_a_warning_naming_the_change() -> None:
