@@ -87,6 +87,7 @@ class TargetState:
     rollouts: Sequence[Rollout]
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
     opted_out: bool = False  # the target no longer carries knrollout.dev/policy (read past the informer)
+    route_problem: str | None = None  # a standalone Route that follows no single Configuration: why
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,11 @@ def assess(state: TargetState) -> Assessment:
         return Assessment(notices=notices, drive=_drive(state, last), expired=expired)
     if valid_spec is None or policy is None:
         return Assessment(notices=notices, expired=expired)
+    if state.route_problem is not None:
+        notice = Notice("Warning", "UnmanageableTraffic", state.route_problem)
+        return Assessment(
+            notices=(*notices, notice), layout=Unmanageable(state.route_problem), expired=expired
+        )
     layout = classify(target, ROLLOUT_TAGS | strategy_tags(valid_spec))
     if isinstance(layout, Unmanageable):
         notice = Notice("Warning", "UnmanageableTraffic", f"{layout.reason}; traffic is left alone")

@@ -15,7 +15,6 @@ from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
 from rollout.controller.assess import (
     Assessment,
-    Notice,
     TargetState,
     assess,
     history_limit,
@@ -28,8 +27,8 @@ from rollout.controller.drive import Carry, DriveOutcome, drive
 from rollout.controller.effects import Effects
 from rollout.controller.layout import Adopt, same_traffic
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active, expired_history
+from rollout.controller.routes import RouteConfiguration, cached_configuration_of, route_configuration
 from rollout.controller.views import (
-    CONFIGURATION_LABEL,
     ObjectKey,
     RevisionView,
     TargetView,
@@ -69,6 +68,15 @@ class TargetReconciler:
 
     async def reconcile(self, key: ObjectKey) -> float | None:
         """Seconds after which to look again (None: when something changes)."""
+        refused = self.ctx.refused.pop(key, None)
+        try:
+            return await self._reconcile(key)
+        finally:
+            if refused is not None and key not in self.ctx.refused and refused[0]:
+                # no longer refused: its policy's TargetsManageable condition forgets it
+                self.ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, refused[0]))
+
+    async def _reconcile(self, key: ObjectKey) -> float | None:
         extra: list[Obj] = []  # Rollouts created in this reconcile, before the cache has them
         carry = Carry()
         for attempt in range(self.ctx.conflict_attempts):
@@ -102,12 +110,6 @@ class TargetReconciler:
         if opted_out and not self._unsettled(key):
             return None
         policy_obj = ctx.caches.policies.get(key.namespace, view.policy_name) if view.policy_name else None
-        configuration = None
-        if key.kind == "Service":
-            revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
-        else:
-            revs, configuration, view = await self._route_revisions(view)
-        revisions: Mapping[str, RevisionView] = {r.name: r for r in map(revision_view, revs)}
         if fresh:
             listed, _ = await ctx.client.list(
                 ROLLOUTS, key.namespace, label_selector=f"{TARGET_LABEL}={key.name}"
@@ -123,38 +125,52 @@ class TargetReconciler:
         known = {_name(o) for o in objs}
         objs += [o for o in extra if _name(o) not in known]
         rollouts, raw = _parse_rollouts(objs)
+        route = RouteConfiguration(None)
+        if key.kind == "Service":
+            revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
+        else:
+            revs, route, view = await self._route_revisions(view, rollouts)
+        revisions: Mapping[str, RevisionView] = {r.name: r for r in map(revision_view, revs)}
         policy = policy_view(policy_obj) if policy_obj is not None else None
-        state = TargetState(view, policy, revisions, rollouts, ctx.defaults, opted_out=opted_out)
-        return Snapshot(obj, view, state, raw, configuration)
+        state = TargetState(
+            view,
+            policy,
+            revisions,
+            rollouts,
+            ctx.defaults,
+            opted_out=opted_out,
+            route_problem=route.problem,
+        )
+        return Snapshot(obj, view, state, raw, route.name)
 
     def _unsettled(self, key: ObjectKey) -> bool:
         """The target has a rollout (in the cache) that is running, or finished but not settled."""
         rollouts, _ = _parse_rollouts(self.ctx.caches.rollouts_of(key))
         return any(not settled(r) for r in rollouts)
 
-    async def _route_revisions(self, view: TargetView) -> tuple[list[Obj], str | None, TargetView]:
-        """A standalone Route is managed when its traffic follows ONE Configuration (named by its entries, or
-        owning the revisions it names): that Configuration's revisions, and its latest created/ready
-        revision as the Route's own. None when there is no single one."""
+    async def _route_revisions(
+        self, view: TargetView, rollouts: Sequence[Rollout]
+    ) -> tuple[list[Obj], RouteConfiguration, TargetView]:
+        """A standalone Route's Configuration (rollout.controller.routes), its revisions, and its latest
+        created/ready revision as the Route's own."""
         ns = view.namespace
-        configs = {str(e["configurationName"]) for e in view.spec_traffic if e.get("configurationName")}
-        for entry in view.spec_traffic:
-            rev = self.ctx.caches.revisions.get(ns, str(entry.get("revisionName") or ""))
-            label = ((rev or {}).get("metadata") or {}).get("labels", {}).get(CONFIGURATION_LABEL)
-            if label:
-                configs.add(str(label))
-        if len(configs) != 1:
-            return [], None, view
-        (config,) = configs
-        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{ns}/{config}")
-        cfg = await self.ctx.client.get(CONFIGURATIONS, ns, config)
+        running = active(rollouts)
+        route = route_configuration(
+            view.spec_traffic,
+            cached_configuration_of(self.ctx.caches, ns),
+            (running.spec.candidate_revision, running.spec.stable_revision) if running is not None else (),
+        )
+        if route.name is None:
+            return [], route, view
+        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{ns}/{route.name}")
+        cfg = await self.ctx.client.get(CONFIGURATIONS, ns, route.name)
         status = (cfg or {}).get("status") or {}
         view = replace(
             view,
             latest_created=status.get("latestCreatedRevisionName") or None,
             latest_ready=status.get("latestReadyRevisionName") or None,
         )
-        return revs, config, view
+        return revs, route, view
 
     # --- one pass --------------------------------------------------------------------------------------
 
@@ -166,13 +182,6 @@ class TargetReconciler:
         await fx.notices(snap.view, a.notices)
         if a.unmanageable or any(n.reason == "PolicyInvalid" for n in a.notices):
             ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, snap.view.policy_name or ""))
-        if snap.view.kind == "Route" and snap.configuration is None and a.drive is None:
-            message = (
-                "a standalone Route is managed when its traffic follows one Configuration (named by its entries "
-                "or owning the revisions they name); this one does not, so its traffic is left alone"
-            )
-            await fx.notices(snap.view, [Notice("Warning", "UnmanageableTraffic", message)])
-            return None
         if a.create is not None:
             spec = a.create["spec"]
             message = (
@@ -232,7 +241,8 @@ class TargetReconciler:
         desired = self.fx.desired_traffic(snap, a.idle, None)
         if same_traffic(snap.view.spec_traffic, desired):
             return
-        await self.fx.write_traffic(snap, desired)
+        if await self.fx.write_traffic(snap, desired) is None:
+            return
         if isinstance(a.layout, Adopt):
             await self.ctx.recorder.record(
                 target_involved(snap.view),

@@ -17,6 +17,7 @@ from tests.integration.harness import (
     onboard,
     phase_of,
     sandbox,
+    settles,
 )
 
 GATED: dict[str, Any] = {
@@ -217,3 +218,40 @@ async def test_hand_made_split_is_reported_and_left_alone() -> None:
             assert "Service split" in cond["message"] and "3 entries" in cond["message"]
             assert [e.get("percent") for e in cluster.spec_traffic("split")] == [50, 30, 20]
             assert cluster.rollouts("split") == []
+
+
+async def test_a_traffic_block_knatives_rules_refuse_is_reported_once_and_not_sent() -> None:
+    """Whatever the reason the controller's block would break Knative's rules (here a validator that refuses
+    everything), nothing is sent: an Event and the policy's condition say why, the target is left as it is,
+    and the reconcile is not retried in a loop."""
+
+    def refuse(entries: Any, *, in_service: bool) -> list[str]:
+        return ["spec.traffic[1].configurationName: expected exactly one, got neither"]
+
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        cluster.create_service("hello")
+        await eventually(lambda: cluster.latest_created("hello") == "hello-00001")
+        async with controller(cluster, validator=refuse) as ctl:
+            (event,) = await eventually(
+                lambda: [e for e in cluster.events("hello") if e["reason"] == "UnmanageableTraffic"]
+            )
+            assert event["type"] == "Warning" and "got neither" in event["message"]
+
+            def condition() -> dict[str, Any] | None:
+                conds = (cluster.policy("canary").get("status") or {}).get("conditions") or []
+                return next(
+                    (c for c in conds if c["type"] == "TargetsManageable" and c["status"] == "False"), None
+                )
+
+            cond = await eventually(condition)
+            assert "Service hello" in cond["message"] and "got neither" in cond["message"]
+            await settles(ctl)  # not retried in a loop
+            assert cluster.spec_traffic("hello") == [{"latestRevision": True, "percent": 100}]
+            samples = {
+                s.labels.get("outcome"): s.value
+                for m in ctl.metrics.registry.collect()
+                for s in m.samples
+                if s.name == "knrollout_traffic_writes_total"
+            }
+            assert samples == {"refused": 1.0}
