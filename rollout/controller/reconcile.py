@@ -94,12 +94,11 @@ class TargetReconciler:
     async def _read(self, key: ObjectKey, *, fresh: bool, extra: list[Obj]) -> Snapshot | None:
         """The target's objects: from the informer caches, or (after a conflict) from the API server."""
         ctx = self.ctx
-        resource = SERVICES if key.kind == "Service" else ROUTES
-        obj = await ctx.client.get(resource, key.namespace, key.name) if fresh else ctx.caches.target(key)
+        obj = await self._get_target(key) if fresh else ctx.caches.target(key)
         if obj is None and not fresh and self._unsettled(key):
             # Not among the labelled targets the informer holds, yet its rollouts need a decision: read it
             # from the API server, to tell an opted-out target (label removed) from a deleted one.
-            obj = await ctx.client.get(resource, key.namespace, key.name)
+            obj = await self._get_target(key)
         elif obj is not None and not fresh:
             obj = ctx.written.fresher(key.kind, obj)
         if obj is None:
@@ -142,6 +141,12 @@ class TargetReconciler:
             route_problem=route.problem,
         )
         return Snapshot(obj, view, state, raw, route.name)
+
+    async def _get_target(self, key: ObjectKey) -> Obj | None:
+        """The target from the API server (each resource named at its call site, for the RBAC scan)."""
+        if key.kind == "Service":
+            return await self.ctx.client.get(SERVICES, key.namespace, key.name)
+        return await self.ctx.client.get(ROUTES, key.namespace, key.name)
 
     def _unsettled(self, key: ObjectKey) -> bool:
         """The target has a rollout (in the cache) that is running, or finished but not settled."""
