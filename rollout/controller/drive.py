@@ -180,7 +180,7 @@ async def _report(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, decis
             if terminal:
                 await ctx.recorder.record(target, action.type, action.reason, action.message)
     outcome = decision.row.reason if decision.row is not None else "Hold"
-    ctx.metrics.decisions.labels(outcome).inc()
+    ctx.metrics.decisions.labels(rollout.metadata.namespace or "", rollout.spec.target.name, outcome).inc()
     fields = {("trigger" if k == "event" else k): v for k, v in decision.log.items()}
     if decision.row is not None or "analysis" in fields:
         log.info(
