@@ -151,10 +151,8 @@ async def drive(
     if update is not None and ctx.analysis is not None:
         ctx.analysis.consumed(rollout)
     await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
-    if write:
-        await fx.write_traffic(snap, desired)
-        if carry.drift is not None:
-            await _report_drift(fx, snap, raw, rollout, carry.drift)
+    if write and await fx.write_traffic(snap, desired) is not None and carry.drift is not None:
+        await _report_drift(fx, snap, raw, rollout, carry.drift)
     carry.drift = None
     after = outcome.after
     _want_next_window(fx, key, after, now)

@@ -410,8 +410,9 @@ def decide(inp: Inputs) -> Decision:
     )
     status = _conditions(status, generation, now, inp)
     message = _describe(status, steps, new_check)
-    if chosen is not None and status.phase in TERMINAL_PHASES:
-        message = f"{chosen[1].reason}: {message}" if message else chosen[1].reason
+    if status.phase in TERMINAL_PHASES and status.reason:
+        # why it ended leads the message, also when a finished rollout is decided again
+        message = f"{status.reason}: {message}" if message else status.reason
     status = status.model_copy(update={"message": message[:2048], "observed_generation": generation})
     log.update(
         {

@@ -92,9 +92,14 @@ def test_regression_rolls_back_with_the_numbers_and_keeps_the_candidate_reachabl
     event = next(a for a in d.actions if isinstance(a, RecordEvent))
     assert event.type == "Warning" and event.reason == "RegressionDetected"
     assert "error-rate Fail (canary 0.001 vs stable 0.001" in event.message
-    # terminal: later inputs change nothing
+    assert not w.status.traffic_applied and w.status.message.startswith("RegressionDetected: ")
+    # terminal: later inputs change nothing but the record of what Knative serves (deciding it again, as
+    # the controller does until then, keeps the reason in the message)
     again = w.tick(60, analysis=w.passing())
     assert again.event is None and w.status.phase == Phase.ROLLED_BACK
+    assert w.status.traffic_applied and w.status.message.startswith("RegressionDetected: ")
+    conds = {c.type: c for c in w.status.conditions}
+    assert (conds["TrafficApplied"].status, conds["Completed"].reason) == ("True", "RegressionDetected")
 
 
 def test_no_data_waits_instead_of_advancing_or_failing() -> None:
