@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -68,7 +70,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--leader-elect", action="store_true", help="elect a leader among replicas with a Lease")
     p.add_argument("--lease-name", default="knative-rollout-controller", help="name of the Lease")
     p.add_argument(
-        "--lease-namespace", help="namespace of the Lease (default: the first --namespace, or default)"
+        "--lease-namespace",
+        help="namespace of the Lease (default: the pod's own, from env POD_NAMESPACE; else the first "
+        "--namespace, else default)",
     )
     p.add_argument("--lease-duration", type=_duration, default=15.0, help="lease duration (default 15s)")
     p.add_argument("--renew-deadline", type=_duration, default=10.0, help="renew deadline (default 10s)")
@@ -105,12 +109,22 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def config_from(args: argparse.Namespace) -> ControllerConfig:
+def lease_namespace(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """Where the Lease lives: --lease-namespace; else the pod's namespace (POD_NAMESPACE, which the Helm
+    chart sets from the downward API: the Lease lives beside the controller, where the chart grants it);
+    else the first watched namespace; else `default`."""
+    namespaces = list(args.namespace)
+    return str(
+        args.lease_namespace or env.get("POD_NAMESPACE") or (namespaces[0] if namespaces else "default")
+    )
+
+
+def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ControllerConfig:
     namespaces = tuple(args.namespace)
     host, port = args.metrics_addr
     lease = LeaseSettings(
         name=args.lease_name,
-        namespace=args.lease_namespace or (namespaces[0] if namespaces else "default"),
+        namespace=lease_namespace(args, os.environ if env is None else env),
         identity=args.identity,
         lease_duration=args.lease_duration,
         renew_deadline=args.renew_deadline,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.api.load import FieldProblem, parse_policy
-from rollout.api.policy import RolloutPolicySpec
+from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import Rollout
 from rollout.controller.layout import ROLLOUT_TAGS, Adopt, Layout, Managed, Unmanageable, Waiting, classify
 from rollout.controller.rollouts import (
@@ -21,6 +21,7 @@ from rollout.controller.rollouts import (
     candidate_to_start,
     check_candidate,
     expired_history,
+    is_terminal,
     latest,
     new_rollout,
     resolve_policy,
@@ -36,6 +37,8 @@ from rollout.controller.views import (
 from rollout.engine.machine import pending_request
 from rollout.engine.observations import ObservedTraffic, RevisionState
 from rollout.engine.plans import STABLE_TAG, TrafficPlan, pinned
+from rollout.engine.transitions import OPTED_OUT_REASON
+from rollout.engine.webhooks import webhook_key
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class TargetState:
     revisions: Mapping[str, RevisionView]
     rollouts: Sequence[Rollout]
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
+    opted_out: bool = False  # the target no longer carries knrollout.dev/policy (read past the informer)
+    route_problem: str | None = None  # a standalone Route that follows no single Configuration: why
 
 
 @dataclass(frozen=True)
@@ -161,18 +166,48 @@ def idle_plan(stable: str, rollouts: Sequence[Rollout]) -> TrafficPlan:
     return pinned(stable)
 
 
+def history_limit(state: TargetState) -> int:
+    """How many finished rollouts the target keeps: its policy's historyLimit, else (policy missing or
+    invalid) the one its newest rollout froze."""
+    policy = state.policy
+    if policy is not None and policy.spec is not None:
+        return policy.spec.history_limit
+    newest = active(state.rollouts) or latest(state.rollouts)
+    return newest.spec.policy.spec.history_limit if newest is not None else 10
+
+
+def settled(rollout: Rollout) -> bool:
+    """A finished rollout is settled once Knative serves its final plan (status.trafficApplied) and its
+    postRollout webhooks have been called; until then the controller keeps deciding it."""
+    if not is_terminal(rollout):
+        return False
+    hooks = [webhook_key(h) for h in rollout.spec.policy.spec.webhooks if h.type == WebhookType.POST_ROLLOUT]
+    done = set(rollout.status.completed_webhooks)
+    return rollout.status.traffic_applied and all(k in done for k in hooks)
+
+
+def _opted_out(state: TargetState) -> Assessment:
+    """The target dropped its knrollout.dev/policy label: a running rollout is decided once more with
+    `opted_out` (it ends Aborted/OptedOut on stable alone: the last traffic write), and the rollout that
+    ended so is decided again until Knative serves that (without writing traffic). Nothing else: the
+    target's traffic is the user's again."""
+    running = active(state.rollouts)
+    if running is not None:
+        return Assessment(drive=_drive(state, running))
+    last = latest(state.rollouts)
+    if last is not None and last.status.reason == OPTED_OUT_REASON and not settled(last):
+        return Assessment(drive=_drive(state, last))
+    return Assessment()
+
+
 def assess(state: TargetState) -> Assessment:
+    if state.opted_out:
+        return _opted_out(state)
     target, policy = state.target, state.policy
     notices = _policy_notices(target, policy)
     valid_spec = policy.spec if policy is not None else None
     running = active(state.rollouts)
-    limit = running or latest(state.rollouts)
-    history_limit = (
-        valid_spec.history_limit
-        if valid_spec is not None
-        else (limit.spec.policy.spec.history_limit if limit is not None else 10)
-    )
-    expired = tuple(expired_history(state.rollouts, history_limit))
+    expired = tuple(expired_history(state.rollouts, history_limit(state)))
     if running is not None:
         # a running rollout follows the policy it froze at its start, whatever happened to the policy since
         return Assessment(notices=notices, drive=_drive(state, running), expired=expired)
@@ -181,6 +216,11 @@ def assess(state: TargetState) -> Assessment:
         return Assessment(notices=notices, drive=_drive(state, last), expired=expired)
     if valid_spec is None or policy is None:
         return Assessment(notices=notices, expired=expired)
+    if state.route_problem is not None:
+        notice = Notice("Warning", "UnmanageableTraffic", state.route_problem)
+        return Assessment(
+            notices=(*notices, notice), layout=Unmanageable(state.route_problem), expired=expired
+        )
     layout = classify(target, ROLLOUT_TAGS | strategy_tags(valid_spec))
     if isinstance(layout, Unmanageable):
         notice = Notice("Warning", "UnmanageableTraffic", f"{layout.reason}; traffic is left alone")
@@ -201,10 +241,16 @@ def assess(state: TargetState) -> Assessment:
             revision_generation(candidate, state.revisions),
         )
         return Assessment(notices=notices, layout=layout, create=body, expired=expired)
+    idle = idle_plan(stable, state.rollouts)
+    if last is not None and not settled(last) and TrafficPlan(tuple(last.status.traffic)) == idle:
+        # The latest rollout finished but Knative does not serve its final plan yet (or its postRollout
+        # webhooks are due): decide it again — which holds that plan, like `idle` would, and records in its
+        # status when it is served — until it is settled; then the target is left alone.
+        return Assessment(notices=notices, layout=layout, drive=_drive(state, last), expired=expired)
     return Assessment(
         notices=notices,
         layout=layout,
-        idle=idle_plan(stable, state.rollouts),
+        idle=idle,
         adopting=isinstance(layout, Adopt),
         expired=expired,
     )

@@ -114,10 +114,7 @@ class Caches:
         return self.rollouts.by_index(BY_TARGET, f"{key.namespace}/{key.kind}/{key.name}")
 
     def has_active_rollout(self, key: ObjectKey) -> bool:
-        terminal = {p.value for p in TERMINAL_PHASES}
-        return any(
-            ((o.get("status") or {}).get("phase") or "Pending") not in terminal for o in self.rollouts_of(key)
-        )
+        return any(map(_running, self.rollouts_of(key)))
 
     def parsed_rollouts(self) -> list[Rollout]:
         out = []
@@ -128,7 +125,16 @@ class Caches:
         return out
 
     def all_keys(self) -> list[ObjectKey]:
+        """Every target and policy; and the targets of running rollouts, which may have left the informers
+        (their label removed while no controller ran)."""
         keys = [target_key(o) for o in (*self.services.items(), *self.routes.items())]
+        known = set(keys)
+        for o in self.rollouts.items():
+            labels = _labels(o)
+            key = ObjectKey(labels.get(TARGET_KIND_LABEL, "Service"), _ns(o), labels.get(TARGET_LABEL, ""))
+            if key.name and _running(o) and key not in known:
+                known.add(key)
+                keys.append(key)
         keys += [ObjectKey("RolloutPolicy", _ns(o), str(meta(o).get("name"))) for o in self.policies.items()]
         return keys
 
@@ -169,6 +175,13 @@ class Caches:
             return  # a status write (ours): the targets do not care
         for target in self.targets_of_policy(ns, name):
             enqueue(target_key(target))
+
+
+_TERMINAL = frozenset(p.value for p in TERMINAL_PHASES)
+
+
+def _running(rollout: Obj) -> bool:
+    return ((rollout.get("status") or {}).get("phase") or "Pending") not in _TERMINAL
 
 
 def target_key(obj: Obj) -> ObjectKey:

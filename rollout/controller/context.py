@@ -72,6 +72,9 @@ class Context:
     field_manager: str = "knative-rollout"
     conflict_attempts: int = 3
     written: WriteOverlay = field(default_factory=WriteOverlay)
+    # targets whose last traffic write Knative's rules refused: key -> (policy, message), for the policy's
+    # TargetsManageable condition (the target's next reconcile clears or renews it)
+    refused: dict[ObjectKey, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from rollout.api.rollout import TrafficEntry
 from rollout.controller.layout import same_traffic
 from rollout.controller.views import entries_summary
 from rollout.engine.plans import TrafficPlan, merge_user_entries
+from rollout.knative.traffic import with_configuration
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,6 @@ def last_traffic_writer(managed_fields: Sequence[Mapping[str, Any]]) -> TrafficW
     return best
 
 
-def desired_traffic(plan: TrafficPlan, current: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return merge_user_entries(plan, current)
-
-
 def detect_drift(
     current: Sequence[Mapping[str, Any]],
     last_written: Sequence[TrafficEntry],
@@ -70,6 +67,7 @@ def detect_drift(
     field_manager: str,
     *,
     served: bool,
+    configuration: str | None = None,
 ) -> Drift | None:
     """Someone else rewrote spec.traffic away from the rollout's plan `last_written` (its status.traffic).
 
@@ -78,10 +76,13 @@ def detect_drift(
     With managedFields, the last writer of spec.traffic says who it was (drift when it is not the
     controller); without them, drift is reported only when the plan had been served (`served`: Knative
     showed it, so spec.traffic held it, and someone changed it since). None when spec.traffic is the plan
-    (plus users' 0% entries) or there is no plan yet."""
+    (plus users' 0% entries) or there is no plan yet. `configuration`: a standalone Route's, which its
+    `latest` entry names."""
     if not last_written:
         return None
-    expected = merge_user_entries(TrafficPlan(tuple(last_written)), current)
+    expected = with_configuration(
+        merge_user_entries(TrafficPlan(tuple(last_written)), current), configuration
+    )
     if same_traffic(current, expected):
         return None
     writer = last_traffic_writer(managed_fields)

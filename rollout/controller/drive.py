@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 import structlog
 
 from rollout.api.rollout import TERMINAL_PHASES, Rollout
-from rollout.controller.assess import Drive
+from rollout.controller.assess import Drive, settled
 from rollout.controller.context import Snapshot, target_involved
 from rollout.controller.drift import detect_drift
 from rollout.controller.effects import Effects
 from rollout.controller.layout import same_traffic
-from rollout.controller.rollouts import retry_of
+from rollout.controller.rollouts import is_terminal, retry_of
 from rollout.controller.schedule import analysis_tick, next_wakeup, window_valid
 from rollout.controller.views import ObjectKey
 from rollout.engine.inputs import AnalysisUpdate, Decision, Inputs, RecordEvent, RetryRollout
@@ -26,11 +26,14 @@ from rollout.kube.events import involved
 
 log = structlog.get_logger(__name__)
 SAFETY_POLL = 30.0  # an active rollout is looked at least this often, whatever else happens
+SETTLE_POLL = 5.0  # a finished rollout not settled yet (the target's changes wake it sooner)
 
 
 @dataclass
 class DriveOutcome:
     requeue_after: float | None
+    after: Rollout  # the rollout with the status just written
+    finished: bool = False  # this decision ended the rollout
     created: list[Obj] = field(default_factory=list)
 
 
@@ -75,7 +78,10 @@ def requeue_after(after: Rollout, now: datetime, scheduled: bool) -> float | Non
     """When to look again: the next timed moment (the analysis scheduler wakes the target itself for its
     windows), and at most SAFETY_POLL later."""
     if after.status.phase in TERMINAL_PHASES:
-        return None
+        if settled(after):
+            return None
+        # served, postRollout webhooks due: at once; not served yet: Knative's status change wakes it
+        return 0.05 if after.status.traffic_applied else SETTLE_POLL
     wake = next_wakeup(after, now)
     tick = analysis_tick(after, now)
     if scheduled and tick is not None and wake == tick.end:
@@ -102,10 +108,12 @@ async def drive(
             analysis=update,
             superseded_by=d.check.superseded_by,
             template_reverted=d.check.template_reverted,
+            opted_out=snap.state.opted_out,
             webhooks=results,
         )
     )
-    outcome = DriveOutcome(None)
+    terminal = decision.row is not None and decision.row.to in TERMINAL_PHASES and not is_terminal(rollout)
+    outcome = DriveOutcome(None, rollout.model_copy(update={"status": decision.status}), finished=terminal)
     for action in decision.actions:
         if isinstance(action, RetryRollout):
             policy = snap.state.policy
@@ -123,13 +131,16 @@ async def drive(
             outcome.created.append(await fx.create_rollout(view, body, "RetryStarted", message))
 
     desired = fx.desired_traffic(snap, decision.plan, rollout)
-    if not same_traffic(view.spec_traffic, desired) and rollout.status.phase not in TERMINAL_PHASES:
+    # an opted-out target gets one last write: the decision that ends its rollout
+    write = not same_traffic(view.spec_traffic, desired) and (not snap.state.opted_out or outcome.finished)
+    if write and rollout.status.phase not in TERMINAL_PHASES and not snap.state.opted_out:
         drift = detect_drift(
             view.spec_traffic,
             rollout.status.traffic,
             view.managed_fields,
             ctx.field_manager,
             served=rollout.status.traffic_applied,
+            configuration=snap.configuration,
         )
         if drift is not None:
             carry.drift = drift.message()
@@ -140,12 +151,10 @@ async def drive(
     if update is not None and ctx.analysis is not None:
         ctx.analysis.consumed(rollout)
     await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
-    if not same_traffic(view.spec_traffic, desired):
-        await fx.write_traffic(snap, desired)
-        if carry.drift is not None:
-            await _report_drift(fx, snap, raw, rollout, carry.drift)
+    if write and await fx.write_traffic(snap, desired) is not None and carry.drift is not None:
+        await _report_drift(fx, snap, raw, rollout, carry.drift)
     carry.drift = None
-    after = rollout.model_copy(update={"status": decision.status})
+    after = outcome.after
     _want_next_window(fx, key, after, now)
     outcome.requeue_after = requeue_after(after, now, ctx.analysis is not None and ctx.evaluator is not None)
     return outcome
@@ -169,7 +178,7 @@ async def _report(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, decis
             if terminal:
                 await ctx.recorder.record(target, action.type, action.reason, action.message)
     outcome = decision.row.reason if decision.row is not None else "Hold"
-    ctx.metrics.decisions.labels(outcome).inc()
+    ctx.metrics.decisions.labels(rollout.metadata.namespace or "", rollout.spec.target.name, outcome).inc()
     fields = {("trigger" if k == "event" else k): v for k, v in decision.log.items()}
     if decision.row is not None or "analysis" in fields:
         log.info(

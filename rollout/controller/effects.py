@@ -11,13 +11,14 @@ from rollout.api.rollout import Rollout, RolloutStatus
 from rollout.controller.assess import Notice, strategy_tags
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
 from rollout.controller.layout import ROLLOUT_TAGS
-from rollout.controller.views import TargetView, entries_summary
+from rollout.controller.views import ObjectKey, TargetView, entries_summary
 from rollout.engine.plans import TrafficPlan, merge_user_entries
+from rollout.knative.traffic import with_configuration
 from rollout.kube.client import KubeError, Obj
 from rollout.kube.events import involved
 from rollout.kube.resources import ROLLOUTS
 from rollout.kube.status import write_status
-from rollout.kube.traffic import KnativeTraffic
+from rollout.kube.traffic import InvalidTraffic, KnativeTraffic
 
 log = structlog.get_logger(__name__)
 
@@ -59,18 +60,13 @@ class Effects:
 
     def traffic_target(self, snap: Snapshot) -> KnativeTraffic:
         v = snap.view
-        configuration = snap.configuration
-        if v.kind == "Route" and configuration is None:
-            stable = next((e.get("revisionName") for e in v.spec_traffic if e.get("tag") == "stable"), None)
-            rev = snap.state.revisions.get(str(stable)) if stable else None
-            configuration = rev.configuration if rev else None
         return KnativeTraffic(
             self.ctx.client,
             v.kind,
             v.namespace,
             v.name,
             validator=self.ctx.validator,
-            configuration=configuration,
+            configuration=snap.configuration,
         )
 
     def desired_traffic(
@@ -83,11 +79,18 @@ class Effects:
         if policy is not None and policy.spec is not None:
             tags |= strategy_tags(policy.spec)
         current = [e for e in snap.view.spec_traffic if e.get("tag") not in tags - ROLLOUT_TAGS]
-        return merge_user_entries(plan, current)
+        # exactly the block that will be sent (a Route's `latest` entry names its Configuration), so that
+        # comparing it with spec.traffic says whether a write is needed
+        return with_configuration(merge_user_entries(plan, current), snap.configuration)
 
-    async def write_traffic(self, snap: Snapshot, entries: list[dict[str, Any]]) -> Obj:
+    async def write_traffic(self, snap: Snapshot, entries: list[dict[str, Any]]) -> Obj | None:
+        """Write spec.traffic; None when Knative's rules refuse the block: then nothing is sent, the target
+        is reported unmanageable (Event, and its policy's TargetsManageable condition) and left as it is."""
         try:
             obj = await self.traffic_target(snap).write(entries, snap.view.resource_version)
+        except InvalidTraffic as exc:
+            await self._refused(snap, str(exc))
+            return None
         except KubeError as exc:
             if exc.conflict:
                 self.ctx.metrics.traffic_writes.labels("conflict").inc()
@@ -102,6 +105,18 @@ class Effects:
             traffic=entries_summary(entries),
         )
         return obj
+
+    async def _refused(self, snap: Snapshot, problem: str) -> None:
+        view = snap.view
+        message = (
+            f"the traffic the controller would write breaks Knative's rules, so it is left alone: {problem}"
+        )
+        self.ctx.refused[view.key] = (view.policy_name or "", message)
+        self.ctx.metrics.traffic_writes.labels("refused").inc()
+        await self.ctx.recorder.record(target_involved(view), "Warning", "UnmanageableTraffic", message)
+        if view.policy_name:
+            self.ctx.enqueue(ObjectKey("RolloutPolicy", view.namespace, view.policy_name))
+        log.warning("traffic write refused", target=view.name, namespace=view.namespace, problem=problem)
 
     async def write_rollout_status(self, raw: Obj, status: RolloutStatus) -> Obj | None:
         try:

@@ -51,6 +51,11 @@ class RolloutCollector(Collector):
             "Last verdict of a metric (1 for the current one).",
             labels=[*labels, "metric", "verdict"],
         )
+        deadline = GaugeMetricFamily(
+            "knrollout_rollout_deadline_timestamp_seconds",
+            "When the running rollout's deadline (its policy's deadlines.rollout) passes, in Unix seconds.",
+            labels=labels,
+        )
         for r in items:
             if r.status.phase.terminal:
                 continue
@@ -58,6 +63,9 @@ class RolloutCollector(Collector):
             weight.add_metric(base, r.status.canary_weight)
             step.add_metric(base, r.status.current_step)
             applied.add_metric(base, 1 if r.status.traffic_applied else 0)
+            if r.status.started_at is not None:
+                seconds = r.spec.policy.spec.deadlines.rollout
+                deadline.add_metric(base, r.status.started_at.timestamp() + seconds)
             for m in r.status.analysis:
                 if m.value is not None:
                     value.add_metric([*base, m.name, "canary"], m.value)
@@ -68,7 +76,7 @@ class RolloutCollector(Collector):
                 if m.threshold_min is not None:
                     threshold.add_metric([*base, m.name, "min"], m.threshold_min)
                 verdict.add_metric([*base, m.name, m.verdict.value], 1)
-        yield from (weight, step, applied, value, threshold, verdict)
+        yield from (weight, step, applied, deadline, value, threshold, verdict)
 
 
 class ControllerMetrics:
@@ -77,8 +85,8 @@ class ControllerMetrics:
         r = self.registry
         self.decisions = Counter(
             "knrollout_decisions_total",
-            "Decisions that changed a rollout's phase or step, by outcome.",
-            ["outcome"],
+            "Decisions taken for rollouts, by target and outcome (the transition's reason, or Hold).",
+            ["namespace", "target", "outcome"],
             registry=r,
         )
         self.reconciles = Histogram(

@@ -13,6 +13,7 @@ from rollout.api.policy import RolloutPolicyStatus
 from rollout.controller.assess import PolicyView, policy_view, strategy_tags
 from rollout.controller.context import Context
 from rollout.controller.layout import ROLLOUT_TAGS, Unmanageable, classify
+from rollout.controller.routes import cached_configuration_of, route_configuration
 from rollout.controller.views import ObjectKey, target_view
 from rollout.engine.conditions import set_condition
 from rollout.kube.client import KubeError
@@ -53,8 +54,18 @@ def unmanageable_targets(ctx: Context, policy: PolicyView) -> list[tuple[str, st
     found = []
     for obj in ctx.caches.targets_of_policy(policy.namespace, policy.name):
         view = target_view(obj)
+        if view.key in ctx.refused:
+            found.append((f"{view.kind} {view.name}", ctx.refused[view.key][1]))
+            continue
         if ctx.caches.has_active_rollout(view.key):
             continue
+        if view.kind == "Route":
+            route = route_configuration(
+                view.spec_traffic, cached_configuration_of(ctx.caches, view.namespace)
+            )
+            if route.problem is not None:
+                found.append((f"{view.kind} {view.name}", route.problem))
+                continue
         layout = classify(view, tags)
         if isinstance(layout, Unmanageable):
             found.append((f"{view.kind} {view.name}", layout.reason))

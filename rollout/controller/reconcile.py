@@ -6,22 +6,29 @@ recomputed from cluster state at each call; a 409 re-reads the objects from the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import structlog
 
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
-from rollout.controller.assess import Assessment, Notice, TargetState, assess, policy_view
+from rollout.controller.assess import (
+    Assessment,
+    TargetState,
+    assess,
+    history_limit,
+    policy_view,
+    settled,
+)
 from rollout.controller.caches import BY_CONFIGURATION, BY_SERVICE
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
-from rollout.controller.drive import Carry, drive
+from rollout.controller.drive import Carry, DriveOutcome, drive
 from rollout.controller.effects import Effects
 from rollout.controller.layout import Adopt, same_traffic
-from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active
+from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active, expired_history
+from rollout.controller.routes import RouteConfiguration, cached_configuration_of, route_configuration
 from rollout.controller.views import (
-    CONFIGURATION_LABEL,
     ObjectKey,
     RevisionView,
     TargetView,
@@ -33,6 +40,7 @@ from rollout.kube.client import Obj
 from rollout.kube.resources import CONFIGURATIONS, ROLLOUTS, ROUTES, SERVICES
 
 log = structlog.get_logger(__name__)
+OPTED_OUT_POLL = 1.0  # seconds between looks at an opted-out target whose last rollout is not settled
 
 
 def _parse_rollouts(objs: list[Obj]) -> tuple[list[Rollout], dict[str, Obj]]:
@@ -60,6 +68,15 @@ class TargetReconciler:
 
     async def reconcile(self, key: ObjectKey) -> float | None:
         """Seconds after which to look again (None: when something changes)."""
+        refused = self.ctx.refused.pop(key, None)
+        try:
+            return await self._reconcile(key)
+        finally:
+            if refused is not None and key not in self.ctx.refused and refused[0]:
+                # no longer refused: its policy's TargetsManageable condition forgets it
+                self.ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, refused[0]))
+
+    async def _reconcile(self, key: ObjectKey) -> float | None:
         extra: list[Obj] = []  # Rollouts created in this reconcile, before the cache has them
         carry = Carry()
         for attempt in range(self.ctx.conflict_attempts):
@@ -77,23 +94,21 @@ class TargetReconciler:
     async def _read(self, key: ObjectKey, *, fresh: bool, extra: list[Obj]) -> Snapshot | None:
         """The target's objects: from the informer caches, or (after a conflict) from the API server."""
         ctx = self.ctx
-        resource = SERVICES if key.kind == "Service" else ROUTES
-        obj = await ctx.client.get(resource, key.namespace, key.name) if fresh else ctx.caches.target(key)
+        obj = await self._get_target(key) if fresh else ctx.caches.target(key)
+        if obj is None and not fresh and self._unsettled(key):
+            # Not among the labelled targets the informer holds, yet its rollouts need a decision: read it
+            # from the API server, to tell an opted-out target (label removed) from a deleted one.
+            obj = await self._get_target(key)
+        elif obj is not None and not fresh:
+            obj = ctx.written.fresher(key.kind, obj)
         if obj is None:
             return None
-        if not fresh:
-            obj = ctx.written.fresher(key.kind, obj)
         obj.setdefault("kind", key.kind)
         view = target_view(obj)
-        if view.policy_name is None:
+        opted_out = view.policy_name is None
+        if opted_out and not self._unsettled(key):
             return None
-        policy_obj = ctx.caches.policies.get(key.namespace, view.policy_name)
-        configuration = None
-        if key.kind == "Service":
-            revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
-        else:
-            revs, configuration, view = await self._route_revisions(view)
-        revisions: Mapping[str, RevisionView] = {r.name: r for r in map(revision_view, revs)}
+        policy_obj = ctx.caches.policies.get(key.namespace, view.policy_name) if view.policy_name else None
         if fresh:
             listed, _ = await ctx.client.list(
                 ROLLOUTS, key.namespace, label_selector=f"{TARGET_LABEL}={key.name}"
@@ -109,49 +124,69 @@ class TargetReconciler:
         known = {_name(o) for o in objs}
         objs += [o for o in extra if _name(o) not in known]
         rollouts, raw = _parse_rollouts(objs)
+        route = RouteConfiguration(None)
+        if key.kind == "Service":
+            revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
+        else:
+            revs, route, view = await self._route_revisions(view, rollouts)
+        revisions: Mapping[str, RevisionView] = {r.name: r for r in map(revision_view, revs)}
         policy = policy_view(policy_obj) if policy_obj is not None else None
-        state = TargetState(view, policy, revisions, rollouts, ctx.defaults)
-        return Snapshot(obj, view, state, raw, configuration)
+        state = TargetState(
+            view,
+            policy,
+            revisions,
+            rollouts,
+            ctx.defaults,
+            opted_out=opted_out,
+            route_problem=route.problem,
+        )
+        return Snapshot(obj, view, state, raw, route.name)
 
-    async def _route_revisions(self, view: TargetView) -> tuple[list[Obj], str | None, TargetView]:
-        """A standalone Route is managed when its traffic follows ONE Configuration (named by its entries, or
-        owning the revisions it names): that Configuration's revisions, and its latest created/ready
-        revision as the Route's own. None when there is no single one."""
+    async def _get_target(self, key: ObjectKey) -> Obj | None:
+        """The target from the API server (each resource named at its call site, for the RBAC scan)."""
+        if key.kind == "Service":
+            return await self.ctx.client.get(SERVICES, key.namespace, key.name)
+        return await self.ctx.client.get(ROUTES, key.namespace, key.name)
+
+    def _unsettled(self, key: ObjectKey) -> bool:
+        """The target has a rollout (in the cache) that is running, or finished but not settled."""
+        rollouts, _ = _parse_rollouts(self.ctx.caches.rollouts_of(key))
+        return any(not settled(r) for r in rollouts)
+
+    async def _route_revisions(
+        self, view: TargetView, rollouts: Sequence[Rollout]
+    ) -> tuple[list[Obj], RouteConfiguration, TargetView]:
+        """A standalone Route's Configuration (rollout.controller.routes), its revisions, and its latest
+        created/ready revision as the Route's own."""
         ns = view.namespace
-        configs = {str(e["configurationName"]) for e in view.spec_traffic if e.get("configurationName")}
-        for entry in view.spec_traffic:
-            rev = self.ctx.caches.revisions.get(ns, str(entry.get("revisionName") or ""))
-            label = ((rev or {}).get("metadata") or {}).get("labels", {}).get(CONFIGURATION_LABEL)
-            if label:
-                configs.add(str(label))
-        if len(configs) != 1:
-            return [], None, view
-        (config,) = configs
-        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{ns}/{config}")
-        cfg = await self.ctx.client.get(CONFIGURATIONS, ns, config)
+        running = active(rollouts)
+        route = route_configuration(
+            view.spec_traffic,
+            cached_configuration_of(self.ctx.caches, ns),
+            (running.spec.candidate_revision, running.spec.stable_revision) if running is not None else (),
+        )
+        if route.name is None:
+            return [], route, view
+        revs = self.ctx.caches.revisions.by_index(BY_CONFIGURATION, f"{ns}/{route.name}")
+        cfg = await self.ctx.client.get(CONFIGURATIONS, ns, route.name)
         status = (cfg or {}).get("status") or {}
         view = replace(
             view,
             latest_created=status.get("latestCreatedRevisionName") or None,
             latest_ready=status.get("latestReadyRevisionName") or None,
         )
-        return revs, config, view
+        return revs, route, view
 
     # --- one pass --------------------------------------------------------------------------------------
 
     async def _once(self, key: ObjectKey, snap: Snapshot, extra: list[Obj], carry: Carry) -> float | None:
         ctx, fx = self.ctx, self.fx
         a = assess(snap.state)
+        if snap.state.opted_out:
+            return await self._drive_opted_out(key, snap, a, carry)
         await fx.notices(snap.view, a.notices)
         if a.unmanageable or any(n.reason == "PolicyInvalid" for n in a.notices):
             ctx.enqueue(ObjectKey("RolloutPolicy", key.namespace, snap.view.policy_name or ""))
-        if snap.view.kind == "Route" and snap.configuration is None and a.drive is None:
-            message = (
-                "a standalone Route is managed when its traffic follows one Configuration (named by its entries "
-                "or owning the revisions they name); this one does not, so its traffic is left alone"
-            )
-            await fx.notices(snap.view, [Notice("Warning", "UnmanageableTraffic", message)])
-            return None
         if a.create is not None:
             spec = a.create["spec"]
             message = (
@@ -167,10 +202,42 @@ class TargetReconciler:
             raw = snap.rollout_objs[a.drive.rollout.metadata.name]
             outcome = await drive(fx, key, snap, a.drive, raw, carry)
             extra.extend(outcome.created)
+            if outcome.finished or outcome.created:
+                await fx.expire(self._expired_now(snap, outcome, a.expired))
             return outcome.requeue_after
         if a.idle is not None:
             await self._hold_idle(snap, a)
         return None
+
+    async def _drive_opted_out(
+        self, key: ObjectKey, snap: Snapshot, a: Assessment, carry: Carry
+    ) -> float | None:
+        if a.drive is None:
+            return None
+        raw = snap.rollout_objs[a.drive.rollout.metadata.name]
+        outcome = await drive(self.fx, key, snap, a.drive, raw, carry)
+        if outcome.finished:
+            log.warning(
+                "target opted out mid-rollout",
+                target=key.name,
+                namespace=key.namespace,
+                kind=key.kind,
+                rollout=outcome.after.metadata.name,
+            )
+        # no informer event will come for a target without the label: look again soon until settled
+        return None if outcome.requeue_after is None else min(outcome.requeue_after, OPTED_OUT_POLL)
+
+    def _expired_now(
+        self, snap: Snapshot, outcome: DriveOutcome, deleted: Sequence[Rollout]
+    ) -> list[Rollout]:
+        """History beyond the limit once this decision is counted: a rollout that just finished (or a retry
+        that just started) may push the oldest finished one out now, not at some later reconcile."""
+        after = outcome.after
+        rollouts = [after if r.metadata.name == after.metadata.name else r for r in snap.state.rollouts]
+        rollouts += _parse_rollouts(outcome.created)[0]
+        gone = {r.metadata.name for r in deleted}
+        state = replace(snap.state, rollouts=rollouts)
+        return [r for r in expired_history(rollouts, history_limit(state)) if r.metadata.name not in gone]
 
     async def _hold_idle(self, snap: Snapshot, a: Assessment) -> None:
         assert a.idle is not None
@@ -179,7 +246,8 @@ class TargetReconciler:
         desired = self.fx.desired_traffic(snap, a.idle, None)
         if same_traffic(snap.view.spec_traffic, desired):
             return
-        await self.fx.write_traffic(snap, desired)
+        if await self.fx.write_traffic(snap, desired) is None:
+            return
         if isinstance(a.layout, Adopt):
             await self.ctx.recorder.record(
                 target_involved(snap.view),

@@ -75,8 +75,17 @@ def is_terminal(rollout: Rollout) -> bool:
 
 
 def same_configuration(a: RevisionView | None, b: RevisionView | None) -> bool:
-    """Two revisions run the same template (Knative makes a new revision when git reverts the template)."""
-    return a is not None and b is not None and bool(a.spec) and a.spec == b.spec
+    """Two revisions run the same template (Knative makes a new revision when git reverts the template):
+    the same spec AND the same labels and annotations from the template (an annotation-only change, e.g.
+    `autoscaling.knative.dev/min-scale`, is a new configuration to roll out). What Knative writes on its
+    revisions itself (routes, creator, routingState, its serving.knative.dev/ labels) does not count."""
+    return (
+        a is not None
+        and b is not None
+        and bool(a.spec)
+        and a.spec == b.spec
+        and a.template_metadata == b.template_metadata
+    )
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,34 @@ def observed_traffic(view: TargetView) -> ObservedTraffic:
     return ObservedTraffic(percents=percents, tags=tags, ready=bool(view.routes_ready) and current)
 
 
+# What Knative itself writes on a Revision's metadata, besides the template's labels and annotations: none of
+# it is part of the configuration the user asked for. (Every serving.knative.dev/ label is Knative's:
+# service, configuration, configurationGeneration, configurationUID, routingState, route, ...; its
+# annotations are listed, because users do set some of that prefix on a template, e.g. progress-deadline.)
+KNATIVE_LABEL_PREFIX = "serving.knative.dev/"
+KNATIVE_ANNOTATIONS = frozenset(
+    {
+        "serving.knative.dev/creator",
+        "serving.knative.dev/lastModifier",
+        "serving.knative.dev/routes",
+        "serving.knative.dev/routingStateModified",
+        "serving.knative.dev/lastPinned",
+        # the kn client stamps every update with the time: bookkeeping, not configuration
+        "client.knative.dev/updateTimestamp",
+    }
+)
+
+
+def template_metadata(labels: Mapping[str, Any], annotations: Mapping[str, Any]) -> Mapping[str, str]:
+    """The labels and annotations of a Revision that came from its template (what the user set), as one
+    comparable mapping (labels prefixed `label:`, annotations `annotation:`)."""
+    out = {f"label:{k}": str(v) for k, v in labels.items() if not str(k).startswith(KNATIVE_LABEL_PREFIX)}
+    out.update(
+        (f"annotation:{k}", str(v)) for k, v in annotations.items() if str(k) not in KNATIVE_ANNOTATIONS
+    )
+    return out
+
+
 @dataclass(frozen=True)
 class RevisionView:
     name: str
@@ -151,6 +179,7 @@ class RevisionView:
     reason: str = ""
     message: str = ""
     spec: Mapping[str, Any] = field(default_factory=dict)
+    template_metadata: Mapping[str, str] = field(default_factory=dict)  # see `template_metadata()`
 
     def state(self) -> RevisionState:
         return RevisionState(self.name, self.ready, self.reason, self.message)
@@ -171,6 +200,7 @@ def revision_view(obj: Obj) -> RevisionView:
         reason=str((ready or {}).get("reason") or ""),
         message=str((ready or {}).get("message") or ""),
         spec=spec if isinstance(spec, Mapping) else {},
+        template_metadata=template_metadata(labels, m.get("annotations") or {}),
     )
 
 

@@ -121,21 +121,11 @@ class Demo:
                 if sig != last:
                     last = sig
                     self.say(progress_line(current, self.elapsed()))
-                if current.status.phase.terminal and self.serves(current):
+                # finished, and (the controller's status says) Knative serves its final split
+                if current.status.phase.terminal and current.status.traffic_applied:
                     return current
             await asyncio.sleep(0.25)
         raise TimeoutError(f"the rollout of {candidate} did not finish in {self.options.stage_timeout:.0f}s")
-
-    def serves(self, rollout: Rollout) -> bool:
-        """Knative serves the rollout's final split (what a user would check with kubectl)."""
-        svc = self.store.get(kinds.KSERVICES, NAMESPACE, SERVICE) or {}
-        served: dict[str, int] = {}
-        for entry in (svc.get("status") or {}).get("traffic") or []:
-            if entry.get("percent"):
-                name = str(entry.get("revisionName"))
-                served[name] = served.get(name, 0) + int(entry["percent"])
-        wanted = {e.revision_name: e.percent for e in rollout.status.traffic if e.revision_name and e.percent}
-        return served == wanted
 
     def latest_created(self) -> str | None:
         svc = self.store.get(kinds.KSERVICES, NAMESPACE, SERVICE) or {}

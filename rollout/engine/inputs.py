@@ -40,6 +40,7 @@ class Inputs:
     analysis: AnalysisUpdate | None = None
     superseded_by: str | None = None  # a newer revision that replaces the candidate
     template_reverted: bool = False  # the template is back to the stable revision's configuration
+    opted_out: bool = False  # the target no longer carries knrollout.dev/policy
     webhooks: Mapping[str, WebhookResult] = field(default_factory=dict)  # key -> result, for due calls
 
 

@@ -29,7 +29,7 @@ from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
 from rollout.engine.steps import EngineStep, engine_steps
-from rollout.engine.transitions import Effect, Event, Row, lookup
+from rollout.engine.transitions import OPTED_OUT_REASON, Effect, Event, Row, lookup
 from rollout.engine.webhooks import webhook_key
 
 DEADLINE_CONDITION = "DeadlineExceeded"
@@ -151,6 +151,8 @@ def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: 
 
     if req is not None and req.action == RequestAction.ABORT:
         events.append(Event.ABORT_REQUESTED)
+    if inp.opted_out:
+        events.append(Event.OPTED_OUT)
     if inp.superseded_by:
         events.append(Event.SUPERSEDED)
     if inp.template_reverted:
@@ -287,6 +289,7 @@ def _plan(
         spec.stable_revision,
         spec.candidate_revision,
         candidate_ready,
+        park_candidate=status.reason != OPTED_OUT_REASON,
     )
 
 
@@ -414,8 +417,9 @@ def decide(inp: Inputs) -> Decision:
     )
     status = _conditions(status, generation, now, inp)
     message = _describe(status, steps, new_check)
-    if chosen is not None and status.phase in TERMINAL_PHASES:
-        message = f"{chosen[1].reason}: {message}" if message else chosen[1].reason
+    if status.phase in TERMINAL_PHASES and status.reason:
+        # why it ended leads the message, also when a finished rollout is decided again
+        message = f"{status.reason}: {message}" if message else status.reason
     status = status.model_copy(update={"message": message[:2048], "observed_generation": generation})
     log.update(
         {
@@ -454,6 +458,11 @@ def _transition_message(
     if event == Event.REGRESSION and inp.analysis is not None:
         failed = [r for r in inp.analysis.results if r.name in inp.analysis.failed]
         return f"{base}: " + "; ".join(f"{_metric_summary(r)}: {r.message}" for r in failed)
+    if event == Event.OPTED_OUT:
+        return (
+            f"{base}: the {spec.target.kind} no longer carries the knrollout.dev/policy label; stable "
+            f"{spec.stable_revision} serves 100% again and its traffic is no longer managed"
+        )
     if event == Event.SUPERSEDED:
         return f"{base}: revision {inp.superseded_by} replaced candidate {spec.candidate_revision}"
     if event in (Event.STEP_DONE, Event.STEP_DONE_AT_GATE, Event.STEP_DONE_LAST) and check is not None:

@@ -91,8 +91,11 @@ def plan_for(
     stable: str,
     candidate: str,
     candidate_ready: bool,
+    *,
+    park_candidate: bool = True,
 ) -> TrafficPlan:
-    """The plan of a rollout in `phase` at `current_step`."""
+    """The plan of a rollout in `phase` at `current_step`. A rollout that ended without promotion keeps its
+    (Ready) candidate reachable at 0% under `canary` unless `park_candidate` is False."""
     if phase in (Phase.SUCCEEDED, Phase.PROMOTING):
         return promoted(candidate)
     if phase in (Phase.PROGRESSING, Phase.PAUSED):
@@ -100,7 +103,7 @@ def plan_for(
             return with_candidate_parked(stable, candidate)
         step = steps[min(current_step, len(steps) - 1)]
         return step_plan(policy, step, stable, candidate)
-    if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED) and candidate_ready:
+    if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED) and candidate_ready and park_candidate:
         return with_candidate_parked(stable, candidate)
     return pinned(stable)
 

@@ -18,6 +18,7 @@ from rollout.api.rollout import TERMINAL_PHASES, Phase
 class Event(StrEnum):
     # in priority order: the first event that holds and has a row for the current phase wins
     ABORT_REQUESTED = "AbortRequested"  # a person asked to abort
+    OPTED_OUT = "OptedOut"  # the target's knrollout.dev/policy label was removed
     SUPERSEDED = "Superseded"  # a newer revision replaced the candidate
     TEMPLATE_REVERTED = "TemplateReverted"  # the template is back to the stable configuration
     CANDIDATE_FAILED = "CandidateFailed"  # the candidate revision reports Ready=False
@@ -61,6 +62,10 @@ class Row:
     effect: Effect = Effect.NONE
 
 
+# The reason of a rollout ended by its target opting out: its final plan is stable alone (no candidate left
+# parked under `canary`, since nothing will manage the target's traffic any more).
+OPTED_OUT_REASON = "OptedOut"
+
 P, G, Z, M = Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING
 ACTIVE = (P, G, Z, M)
 FINISH = Effect.FINISH
@@ -74,6 +79,7 @@ def _rows() -> dict[tuple[Phase, Event], Row]:
             t[(phase, event)] = row
 
     add(ACTIVE, Event.ABORT_REQUESTED, Row(Phase.ABORTED, "Aborted", True, FINISH))
+    add(ACTIVE, Event.OPTED_OUT, Row(Phase.ABORTED, OPTED_OUT_REASON, True, FINISH))
     add(ACTIVE, Event.SUPERSEDED, Row(Phase.SUPERSEDED, "Superseded", False, FINISH))
     add(ACTIVE, Event.TEMPLATE_REVERTED, Row(Phase.SUPERSEDED, "TemplateReverted", False, FINISH))
     add((P,), Event.CANDIDATE_FAILED, Row(Phase.FAILED, "CandidateFailed", True, FINISH))

@@ -174,6 +174,20 @@ def default_traffic(entries: Sequence[Mapping[str, Any]] | None, *, in_service: 
 # --- validation --------------------------------------------------------------------------------------
 
 
+def with_configuration(
+    entries: Sequence[Mapping[str, Any]], configuration: str | None
+) -> list[dict[str, Any]]:
+    """The entries as a standalone Route must hold them: its `latestRevision` entries name the Configuration
+    they follow (inside a Service the configuration is implied, so Services pass None)."""
+    out = []
+    for e in entries:
+        entry = dict(e)
+        if entry.get("latestRevision") and not entry.get("configurationName") and configuration:
+            entry["configurationName"] = configuration
+        out.append(entry)
+    return out
+
+
 def validate_traffic(
     entries: Any,
     *,

@@ -54,14 +54,18 @@ BY_KIND: dict[str, Resource] = {
     r.kind: r for r in (SERVICES, ROUTES, REVISIONS, CONFIGURATIONS, POLICIES, ROLLOUTS, LEASES, SECRETS)
 }
 
-# Every (verb, resource) the controller uses; subresources as "rollouts/status".
+# Every (verb, resource) the controller uses, exactly (the Helm chart's RBAC rules must grant these and
+# nothing else; tests/chart checks both ways); subresources as "rollouts/status".
 CALLS: frozenset[tuple[str, str, str]] = frozenset(
     {
-        *((verb, KNATIVE_GROUP, plural) for verb in ("list", "watch", "get") for plural in (
-            "services", "routes", "revisions", "configurations")),
-        ("patch", KNATIVE_GROUP, "services"),
-        ("patch", KNATIVE_GROUP, "routes"),
-        *((verb, GROUP, "rolloutpolicies") for verb in ("list", "watch", "get")),
+        # informers (list, watch); targets read past the informer (get); traffic patches
+        *((verb, KNATIVE_GROUP, plural) for verb in ("list", "watch", "get", "patch") for plural in (
+            "services", "routes")),
+        ("list", KNATIVE_GROUP, "revisions"),  # an informer
+        ("watch", KNATIVE_GROUP, "revisions"),
+        ("get", KNATIVE_GROUP, "configurations"),  # a standalone Route's latest created/ready revision
+        ("list", GROUP, "rolloutpolicies"),  # an informer
+        ("watch", GROUP, "rolloutpolicies"),
         ("patch", GROUP, "rolloutpolicies/status"),
         *((verb, GROUP, "rollouts") for verb in ("list", "watch", "get", "create", "delete")),
         ("patch", GROUP, "rollouts/status"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from rollout.knative.traffic import validate_traffic
+from rollout.knative.traffic import validate_traffic, with_configuration
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.resources import ROUTES, SERVICES
 
@@ -33,17 +33,6 @@ class TrafficTarget(Protocol):
     async def read(self) -> Obj | None: ...
 
     async def write(self, entries: Sequence[dict[str, Any]], precondition: str) -> Obj: ...
-
-
-def with_configuration(entries: Sequence[dict[str, Any]], configuration: str | None) -> list[dict[str, Any]]:
-    """A standalone Route names the Configuration its `latestRevision` entries follow."""
-    out = []
-    for e in entries:
-        entry = dict(e)
-        if entry.get("latestRevision") and not entry.get("configurationName") and configuration:
-            entry["configurationName"] = configuration
-        out.append(entry)
-    return out
 
 
 class KnativeTraffic:

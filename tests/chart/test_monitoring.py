@@ -45,6 +45,8 @@ def test_alerts_can_be_turned_off_one_by_one() -> None:
 
 
 STUCK = 'namespace="shop", target="cart", rollout="cart-00002.1"'
+CART = 'namespace="shop", target="cart"'
+WEB = 'namespace="shop", target="web"'
 MOVING = 'namespace="shop", target="api", rollout="api-00009.1"'
 UNAPPLIED = 'namespace="shop", target="web", rollout="web-00003.1"'
 
@@ -72,22 +74,37 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
             {
                 "interval": "1m",
                 "input_series": [
-                    # a rollback at minute 3 and a promotion at minute 4
+                    # a rollback of shop/cart at minute 3 (its series existed: a Hold, say, was counted
+                    # for it first) and a promotion at minute 4
                     {
-                        "series": 'knrollout_decisions_total{outcome="RegressionDetected"}',
+                        "series": f'knrollout_decisions_total{{{CART}, outcome="RegressionDetected"}}',
                         "values": "0 0 0 1x30",
                     },
-                    {"series": 'knrollout_decisions_total{outcome="Promoted"}', "values": "0 0 0 0 1x30"},
-                    # a rollout whose step and weight do not move for the whole test; one that moves
-                    {"series": f"knrollout_rollout_step{{{STUCK}}}", "values": "1x200"},
-                    {"series": f"knrollout_rollout_canary_weight{{{STUCK}}}", "values": "20x200"},
+                    {
+                        "series": f'knrollout_decisions_total{{{CART}, outcome="Promoted"}}',
+                        "values": "0 0 0 0 1x30",
+                    },
+                    # shop/web's first decision ever is a failure at minute 2: its series starts at 1
+                    {
+                        "series": f'knrollout_decisions_total{{{WEB}, outcome="CandidateFailed"}}',
+                        "values": "_x2 1x40",
+                    },
+                    # a rollout past its deadline (minute 60) that keeps running; one that moves on time
+                    {
+                        "series": f"knrollout_rollout_deadline_timestamp_seconds{{{STUCK}}}",
+                        "values": "3600x200",
+                    },
                     {"series": f"knrollout_rollout_traffic_applied{{{STUCK}}}", "values": "1x200"},
-                    {"series": f"knrollout_rollout_step{{{MOVING}}}", "values": "0x60 1x60 2x80"},
-                    {"series": f"knrollout_rollout_canary_weight{{{MOVING}}}", "values": "10x60 20x60 50x80"},
+                    {
+                        "series": f"knrollout_rollout_deadline_timestamp_seconds{{{MOVING}}}",
+                        "values": "36000x200",
+                    },
                     {"series": f"knrollout_rollout_traffic_applied{{{MOVING}}}", "values": "1x200"},
                     # a rollout whose planned split Knative does not serve from minute 10
-                    {"series": f"knrollout_rollout_step{{{UNAPPLIED}}}", "values": "0x200"},
-                    {"series": f"knrollout_rollout_canary_weight{{{UNAPPLIED}}}", "values": "5x200"},
+                    {
+                        "series": f"knrollout_rollout_deadline_timestamp_seconds{{{UNAPPLIED}}}",
+                        "values": "36000x200",
+                    },
                     {"series": f"knrollout_rollout_traffic_applied{{{UNAPPLIED}}}", "values": "1x10 0x190"},
                     # the controller answers for 10 minutes, then stops
                     {"series": up, "values": "1x10 0x190"},
@@ -103,9 +120,13 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                         "alertname": "KnativeRolloutFailed",
                         "exp_alerts": [
                             _alert(
-                                {"severity": "warning", "outcome": "RegressionDetected"},
-                                "A rollout ended: RegressionDetected",
-                            )
+                                {"severity": "warning", **_labels(CART), "outcome": "RegressionDetected"},
+                                "A rollout of shop/cart ended: RegressionDetected",
+                            ),
+                            _alert(
+                                {"severity": "warning", **_labels(WEB), "outcome": "CandidateFailed"},
+                                "A rollout of shop/web ended: CandidateFailed",
+                            ),
                         ],
                     },
                     {"eval_time": "25m", "alertname": "KnativeRolloutFailed", "exp_alerts": []},
@@ -121,9 +142,20 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                             )
                         ],
                     },
-                    # no progress for 2h (+ `for`): the stuck rollout, never the moving one
+                    # past its deadline (minute 60), held by `for: 15m`: not at minute 70, at minute 80;
+                    # never the one on time
                     {
-                        "eval_time": "140m",
+                        "eval_time": "70m",
+                        "alertname": "KnativeRolloutStuck",
+                        "exp_alerts": [
+                            _alert(
+                                {"severity": "warning", **_labels(UNAPPLIED)},
+                                "Rollout shop/web-00003.1 is stuck",
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "80m",
                         "alertname": "KnativeRolloutStuck",
                         "exp_alerts": [
                             _alert(
@@ -390,5 +422,5 @@ def test_failure_alert_covers_exactly_the_reasons_that_end_a_rollout_badly() -> 
         if not source.terminal and row.to in {Phase.ROLLED_BACK, Phase.FAILED}
     }
     rule = next(r for r in _rule_groups()[0]["rules"] if r["alert"] == "KnativeRolloutFailed")
-    (alternation,) = re.findall(r'outcome=~"([^"]+)"', rule["expr"])
+    (alternation,) = set(re.findall(r'outcome=~"([^"]+)"', rule["expr"]))
     assert set(alternation.split("|")) == bad

@@ -150,7 +150,12 @@ def test_leader_election_with_its_lease_rights(values: Values) -> None:
     assert "--leader-elect" in c.args
     lease_name = "knative-rollout-controller"
     assert f"--lease-name={lease_name}" in c.args
-    assert f"--lease-namespace={NAMESPACE}" in c.args  # where the Role below grants it
+    # the Lease's namespace is the pod's own (the controller's default, from the downward API), where the
+    # Role below grants it
+    assert not any(a.startswith("--lease-namespace") for a in c.args)
+    assert c.deployment["metadata"]["namespace"] == NAMESPACE
+    env = {e["name"]: e for e in c.container["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     role = only(objs, "Role", f"{RELEASE}-knative-rollout-leader-election")
     assert role["metadata"]["namespace"] == NAMESPACE
     named = [r for r in role["rules"] if r.get("resourceNames")]

@@ -55,7 +55,14 @@ def service(
 
 
 def revision(
-    name: str, *, generation: int, ready: str = "True", image: str = "img:1", message: str = ""
+    name: str,
+    *,
+    generation: int,
+    ready: str = "True",
+    image: str = "img:1",
+    message: str = "",
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "kind": "Revision",
@@ -66,7 +73,9 @@ def revision(
                 "serving.knative.dev/service": "hello",
                 "serving.knative.dev/configuration": "hello",
                 "serving.knative.dev/configurationGeneration": str(generation),
+                **(labels or {}),
             },
+            "annotations": annotations or {},
         },
         "spec": {"containers": [{"image": image}]},
         "status": {

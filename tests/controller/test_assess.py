@@ -3,7 +3,7 @@ from typing import Any
 
 from rollout.api.load import policy_hash
 from rollout.api.rollout import ManualRequest, Phase, RequestAction, Rollout
-from rollout.controller.assess import PolicyView, TargetState, assess, policy_view
+from rollout.controller.assess import Assessment, PolicyView, TargetState, assess, policy_view, settled
 from rollout.controller.layout import Adopt, Managed, Unmanageable
 from rollout.controller.views import TargetView, revision_view
 from rollout.engine.plans import pinned, with_candidate_parked
@@ -42,6 +42,7 @@ def state(
     target: TargetView | None = None,
     rollouts: Sequence[Rollout] = (),
     pol: PolicyView | str | None = "default",
+    opted_out: bool = False,
 ) -> TargetState:
     return TargetState(
         target=target or view(),
@@ -49,6 +50,7 @@ def state(
         revisions=REVS,
         rollouts=list(rollouts),
         defaults=DEFAULTS,
+        opted_out=opted_out,
     )
 
 
@@ -128,9 +130,33 @@ def test_newer_revision_mid_rollout_is_passed_to_decide_as_superseding() -> None
 def test_after_a_rollback_the_parked_candidate_is_held_and_not_rolled_out_again() -> None:
     parked = with_candidate_parked("hello-00001", "hello-00002")
     done = rollout(phase=Phase.ROLLED_BACK, traffic=list(parked.entries))
-    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [done]))
+    served = done.model_copy(update={"status": done.status.model_copy(update={"traffic_applied": True})})
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [served]))
     assert a.create is None and a.drive is None
     assert a.idle == parked
+
+
+def test_a_finished_rollout_is_decided_again_until_knative_serves_its_final_plan() -> None:
+    """The rollback's traffic is written when it is decided; Knative serves it later. Until it does, the
+    rollout is driven again (so that its status and TrafficApplied condition say when it is served); then
+    the target is left alone. A new candidate still takes precedence."""
+    parked = with_candidate_parked("hello-00001", "hello-00002")
+    done = rollout(phase=Phase.ROLLED_BACK, traffic=list(parked.entries))
+    a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [done]))
+    assert a.drive is not None and a.drive.rollout is done and a.idle is None and a.create is None
+    assert not settled(done)
+    newer = assess(state(view(spec_traffic=PINNED, latest_created="hello-00003"), [done]))
+    assert newer.create is not None and newer.drive is None
+
+
+def test_a_finished_rollout_is_settled_once_served_and_its_post_rollout_hooks_called() -> None:
+    hook = {"name": "notify", "type": "postRollout", "url": "http://127.0.0.1:9/notify"}
+    done = rollout(phase=Phase.SUCCEEDED, policy={**POLICY, "webhooks": [hook]})
+    served = done.status.model_copy(update={"traffic_applied": True})
+    assert not settled(done.model_copy(update={"status": served}))
+    called = served.model_copy(update={"completed_webhooks": ["postRollout/notify"]})
+    assert settled(done.model_copy(update={"status": called}))
+    assert not settled(rollout(phase=Phase.PROGRESSING))
 
 
 def test_retry_request_on_the_finished_rollout_drives_it() -> None:
@@ -139,3 +165,18 @@ def test_retry_request_on_the_finished_rollout_drives_it() -> None:
     done = done.model_copy(update={"spec": done.spec.model_copy(update={"request": req})})
     a = assess(state(view(spec_traffic=PINNED, latest_created="hello-00002"), [done]))
     assert a.drive is not None and a.drive.rollout is done
+
+
+def test_an_opted_out_target_only_sees_its_running_rollout_ended() -> None:
+    """Label removed: the running rollout is driven (to end it); then the OptedOut one until settled;
+    nothing else — no missing-policy warning, no new rollout, no pinning."""
+    target = view(spec_traffic=PINNED, latest_created="hello-00003")
+    running = rollout(phase=Phase.PAUSED)
+    a = assess(state(target, [running], pol=None, opted_out=True))
+    assert a.drive is not None and a.drive.rollout is running and not a.notices and a.create is None
+    ended = rollout(phase=Phase.ABORTED)
+    ended = ended.model_copy(update={"status": ended.status.model_copy(update={"reason": "OptedOut"})})
+    assert assess(state(target, [ended], pol=None, opted_out=True)).drive is not None
+    served = ended.model_copy(update={"status": ended.status.model_copy(update={"traffic_applied": True})})
+    for rollouts in ([served], [rollout(phase=Phase.ROLLED_BACK)], []):
+        assert assess(state(target, rollouts, pol=None, opted_out=True)) == Assessment()

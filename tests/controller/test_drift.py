@@ -66,3 +66,15 @@ def test_nothing_written_yet_is_never_drift() -> None:
 def test_status_subresource_writes_do_not_count_as_traffic_writers() -> None:
     entry = {**managed("knative-serving", "2026-11-25T13:00:00Z"), "subresource": "status"}
     assert last_traffic_writer([entry]) is None
+
+
+def test_a_routes_latest_entry_naming_its_configuration_is_no_drift() -> None:
+    """A standalone Route holds `configurationName` on its `latest` entry (the controller writes it so);
+    that is the plan as written, not someone else's change."""
+    current = [
+        *WRITTEN[:2],
+        {"latestRevision": True, "percent": 0, "tag": "latest", "configurationName": "hello"},
+    ]
+    assert detect_drift(current, PLAN, [], "knative-rollout", served=True, configuration="hello") is None
+    other = [*WRITTEN[:2], {**current[2], "configurationName": "other"}]
+    assert detect_drift(other, PLAN, [], "knative-rollout", served=True, configuration="hello") is not None

@@ -11,6 +11,7 @@ from rollout.controller.rollouts import (
     latest,
     resolve_policy,
     rollout_name,
+    same_configuration,
 )
 from rollout.controller.views import RevisionView, revision_view
 from tests.controller.objects import POLICY, revision, rollout
@@ -70,6 +71,37 @@ def test_template_reverted_to_stable_configuration() -> None:
     r = rollout("hello-00002")
     assert check_candidate(r, "hello-00004", REVS).template_reverted  # same spec as hello-00001
     assert check_candidate(r, "hello-00001", REVS).template_reverted  # named revision reused
+
+
+def test_same_configuration_is_the_spec_and_the_metadata_the_user_set() -> None:
+    """An annotation-only template change (min-scale, say) is a new configuration; what Knative writes on
+    its revisions (routes, creator, routingState, its own labels) is not part of it."""
+    knative_labels = {
+        "serving.knative.dev/routingState": "active",
+        "serving.knative.dev/configurationUID": "u",
+    }
+    knative_annotations = {
+        "serving.knative.dev/creator": "alice@example.com",
+        "serving.knative.dev/lastModifier": "bob@example.com",
+        "serving.knative.dev/routes": "hello",
+        "serving.knative.dev/routingStateModified": "2026-11-25T12:00:00Z",
+    }
+    scaled = {"autoscaling.knative.dev/min-scale": "1"}
+    r = revs(
+        revision("hello-00001", generation=1, annotations=scaled),
+        # the same template, stamped out again: only what Knative manages differs
+        revision(
+            "hello-00002", generation=2, labels=knative_labels, annotations={**scaled, **knative_annotations}
+        ),
+        revision("hello-00003", generation=3),  # min-scale removed: a new configuration
+        revision("hello-00004", generation=4, annotations={**scaled, "sandbox.knrollout.dev/fail": "x"}),
+        revision("hello-00005", generation=5, annotations=scaled, labels={"team": "shop"}),
+    )
+    assert same_configuration(r["hello-00001"], r["hello-00002"])
+    for other in ("hello-00003", "hello-00004", "hello-00005"):
+        assert not same_configuration(r["hello-00001"], r[other]), other
+    assert candidate_to_start("hello-00001", "hello-00003", r, []) == "hello-00003"
+    assert candidate_to_start("hello-00001", "hello-00002", r, []) is None
 
 
 def test_candidate_to_start() -> None:

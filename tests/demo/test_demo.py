@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from datetime import UTC, datetime
 
@@ -27,6 +28,9 @@ async def test_demo_promotes_the_good_revision_and_rolls_back_the_bad_one() -> N
     assert "hello-00002  Succeeded" in text and "(Promoted)" in text
     assert "hello-00003  RolledBack" in text and "(RegressionDetected)" in text
     assert "error-rate" in text and "vs stable" in text and "(max 5.00%)" in text
+    # each rollout's last progress line: finished, and its final split served (no `*`)
+    assert re.search(r"hello-00002\s+Succeeded\s.*canary\s+100%(?!\*)", text), text
+    assert re.search(r"hello-00003\s+RolledBack\s.*canary\s+0%(?!\*)", text), text
 
 
 def _outcome(revision: str, code: int, latency: float) -> Outcome:

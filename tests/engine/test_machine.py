@@ -6,6 +6,7 @@ from rollout.api.rollout import Phase, RequestAction, Verdict
 from rollout.engine.inputs import AnalysisUpdate, RecordEvent, RetryRollout, WebhookResult
 from rollout.engine.machine import analysis_due
 from rollout.engine.observations import ObservedTraffic
+from rollout.engine.plans import pinned
 from rollout.engine.transitions import Event
 from tests.engine.world import World, make_rollout, results
 
@@ -91,9 +92,14 @@ def test_regression_rolls_back_with_the_numbers_and_keeps_the_candidate_reachabl
     event = next(a for a in d.actions if isinstance(a, RecordEvent))
     assert event.type == "Warning" and event.reason == "RegressionDetected"
     assert "error-rate Fail (canary 0.001 vs stable 0.001" in event.message
-    # terminal: later inputs change nothing
+    assert not w.status.traffic_applied and w.status.message.startswith("RegressionDetected: ")
+    # terminal: later inputs change nothing but the record of what Knative serves (deciding it again, as
+    # the controller does until then, keeps the reason in the message)
     again = w.tick(60, analysis=w.passing())
     assert again.event is None and w.status.phase == Phase.ROLLED_BACK
+    assert w.status.traffic_applied and w.status.message.startswith("RegressionDetected: ")
+    conds = {c.type: c for c in w.status.conditions}
+    assert (conds["TrafficApplied"].status, conds["Completed"].reason) == ("True", "RegressionDetected")
 
 
 def test_no_data_waits_instead_of_advancing_or_failing() -> None:
@@ -245,6 +251,21 @@ def test_superseded_and_reverted_end_cleanly_on_stable() -> None:
     w2.tick()
     d = w2.tick(reverted=True)
     assert w2.status.phase == Phase.SUPERSEDED and w2.status.reason == "TemplateReverted"
+
+
+def test_opting_out_mid_rollout_aborts_on_stable_alone() -> None:
+    """The label is removed: the rollout ends Aborted (OptedOut) and its last plan is stable at 100% with no
+    candidate left parked (nothing will manage the target's traffic afterwards)."""
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    assert w.status.phase == Phase.PROGRESSING and w.status.canary_weight > 0
+    d = w.tick(opted_out=True)
+    assert (w.status.phase, w.status.reason) == (Phase.ABORTED, "OptedOut")
+    assert d.plan == pinned("hello-00001")
+    (event,) = [a for a in d.actions if isinstance(a, RecordEvent)]
+    assert (event.type, event.reason) == ("Warning", "OptedOut") and "knrollout.dev/policy" in event.message
+    assert w.tick().plan == pinned("hello-00001")  # and it stays so
 
 
 def test_rollout_deadline_rolls_back_or_pauses_once() -> None:

@@ -95,6 +95,7 @@ class World:
         analysis: AnalysisUpdate | None = None,
         superseded_by: str | None = None,
         reverted: bool = False,
+        opted_out: bool = False,
         webhooks: dict[str, WebhookResult] | None = None,
     ) -> Decision:
         self.now += timedelta(seconds=seconds)
@@ -107,6 +108,7 @@ class World:
                 analysis=analysis,
                 superseded_by=superseded_by,
                 template_reverted=reverted,
+                opted_out=opted_out,
                 webhooks=webhooks or {},
             )
         )

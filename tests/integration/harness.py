@@ -23,6 +23,7 @@ from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
+from rollout.kube.traffic import knative_rules
 from rollout.sandbox.apiserver import kinds
 from rollout.sandbox.environment import SandboxEnvironment, SandboxOptions, sandbox_environment
 from rollout.sandbox.store_api import ResourceType
@@ -239,6 +240,7 @@ async def controller(cluster: Cluster, **config: Any) -> AsyncIterator[Controlle
 
     evaluator = config.pop("evaluator", evaluate_rollout)
     measure = config.pop("measure", None)
+    validator = config.pop("validator", knative_rules)
     client = await KubeClient.connect(str(cluster.kubeconfig))
     prom = cluster.env.prometheus.url if cluster.env.prometheus is not None else "http://127.0.0.1:9"
     cfg = ControllerConfig(
@@ -250,7 +252,7 @@ async def controller(cluster: Cluster, **config: Any) -> AsyncIterator[Controlle
             **config,
         }
     )
-    ctl = Controller(client, cfg, evaluator=evaluator, measure=measure)
+    ctl = Controller(client, cfg, evaluator=evaluator, measure=measure, validator=validator)
     try:
         async with running(ctl):
             await asyncio.wait_for(ctl.started.wait(), timeout=10)
@@ -271,6 +273,20 @@ async def eventually(check: Callable[[], Any], within: float = 10.0, interval: f
         if loop.time() > deadline:
             raise AssertionError(f"not true after {within}s (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+async def settles(ctl: Controller, quiet: float = 0.4, within: float = 5.0) -> None:
+    """Wait until the controller has reconciled nothing for `quiet` seconds (fail if it keeps reconciling,
+    e.g. a write loop or a retried error)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        before = ctl.reconciled
+        await asyncio.sleep(quiet)
+        if ctl.reconciled == before and not ctl._busy:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"the controller is still reconciling after {within}s ({ctl.reconciled})")
 
 
 def allowed_splits(stable: str, candidate: str, weights: list[int]) -> list[dict[str, int]]:

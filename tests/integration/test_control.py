@@ -3,6 +3,7 @@ unmanageable traffic layout, against the sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rollout.api.rollout import Phase
@@ -16,6 +17,7 @@ from tests.integration.harness import (
     onboard,
     phase_of,
     sandbox,
+    settles,
 )
 
 GATED: dict[str, Any] = {
@@ -80,6 +82,12 @@ async def test_abort_is_final_and_retry_starts_a_new_attempt() -> None:
             assert canary == [
                 {"revisionName": "hello-00002", "percent": 0, "tag": "canary", "latestRevision": False}
             ]
+            # the final plan is written when the abort is decided; the status says when Knative serves it
+            served = await eventually(
+                lambda: (r := cluster.rollout("hello-00002.1")) and r.status.traffic_applied and r, within=5
+            )
+            conds = {c.type: c for c in served.status.conditions}
+            assert (conds["TrafficApplied"].status, conds["TrafficApplied"].reason) == ("True", "PlanServed")
             cluster.request("hello-00002.1", "retry", request_id="t1")
             retry = await eventually(lambda: cluster.rollout("hello-00002.2"), within=15)
             assert retry.spec.attempt == 2 and retry.spec.stable_revision == "hello-00001"
@@ -90,6 +98,46 @@ async def test_abort_is_final_and_retry_starts_a_new_attempt() -> None:
             first = cluster.rollout("hello-00002.1")
             assert first is not None and first.status.phase == Phase.ABORTED  # history kept
             assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20, 50]))
+
+
+async def test_removing_the_policy_label_mid_rollout_ends_it_on_stable_and_lets_go() -> None:
+    """The label goes (the informers stop seeing the Service): the running rollout ends Aborted/OptedOut with
+    stable at 100% — the last traffic write — with an Event on the Service and the Rollout; afterwards
+    the Service's traffic is the user's."""
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+
+            def opt_out(svc: dict[str, Any]) -> None:
+                del svc["metadata"]["labels"]["knrollout.dev/policy"]
+
+            cluster.update_service("hello", opt_out)
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=5)
+            assert (done.status.phase, done.status.reason) == (Phase.ABORTED, "OptedOut")
+            assert [
+                (e.get("revisionName"), e.get("percent"), e.get("tag")) for e in cluster.spec_traffic("hello")
+            ] == [
+                ("hello-00001", 100, "stable"),
+                (None, 0, "latest"),
+            ]
+            for name in ("hello", "hello-00002.1"):
+                (event,) = await events_for(cluster, name, "OptedOut")
+                assert event["type"] == "Warning" and "knrollout.dev/policy" in event["message"]
+            # the status still follows Knative until the final plan is served
+            await eventually(lambda: (r := cluster.rollout("hello-00002.1")) and r.status.traffic_applied)
+
+            def by_hand(svc: dict[str, Any]) -> None:
+                svc["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
+
+            cluster.update_service("hello", by_hand)
+            await eventually(lambda: cluster.latest_created("hello") == "hello-00002")
+            await asyncio.sleep(0.5)
+            assert cluster.spec_traffic("hello") == [{"latestRevision": True, "percent": 100}]
+            assert [r.metadata.name for r in cluster.rollouts("hello")] == ["hello-00002.1"]
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20]))
 
 
 async def test_drift_is_restored_with_a_warning_naming_the_change() -> None:
@@ -170,3 +218,40 @@ async def test_hand_made_split_is_reported_and_left_alone() -> None:
             assert "Service split" in cond["message"] and "3 entries" in cond["message"]
             assert [e.get("percent") for e in cluster.spec_traffic("split")] == [50, 30, 20]
             assert cluster.rollouts("split") == []
+
+
+async def test_a_traffic_block_knatives_rules_refuse_is_reported_once_and_not_sent() -> None:
+    """Whatever the reason the controller's block would break Knative's rules (here a validator that refuses
+    everything), nothing is sent: an Event and the policy's condition say why, the target is left as it is,
+    and the reconcile is not retried in a loop."""
+
+    def refuse(entries: Any, *, in_service: bool) -> list[str]:
+        return ["spec.traffic[1].configurationName: expected exactly one, got neither"]
+
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        cluster.create_service("hello")
+        await eventually(lambda: cluster.latest_created("hello") == "hello-00001")
+        async with controller(cluster, validator=refuse) as ctl:
+            (event,) = await eventually(
+                lambda: [e for e in cluster.events("hello") if e["reason"] == "UnmanageableTraffic"]
+            )
+            assert event["type"] == "Warning" and "got neither" in event["message"]
+
+            def condition() -> dict[str, Any] | None:
+                conds = (cluster.policy("canary").get("status") or {}).get("conditions") or []
+                return next(
+                    (c for c in conds if c["type"] == "TargetsManageable" and c["status"] == "False"), None
+                )
+
+            cond = await eventually(condition)
+            assert "Service hello" in cond["message"] and "got neither" in cond["message"]
+            await settles(ctl)  # not retried in a loop
+            assert cluster.spec_traffic("hello") == [{"latestRevision": True, "percent": 100}]
+            samples = {
+                s.labels.get("outcome"): s.value
+                for m in ctl.metrics.registry.collect()
+                for s in m.samples
+                if s.name == "knrollout_traffic_writes_total"
+            }
+            assert samples == {"refused": 1.0}

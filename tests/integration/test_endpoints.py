@@ -43,9 +43,10 @@ async def test_metrics_health_and_readiness() -> None:
             cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
             await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
 
+            labels = (("namespace", "default"), ("rollout", "hello-00002.1"), ("target", "hello"))
+
             async def paused_gauges() -> bool:
                 m = await scrape(url)
-                labels = (("namespace", "default"), ("rollout", "hello-00002.1"), ("target", "hello"))
                 return (
                     m.get(("knrollout_rollouts", (("phase", "Paused"),))) == 1
                     and m.get(("knrollout_rollout_canary_weight", labels)) == 25
@@ -56,7 +57,13 @@ async def test_metrics_health_and_readiness() -> None:
                     break
             assert await paused_gauges()
             m = await scrape(url)
-            assert m[("knrollout_decisions_total", (("outcome", "CandidateReady"),))] == 1
+            decision = (("namespace", "default"), ("outcome", "CandidateReady"), ("target", "hello"))
+            assert m[("knrollout_decisions_total", decision)] == 1
+            # when the running rollout must be over (started + the policy's default deadlines.rollout, 2h)
+            r = cluster.rollout("hello-00002.1")
+            assert r is not None and r.status.started_at is not None
+            deadline = m[("knrollout_rollout_deadline_timestamp_seconds", labels)]
+            assert deadline == r.status.started_at.timestamp() + 7200
             patches = [
                 v
                 for (name, labels), v in m.items()

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.api.rollout import Phase
+from rollout.controller.views import ObjectKey
 from tests.integration.harness import (
+    ROLLOUTS,
     allowed_splits,
     assert_within_plan,
     controller,
@@ -149,3 +151,52 @@ async def test_users_extra_zero_percent_tags_are_kept() -> None:
             await eventually(lambda: finished(cluster, "hello-00002.1"), within=20)
             tags = {e.get("tag"): e.get("revisionName") for e in cluster.spec_traffic("hello")}
             assert tags == {"stable": "hello-00002", "latest": None, "v1-debug": "hello-00001"}
+
+
+async def test_an_annotation_only_template_change_is_rolled_out() -> None:
+    """min-scale set on the template: Knative stamps out a new revision with the same spec; it is a new
+    configuration (not the stable one reverted), so it is rolled out like any other."""
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", policy([{"weight": 50}]))
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+
+            def scale(svc: dict[str, Any]) -> None:
+                svc["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] = "1"
+
+            cluster.update_service("hello", scale)
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=10)
+            assert done.status.phase == Phase.SUCCEEDED
+            assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [50]))
+
+
+async def test_history_beyond_the_limit_is_deleted_when_a_rollout_finishes() -> None:
+    """historyLimit 1: the reconcile that ends the second rollout also deletes the first (not a later one)."""
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", policy([{"weight": 50}], historyLimit=1))
+        async with controller(cluster) as ctl:
+            passes: list[ObjectKey] = []
+            reconcile = ctl.targets.reconcile
+
+            async def counted(key: ObjectKey) -> float | None:
+                passes.append(key)
+                return await reconcile(key)
+
+            ctl.targets.reconcile = counted  # type: ignore[method-assign]
+            seen: dict[str, int] = {}
+
+            def on_commit(rt: Any, entry: Any) -> None:
+                phase = (entry.obj.get("status") or {}).get("phase")
+                if entry.name == "hello-00003.1" and phase == "Succeeded":
+                    seen.setdefault("finished", len(passes))
+                if entry.name == "hello-00002.1" and entry.type == "DELETED":
+                    seen.setdefault("deleted", len(passes))
+
+            cluster.store.on_commit(ROLLOUTS, on_commit)
+            await onboard(cluster, "hello")
+            for version, name in (("v2", "hello-00002.1"), ("v3", "hello-00003.1")):
+                cluster.new_revision("hello", f"ghcr.io/acme/hello:{version}")
+                await eventually(lambda name=name: finished(cluster, name), within=10)  # type: ignore[misc]
+            await eventually(lambda: "deleted" in seen, within=5)
+            assert seen["deleted"] == seen["finished"], (seen, passes)
+            assert [r.metadata.name for r in cluster.rollouts("hello")] == ["hello-00003.1"]

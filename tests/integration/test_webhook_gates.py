@@ -15,7 +15,11 @@ from tests.integration.harness import controller, events_for, eventually, finish
 
 @pytest.fixture
 async def hooks() -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    state: dict[str, Any] = {"confirm": 403, "calls": []}
+    state: dict[str, Any] = {"confirm": 403, "calls": [], "notified": []}
+
+    async def notify(request: web.Request) -> web.Response:
+        state["notified"].append(await request.json())
+        return web.Response(status=200)
 
     async def confirm(request: web.Request) -> web.Response:
         state["calls"].append(await request.json())
@@ -28,6 +32,7 @@ async def hooks() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     app = web.Application()
     app.router.add_post("/confirm", confirm)
     app.router.add_post("/broken", broken)
+    app.router.add_post("/notify", notify)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -49,7 +54,8 @@ async def test_confirm_promotion_gate_holds_until_it_answers_2xx(hooks: tuple[st
     url, state = hooks
     async with sandbox() as cluster:
         hook = {"name": "release-manager", "type": "confirmPromotion", "url": f"{url}/confirm", "retries": 0}
-        cluster.apply_policy("canary", policy([hook]))
+        notify = {"name": "chat", "type": "postRollout", "url": f"{url}/notify", "retries": 0}
+        cluster.apply_policy("canary", policy([hook, notify]))
         async with controller(cluster):
             await onboard(cluster, "hello")
             cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
@@ -65,6 +71,19 @@ async def test_confirm_promotion_gate_holds_until_it_answers_2xx(hooks: tuple[st
             done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=20)
             assert done.status.phase == Phase.SUCCEEDED
             assert "confirmPromotion/release-manager" in done.status.completed_webhooks
+            # the postRollout hook is told once the rollout has finished, and only once
+            await eventually(lambda: state["notified"], within=5)
+            settled = await eventually(
+                lambda: (
+                    (r := cluster.rollout("hello-00002.1"))
+                    and "postRollout/chat" in r.status.completed_webhooks
+                )
+            )
+            assert settled and len(state["notified"]) == 1
+            assert (
+                state["notified"][0]["key"] == "postRollout/chat"
+                and state["notified"][0]["phase"] == "Succeeded"
+            )
 
 
 async def test_a_failing_step_webhook_rolls_back(hooks: tuple[str, dict[str, Any]]) -> None:

@@ -2,9 +2,10 @@ from typing import Any
 
 import pytest
 
+from rollout.knative.traffic import with_configuration
 from rollout.kube.patch import apply_merge_patch, merge_patch_diff
 from rollout.kube.status import status_patch
-from rollout.kube.traffic import InvalidTraffic, KnativeTraffic, knative_rules, with_configuration
+from rollout.kube.traffic import InvalidTraffic, KnativeTraffic, knative_rules
 
 
 @pytest.mark.parametrize(
