@@ -15,10 +15,10 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from rollout.sandbox.apiserver import kinds
+from rollout.sandbox.apiserver import kinds, managedfields
 from rollout.sandbox.apiserver.catalog import default_registry
 from rollout.sandbox.apiserver.eventlog import LogEntry, Predicate, ResourceLog, StoredType, Watcher
 from rollout.sandbox.apiserver.objects import (
@@ -48,6 +48,8 @@ ObjList = list[Obj]
 WatcherList = list[Watcher]
 Warnings = list[str]
 CommitListener = Callable[[ResourceType, LogEntry], None]
+DEFAULT_MANAGER = "sandbox"  # managedFields manager of in-process writes that name none
+GC_MANAGER = "kube-controller-manager"  # the garbage collector's writes (orphaning, finalizers)
 
 
 class MemoryStore:
@@ -62,6 +64,7 @@ class MemoryStore:
         watch_queue_limit: int = 100_000,
         namespaces: tuple[str, ...] = kinds.DEFAULT_NAMESPACES,
         require_namespace: bool = True,
+        default_manager: str = DEFAULT_MANAGER,
     ) -> None:
         self.registry = registry if registry is not None else default_registry()
         self.clock = clock
@@ -78,6 +81,7 @@ class MemoryStore:
         self._uids: dict[str, tuple[str, str, str]] = {}
         self._dependents: dict[str, set[tuple[str, str, str]]] = {}
         self._random = random.Random()
+        self.default_manager = default_manager
         for ns in namespaces:
             self.create(kinds.NAMESPACES, {"metadata": {"name": ns}})
         from rollout.sandbox.apiserver.crds import CrdController
@@ -174,9 +178,13 @@ class MemoryStore:
         dry_run: bool = False,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        field_manager: str | None = None,
+        applied: Sequence[managedfields.Entry] | None = None,
     ) -> Obj:
         """Create an object (POST). Unknown fields of schema-checked kinds are pruned; with
-        `field_validation` "Warn" they are reported in `warnings`, with "Strict" they are a 400."""
+        `field_validation` "Warn" they are reported in `warnings`, with "Strict" they are a 400.
+        The write is recorded in managedFields under `field_manager` (in-process writers without one:
+        `default_manager`); `applied` are the entries a server-side apply computed."""
         spec = self.registry.spec(rt)
         new: Obj = copy_obj(obj)
         check_type(rt, new)
@@ -192,7 +200,8 @@ class MemoryStore:
                 why = "Required value: name or generateName is required"
                 raise invalid(rt, "", [required("metadata.name", why)])
             meta["name"] = self._generate_name(rt, ns, str(prefix))
-        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
+        requested = meta.pop("managedFields", None)
+        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(key, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock())
@@ -209,6 +218,7 @@ class MemoryStore:
         name = str(new["metadata"]["name"])
         if self._stored(rt, ns, name) is not None:
             raise already_exists(rt, name)
+        self._stamp(spec, new, None, field_manager, None, requested, applied)
         if dry_run:
             return copy_obj(new)
         return copy_obj(self._commit(rt, "ADDED", new, None))
@@ -223,6 +233,8 @@ class MemoryStore:
         dry_run: bool = False,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        field_manager: str | None = None,
+        applied: Sequence[managedfields.Entry] | None = None,
     ) -> Obj:
         """Replace an object (PUT). With `subresource="status"` only `.status` changes; otherwise `.status`
         is kept when the resource has a status subresource. A resourceVersion is a precondition (409);
@@ -287,7 +299,7 @@ class MemoryStore:
                 meta[key] = old_meta[key]
             else:
                 meta.pop(key, None)
-        meta.pop("managedFields", None)
+        requested = meta.pop("managedFields", None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if spec.uses_generation:
             generation = int(old_meta.get("generation", 1))
@@ -299,6 +311,7 @@ class MemoryStore:
         new = self._check_and_admit(
             spec, "UPDATE", new, old, field_validation=field_validation, warnings=warnings
         )
+        self._stamp(spec, new, old, field_manager, subresource, requested, applied)
         if new == old:
             return copy_obj(old)  # a no-op update writes nothing, as in the real server
         if dry_run:
@@ -465,6 +478,25 @@ class MemoryStore:
         return out
 
     # ------------------------------------------------------------------ internals
+
+    def _stamp(
+        self,
+        spec: ResourceSpec,
+        new: Obj,
+        old: Obj | None,
+        field_manager: str | None,
+        subresource: str | None,
+        requested: Any,
+        applied: Sequence[managedfields.Entry] | None,
+    ) -> None:
+        request = managedfields.Request(
+            manager=self.default_manager if field_manager is None else field_manager,
+            api_version=spec.rt.api_version,
+            time=rfc3339(self.clock()),
+            subresource=subresource or "",
+            has_status=spec.rt.has_status,
+        )
+        managedfields.stamp(new, old, spec.schema, request, requested, applied)
 
     def _stored(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         bucket = self._buckets.get(rt.group_resource)
@@ -646,6 +678,7 @@ class MemoryStore:
                     orphan["metadata"]["ownerReferences"] = refs
                     if not refs:
                         del orphan["metadata"]["ownerReferences"]
+                    self._stamp(self.registry.spec(dep_rt), orphan, dep, GC_MANAGER, None, None, None)
                     self._commit(dep_rt, "MODIFIED", orphan, dep)
             self._drop_finalizer(rt, obj, "orphan")
         elif "foregroundDeletion" in finalizers:
@@ -672,6 +705,7 @@ class MemoryStore:
             del new["metadata"]["finalizers"]
             self._remove(rt, new)
         else:
+            self._stamp(self.registry.spec(rt), new, current, GC_MANAGER, None, None, None)
             self._commit(rt, "MODIFIED", new, current)
 
     def _delete_namespace(self, ns_obj: Obj) -> tuple[Obj, bool]:
