@@ -139,6 +139,17 @@ def _scope(fields: FieldSet, request: Request) -> FieldSet:
     return fields
 
 
+def _part(obj: Obj | None, request: Request) -> Obj | None:
+    """The part of the object `_scope` keeps (so that a write compares only what it may own)."""
+    if obj is None:
+        return None
+    if request.subresource == "status":
+        return {"status": obj["status"]} if "status" in obj else {}
+    if request.has_status and "status" in obj:
+        return {k: v for k, v in obj.items() if k != "status"}
+    return obj
+
+
 def _without(entries: Sequence[Entry], lost: FieldSet, skip: tuple[str, str, str, str]) -> list[Entry]:
     out = []
     for entry in entries:
@@ -152,7 +163,7 @@ def record_update(
     entries: Sequence[Entry], old: Obj | None, new: Obj, schema: Schema | None, request: Request
 ) -> list[Entry]:
     """The entries after `request` turned `old` (None on create) into `new` (both without managedFields)."""
-    comparison = fieldpaths.compare(old, new, schema)
+    comparison = fieldpaths.compare(_part(old, request), _part(new, request), schema)
     taken = _scope(comparison.changed(), request)
     gone = _scope(comparison.gone(), request)
     me = Entry(request.manager, "Update", request.api_version, request.time, frozenset(), request.subresource)

@@ -240,7 +240,8 @@ class MemoryStore:
         is kept when the resource has a status subresource. A resourceVersion is a precondition (409);
         `require_resource_version` makes its absence an error (custom resources over REST)."""
         spec = self.registry.spec(rt)
-        new: Obj = copy_obj(obj)
+        # a status write takes only .status (copied below) from the request
+        new: Obj = copy_obj(obj) if subresource != "status" else {**obj, "metadata": dict(meta_of(obj))}
         check_type(rt, new)
         meta = meta_of(new)
         ns = self._scope(rt, meta)
@@ -285,7 +286,7 @@ class MemoryStore:
             if status is None:
                 new.pop("status", None)
             else:
-                new["status"] = status
+                new["status"] = clone(status)
             meta = new["metadata"]
         elif subresource is not None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")

@@ -87,10 +87,9 @@ class Settings:
 def _with_status(kind: Kind, obj: Obj, status: Obj) -> Update | None:
     if obj.get("status") == status:
         return None
-    updated = copy.deepcopy(obj)
-    updated["status"] = status
-    updated["metadata"].pop("resourceVersion", None)
-    return Update(kind, updated, status=True)
+    # the store takes only .status from a status write (and copies it): no deep copy of the rest
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return Update(kind, {**obj, "metadata": metadata, "status": status}, status=True)
 
 
 def plan(
