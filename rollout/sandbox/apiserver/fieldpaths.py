@@ -186,6 +186,8 @@ def compare(
 def _compare(
     old: Any, new: Any, schema: Schema | None, path: Path, out: Comparison, *, root: bool = False
 ) -> None:
+    if old is not _ABSENT and new is not _ABSENT and old == new:
+        return  # nothing below changed either
     present = new if new is not _ABSENT else old
     found = shape(schema, present)
     if old is not _ABSENT and new is not _ABSENT and shape(schema, old) != found:
@@ -212,8 +214,27 @@ def _element_order(element: str) -> tuple[int, str]:
     return ("fkvi".find(element[0]), element)
 
 
+# Stored objects are never mutated, so the FieldsV1 of a field set can be shared between them, and the
+# field set of a FieldsV1 object we encoded is known (keyed by identity; the object is kept alive with it).
+_ENCODED: dict[FieldSet, dict[str, Any]] = {}
+_DECODED: dict[int, tuple[Any, FieldSet]] = {}
+_CACHE_LIMIT = 50_000
+
+
 def encode(paths: Iterable[Path]) -> dict[str, Any]:
-    """FieldsV1 JSON of a field set."""
+    """FieldsV1 JSON of a field set (shared: do not mutate it)."""
+    key = frozenset(paths)
+    found = _ENCODED.get(key)
+    if found is None:
+        if len(_ENCODED) > _CACHE_LIMIT:
+            _ENCODED.clear()
+            _DECODED.clear()
+        found = _ENCODED[key] = _encode(key)
+        _DECODED[id(found)] = (found, key)
+    return found
+
+
+def _encode(paths: Iterable[Path]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     members: set[Path] = set()
     for path in paths:
@@ -233,8 +254,15 @@ def _render(node: dict[str, Any], path: Path, members: set[Path]) -> dict[str, A
     return out
 
 
-def decode(fields: Any, prefix: Path = ()) -> FieldSet:
+def decode(fields: Any) -> FieldSet:
     """The field set a FieldsV1 JSON object holds (unknown shapes are ignored)."""
+    known = _DECODED.get(id(fields))
+    if known is not None and known[0] is fields:
+        return known[1]
+    return _decode(fields)
+
+
+def _decode(fields: Any, prefix: Path = ()) -> FieldSet:
     out: set[Path] = set()
     if isinstance(fields, Mapping):
         for element, child in fields.items():
@@ -246,7 +274,7 @@ def decode(fields: Any, prefix: Path = ()) -> FieldSet:
             if not isinstance(child, Mapping) or not child:
                 out.add(path)
             else:
-                out |= decode(child, path)
+                out |= _decode(child, path)
     return frozenset(out)
 
 

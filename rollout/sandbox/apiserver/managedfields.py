@@ -164,8 +164,7 @@ def record_update(
 ) -> list[Entry]:
     """The entries after `request` turned `old` (None on create) into `new` (both without managedFields)."""
     comparison = fieldpaths.compare(_part(old, request), _part(new, request), schema)
-    taken = _scope(comparison.changed(), request)
-    gone = _scope(comparison.gone(), request)
+    taken, gone = comparison.changed(), comparison.gone()
     me = Entry(request.manager, "Update", request.api_version, request.time, frozenset(), request.subresource)
     out = _without(entries, taken | gone, me.identity())
     mine = next((e for e in out if e.identity() == me.identity()), None)

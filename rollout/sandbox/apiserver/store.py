@@ -33,7 +33,7 @@ from rollout.sandbox.apiserver.objects import (
     rfc3339,
 )
 from rollout.sandbox.apiserver.resources import Cause, ResourceRegistry, ResourceSpec
-from rollout.sandbox.apiserver.schema import apply_schema
+from rollout.sandbox.apiserver.schema import SchemaResult, apply_schema
 from rollout.sandbox.apiserver.selectors import (
     check_fields_supported,
     object_fields,
@@ -310,7 +310,13 @@ class MemoryStore:
         else:
             meta.pop("generation", None)
         new = self._check_and_admit(
-            spec, "UPDATE", new, old, field_validation=field_validation, warnings=warnings
+            spec,
+            "UPDATE",
+            new,
+            old,
+            field_validation=field_validation,
+            warnings=warnings,
+            status_only=subresource == "status",
         )
         self._stamp(spec, new, old, field_manager, subresource, requested, applied)
         if new == old:
@@ -553,17 +559,22 @@ class MemoryStore:
         *,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        status_only: bool = False,
     ) -> Obj:
         """Server-side defaults, schema (prune, default, validate), then admission hooks, then validation
-        again when a hook ran (a hook's defaults must be valid too)."""
+        again when a hook ran (a hook's defaults must be valid too). `status_only`: a status write, whose
+        other fields are the stored object's, so only its status goes through the schema (unchanged fields
+        are not validated again, like the server's validation ratcheting)."""
         if spec.prepare is not None:
             spec.prepare(new, old)
-        self._validate(spec, new, old, field_validation=field_validation, warnings=warnings)
+        self._validate(
+            spec, new, old, field_validation=field_validation, warnings=warnings, status_only=status_only
+        )
         hooks = self._admissions.get(spec.rt.group_resource, [])
         for hook in hooks:
             new = hook.admit(spec.rt, op, new, copy_obj(old) if old is not None else None)
         if hooks:
-            self._validate(spec, new, old)
+            self._validate(spec, new, old, status_only=status_only)
         return new
 
     def _validate(
@@ -574,10 +585,14 @@ class MemoryStore:
         *,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        status_only: bool = False,
     ) -> None:
         causes: list[Cause] = []
         if spec.schema is not None:
-            result = apply_schema(spec.schema, new, old)
+            if status_only:
+                result = _apply_status_schema(spec.schema, new, old)
+            else:
+                result = apply_schema(spec.schema, new, old)
             causes.extend(result.causes)
             unknown = [f'unknown field "{path}"' for path in result.pruned]
             if unknown and field_validation == "Strict":
@@ -733,6 +748,21 @@ class MemoryStore:
         if any(bucket.get(ns) for gr, bucket in self._buckets.items() if gr != "namespaces"):
             return
         self._remove(kinds.NAMESPACES, ns_obj)
+
+
+def _apply_status_schema(schema: Obj, new: Obj, old: Obj | None) -> SchemaResult:
+    """`apply_schema` on the status of `new` alone (pruned and defaulted in place)."""
+    status_schema = (schema.get("properties") or {}).get("status")
+    if status_schema is None or "status" not in new:
+        return apply_schema(schema, new, old)
+    view = {"status": new["status"]}
+    before = {"status": old["status"]} if old is not None and "status" in old else None
+    result = apply_schema({"type": "object", "properties": {"status": status_schema}}, view, before)
+    if "status" in view:
+        new["status"] = view["status"]
+    else:
+        new.pop("status")
+    return result
 
 
 def _content(obj: Obj, has_status: bool) -> dict[str, Any]:
