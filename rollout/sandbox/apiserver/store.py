@@ -571,9 +571,10 @@ class MemoryStore:
             spec, new, old, field_validation=field_validation, warnings=warnings, status_only=status_only
         )
         hooks = self._admissions.get(spec.rt.group_resource, [])
+        status = clone(new.get("status")) if hooks and status_only else None
         for hook in hooks:
             new = hook.admit(spec.rt, op, new, copy_obj(old) if old is not None else None)
-        if hooks:
+        if hooks and not (status_only and new.get("status") == status):
             self._validate(spec, new, old, status_only=status_only)
         return new
 
