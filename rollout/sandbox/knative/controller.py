@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +54,7 @@ class KnativeSimulator:
         settings: Settings | None = None,
         autoscale_tick: float = 2.0,
         max_passes: int = 25,
+        batch: int = 64,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -60,10 +62,11 @@ class KnativeSimulator:
         self.settings = settings if settings is not None else Settings()
         self.autoscale_tick = autoscale_tick
         self.max_passes = max_passes
+        self.batch = batch  # objects per pass in `run`, which lets the API server answer between passes
         self.admission = KnativeAdmission()
         self.index = KnativeIndex()
         self._dirty = asyncio.Event()
-        self._queue: set[Ref] = set()
+        self._queue: dict[Ref, None] = {}  # an ordered set: first queued, first reconciled
         self._gc_timers: list[tuple[float, Ref]] = []
         self._gc_scheduled: dict[Ref, float] = {}
         self._next_autoscale = clock.now()
@@ -97,7 +100,7 @@ class KnativeSimulator:
                 self.fleet.forget((entry.namespace, entry.name))
             else:
                 self.fleet.track(obj, self.clock.now())
-        self._queue |= self.index.change(kind, obj, old)
+        self._queue.update(dict.fromkeys(self.index.change(kind, obj, old)))
         self._dirty.set()
 
     def resync(self) -> None:
@@ -107,11 +110,12 @@ class KnativeSimulator:
         }
         self.index = KnativeIndex.of(listing)
         self.fleet.sync(listing["revisions"], self.clock.now())
-        self._queue = set(all_refs(self.index))
+        self._queue = dict.fromkeys(all_refs(self.index))
         self._synced = self._following
 
-    def reconcile_once(self) -> int:
-        """One pass over the queued objects: returns the number of writes the store accepted."""
+    def reconcile_once(self, limit: int | None = None) -> int:
+        """One pass over the queued objects (the first `limit` of them, when given): returns the number of
+        writes the store accepted."""
         if not self._synced:
             self.resync()
         now = self.clock.now()
@@ -119,13 +123,19 @@ class KnativeSimulator:
             self.fleet.autoscale(now)
             self._next_autoscale = now + self.autoscale_tick
         for namespace, name in self.fleet.due(now):
-            self._queue.add(("revisions", namespace, name))
+            self._queue[("revisions", namespace, name)] = None
         while self._gc_timers and self._gc_timers[0][0] <= now:
             moment, ref = heapq.heappop(self._gc_timers)
             if self._gc_scheduled.get(ref) == moment:
                 del self._gc_scheduled[ref]
-                self._queue.add(ref)
-        refs, self._queue = self._queue, set()
+                self._queue[ref] = None
+        if limit is None or len(self._queue) <= limit:
+            refs, self._queue = set(self._queue), {}
+        else:
+            taken = list(itertools.islice(self._queue, limit))
+            refs = set(taken)
+            for ref in taken:
+                del self._queue[ref]
         self.reconciles += len(refs)
         applied = sum(
             1 for write in plan(self.index, refs, self.fleet, now, self.settings) if self._apply(write)
@@ -186,14 +196,20 @@ class KnativeSimulator:
         return max(min(moments), now)
 
     async def run(self) -> None:
-        """Reconcile forever."""
+        """Reconcile forever, `batch` objects per pass, yielding to the event loop between passes."""
         while True:
             self._dirty.clear()
             try:
-                self.settle()
+                # a store without a change feed is re-listed and reconciled whole on every pass
+                applied = self.reconcile_once(limit=self.batch if self._following else None)
+                more = bool(self._queue) if self._following else applied > 0
             except Exception:  # the simulator must survive one object's fault, like a controller
                 log.exception("sandbox.knative.reconcile_failed")
-                self._synced = False  # start over from a fresh listing
+                self._synced = False  # start over from a fresh listing, at the next wake-up
+                more = False
+            if more:
+                await asyncio.sleep(0)
+                continue
             now = self.clock.now()
             await self._wait(self.next_wakeup(now) - now)
 
