@@ -18,8 +18,10 @@ Reported (for the baseline size and the full size, in the same run):
 - with --analysis: analysis ticks, queries per tick (one per source, metric template and window, whatever
   the number of rollouts) and the HTTP queries Prometheus received per tick.
 
-The sandbox (its Knative simulator recomputes every object on every write) is CPU-bound long before the
-controller is: compare the controller's CPU seconds with the wall time.
+All Services step at the same moments, so each step is a wave of N traffic writes (plus the controller's
+status and Event writes, and the Knative simulator's reconcile of each): the step lag at large N is the time
+both processes need to work through a wave. Compare the controller's CPU seconds with the wall time to see
+which of the two is saturated (the sandbox's CPU is this process's).
 """
 
 from __future__ import annotations

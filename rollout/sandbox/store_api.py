@@ -82,6 +82,7 @@ class ObjectStore(Protocol):
     Writes raise ApiError exactly where the REST API would answer with an error. `update` with
     `subresource="status"` changes only `.status` (and never bumps generation); without it, `.status` is
     ignored. A `metadata.resourceVersion` in an updated object is a precondition (409 Conflict if stale).
+    Writes are recorded in `metadata.managedFields` under `field_manager` (None: the store's default).
     """
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None: ...
@@ -93,9 +94,16 @@ class ObjectStore(Protocol):
         label_selector: str | None = None,
     ) -> tuple[list[Obj], str]: ...
 
-    def create(self, rt: ResourceType, obj: Obj) -> Obj: ...
+    def create(self, rt: ResourceType, obj: Obj, *, field_manager: str | None = None) -> Obj: ...
 
-    def update(self, rt: ResourceType, obj: Obj, *, subresource: str | None = None) -> Obj: ...
+    def update(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        *,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+    ) -> Obj: ...
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         """Delete (404 when missing): None once the object is gone, or the object still present, with

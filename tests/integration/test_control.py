@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from kubernetes_asyncio import client
+from kubernetes_asyncio import config as kube_config
+
 from rollout.api.rollout import Phase
 from tests.integration.harness import (
     allowed_splits,
@@ -140,23 +143,49 @@ async def test_removing_the_policy_label_mid_rollout_ends_it_on_stable_and_lets_
             assert_within_plan(cluster, "hello", allowed_splits("hello-00001", "hello-00002", [20]))
 
 
+async def gitops_sync(cluster: Any, name: str, traffic: list[dict[str, Any]]) -> None:
+    """What a GitOps agent does: a kubernetes-asyncio client merge-patching spec.traffic as
+    `argocd-controller`."""
+    async with await kube_config.new_client_from_config(str(cluster.kubeconfig)) as api:
+        await client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            "serving.knative.dev",
+            "v1",
+            "default",
+            "services",
+            name,
+            {"spec": {"traffic": traffic}},
+            field_manager="argocd-controller",
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]  # (not in the stubs)
+        )
+
+
+def traffic_owners(cluster: Any, name: str) -> list[tuple[str, str, str]]:
+    """(manager, operation, subresource) of the managedFields entries that own spec.traffic."""
+    return [
+        (e["manager"], e["operation"], e.get("subresource", ""))
+        for e in cluster.service(name)["metadata"]["managedFields"]
+        if "f:traffic" in e["fieldsV1"].get("f:spec", {})
+    ]
+
+
 async def test_drift_is_restored_with_a_warning_naming_the_change() -> None:
     async with sandbox() as cluster:
         cluster.apply_policy("canary", GATED)
         async with controller(cluster):
             await onboard(cluster, "hello")
+            assert traffic_owners(cluster, "hello") == [("knative-rollout", "Update", "")]
             cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
             await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
 
-            def gitops(svc: dict[str, Any]) -> None:
-                svc["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
-
-            cluster.update_service("hello", gitops)
+            await gitops_sync(cluster, "hello", [{"latestRevision": True, "percent": 100}])
             await eventually(lambda: "TrafficDriftCorrected" in cluster.reasons("hello"), within=10)
             await eventually(lambda: stable_of(cluster, "hello") == [("hello-00001", 80)], within=10)
             (event,) = [e for e in cluster.events("hello") if e["reason"] == "TrafficDriftCorrected"]
             assert event["type"] == "Warning"
+            assert "spec.traffic was changed by 'argocd-controller' (Update at " in event["message"]
             assert "hello-00002 20% (canary)" in event["message"] and "latest 100%" in event["message"]
+            # restoring the plan took spec.traffic back: one owner again, the controller
+            assert traffic_owners(cluster, "hello") == [("knative-rollout", "Update", "")]
             r = cluster.rollout("hello-00002.1")
             assert r is not None and r.status.phase == Phase.PAUSED  # the rollout itself is untouched
 

@@ -12,12 +12,18 @@ Modules: `store` (semantics), `eventlog` (watch log, watchers), `rest`/`routing`
 (HTTP), `discovery`, `openapi`, `tables`/`jsonpath`, `selectors`, `patches`, `schema`/`schema_dsl`
 (structural schemas), `crds` (CRD controller), `builtin`/`builtin_schema`, `knative_kinds`/
 `knative_schema` (serving.knative.dev, written here and checked against the real CRDs by tests),
-`protobuf` (kubectl's typed create bodies), `faults`, `kubeconfig`, `server`.
+`protobuf` (kubectl's typed create bodies), `fieldpaths`/`managedfields` (field ownership), `faults`,
+`kubeconfig`, `server`.
 
 Known differences from a real API server (by design or not yet done):
 - One served version per resource (a CRD serves its storage version; no conversion).
-- Server-side apply is a merge of the applied configuration: no managedFields, no field ownership,
-  no apply conflicts (answered with a Warning header saying so).
+- managedFields: every create/update/patch (Update) and server-side apply (Apply: conflicts, force,
+  pruning of fields a manager stops applying) is recorded, per manager, operation and subresource; a
+  request without `fieldManager` is named after its User-Agent. Not modelled: apply's
+  `x-kubernetes-list-type=map` item ordering rules, conversion of entries between versions, and the
+  upgrade of `kubectl.kubernetes.io/last-applied-configuration` owners to Apply. In-process writers name
+  themselves (Knative simulator: `controller`; garbage collector: `kube-controller-manager`; CRD status:
+  `kube-apiserver`), others are `sandbox`.
 - CEL rules (`x-kubernetes-validations`) run on cel-python, without Kubernetes' CEL library extensions
   (quantity, url, ip, ...); cost limits are not enforced.
 - No authorization (RBAC); authentication is an optional bearer token.

@@ -20,6 +20,8 @@ from rollout.sandbox.apiserver.store import MemoryStore
 from rollout.sandbox.apiserver.validation import cause, invalid_value, name_error, required
 from rollout.sandbox.store_api import Obj, ResourceType
 
+API_SERVER_MANAGER = "kube-apiserver"  # the apiextensions controllers' managedFields manager
+
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
@@ -289,7 +291,7 @@ class CrdController:
             return
         new = copy_obj(crd)
         new["status"] = status
-        self.store.update(kinds.CRDS, new, subresource="status")
+        self.store.update(kinds.CRDS, new, subresource="status", field_manager=API_SERVER_MANAGER)
 
     def _cleanup(self, name: str) -> None:
         """Delete the CRD's instances; once none is left, drop its cleanup finalizer."""
@@ -310,7 +312,7 @@ class CrdController:
             crd["metadata"]["finalizers"] = [
                 f for f in crd["metadata"]["finalizers"] if f != CLEANUP_FINALIZER
             ]
-            self.store.update(kinds.CRDS, crd)
+            self.store.update(kinds.CRDS, crd, field_manager=API_SERVER_MANAGER)
 
     def _unserve(self, group_resource: str) -> None:
         self._served.pop(group_resource, None)

@@ -1,6 +1,6 @@
 """PATCH bodies: JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch (the subset
 built-in kinds need: merge keys, primitive-list merges, `$patch`, `$deleteFromPrimitiveList`,
-`$setElementOrder`, `$retainKeys`) and the approximation of server-side apply (see `apply_patch`).
+`$setElementOrder`, `$retainKeys`); server-side apply is in `managedfields`.
 
 Pure functions on JSON-like values; failures raise ApiError with the server's codes.
 """
@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from rollout.sandbox.apiserver.objects import clone
-from rollout.sandbox.store_api import ApiError, Obj
+from rollout.sandbox.store_api import ApiError
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -224,21 +224,3 @@ def _merge_list(current: list[Any], patch: list[Any], key: str) -> list[Any]:
         else:
             out[idx] = strategic_merge_patch(out[idx], item)
     return out
-
-
-def apply_patch(live: Obj | None, applied: Obj) -> Obj:
-    """Server-side apply, approximated: the applied configuration is merged onto the live object (lists
-    replaced, as for atomic lists). Field ownership is not tracked, so fields a manager stops applying
-    are not removed and no apply conflicts are reported."""
-    if live is None:
-        return {k: clone(v) for k, v in applied.items()}
-    result = merge_patch(live, _drop_nulls(applied))
-    if not isinstance(result, dict):  # pragma: no cover - applied is an object
-        raise ApiError(400, "BadRequest", "apply patch must be an object")
-    return result
-
-
-def _drop_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    return value

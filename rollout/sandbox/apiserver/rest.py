@@ -14,9 +14,9 @@ import yaml
 from aiohttp import web
 from multidict import MultiMapping
 
-from rollout.sandbox.apiserver import discovery, patches, protobuf, routing, tables, watch_http
+from rollout.sandbox.apiserver import discovery, managedfields, patches, protobuf, routing, tables, watch_http
 from rollout.sandbox.apiserver.faults import FaultInjector, injected_error
-from rollout.sandbox.apiserver.objects import OPTIMISTIC_LOCK, conflict, qualified
+from rollout.sandbox.apiserver.objects import OPTIMISTIC_LOCK, conflict, qualified, rfc3339
 from rollout.sandbox.apiserver.paging import Page, Snapshots
 from rollout.sandbox.apiserver.resources import ResourceSpec
 from rollout.sandbox.apiserver.routing import DiscoveryTarget, Target
@@ -89,6 +89,15 @@ def _write_options(query: MultiMapping[str]) -> tuple[bool, str]:
             'supported values: "Ignore", "Strict", "Warn"',
         )
     return bool(dry_run), validation
+
+
+def field_manager(request: web.Request, options_kind: str) -> str:
+    """The request's `fieldManager`, else the manager the server derives from its User-Agent."""
+    manager = request.query.get("fieldManager")
+    if manager:
+        managedfields.validate_manager(manager, options_kind)
+        return manager
+    return managedfields.manager_from_user_agent(request.headers.get("User-Agent", ""))
 
 
 class RestApi:
@@ -286,7 +295,12 @@ class RestApi:
         obj = self._scope_body(target, _object_body(await read_body(request)))
         warnings: list[str] = []
         created = self.store.create(
-            target.spec.rt, obj, dry_run=dry_run, field_validation=validation, warnings=warnings
+            target.spec.rt,
+            obj,
+            dry_run=dry_run,
+            field_validation=validation,
+            warnings=warnings,
+            field_manager=field_manager(request, "CreateOptions"),
         )
         return json_response(created, 201, warnings)
 
@@ -302,6 +316,7 @@ class RestApi:
             dry_run=dry_run,
             field_validation=validation,
             warnings=warnings,
+            field_manager=field_manager(request, "UpdateOptions"),
         )
         return json_response(updated, 200, warnings)
 
@@ -328,6 +343,15 @@ class RestApi:
         body = await read_body(request)
         current = self.store.get(spec.rt, target.namespace, target.name)
         warnings: list[str] = []
+        subresource = "status" if target.subresource == "status" else None
+        force = request.query.get("force", "")
+        if force and kind != patches.APPLY_YAML:
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch',
+            )
+        applied: list[managedfields.Entry] | None = None
         if kind == patches.APPLY_YAML:
             if not request.query.get("fieldManager"):
                 raise ApiError(
@@ -336,22 +360,42 @@ class RestApi:
                     'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                     "is required for apply patch",
                 )
-            applied = self._scope_body(target, _object_body(body))
-            warnings.append(
-                "sandbox: server-side apply is approximated by a merge; field ownership is not tracked"
+            manager = field_manager(request, "PatchOptions")
+            config = self._scope_body(target, _object_body(body))
+            if current is None and subresource is not None:
+                raise ApiError(404, "NotFound", f'{qualified(spec.rt)} "{target.name}" not found')
+            result = managedfields.record_apply(
+                managedfields.decode((current or {}).get("metadata", {}).get("managedFields")),
+                managedfields.without_managed(current),
+                managedfields.without_managed(config) or {},
+                spec.schema,
+                managedfields.Request(
+                    manager,
+                    spec.rt.api_version,
+                    rfc3339(self.store.clock()),
+                    subresource or "",
+                    spec.rt.has_status,
+                ),
+                force=force.lower() in ("true", "1"),
             )
+            applied = result.entries
             if current is None:
-                if target.subresource is not None:
-                    raise ApiError(404, "NotFound", f'{qualified(spec.rt)} "{target.name}" not found')
                 created = self.store.create(
-                    spec.rt, applied, dry_run=dry_run, field_validation=validation, warnings=warnings
+                    spec.rt,
+                    result.obj,
+                    dry_run=dry_run,
+                    field_validation=validation,
+                    warnings=warnings,
+                    field_manager=manager,
+                    applied=applied,
                 )
                 return json_response(created, 201, warnings)
-            patched = patches.apply_patch(current, applied)
-            patched["metadata"]["resourceVersion"] = applied.get("metadata", {}).get(
+            patched = result.obj
+            patched["metadata"]["resourceVersion"] = config.get("metadata", {}).get(
                 "resourceVersion", current["metadata"]["resourceVersion"]
             )
         else:
+            manager = field_manager(request, "PatchOptions")
             if current is None:
                 self.store.get_stored(spec.rt, target.namespace, target.name)  # raises the 404
                 raise AssertionError  # pragma: no cover
@@ -362,10 +406,12 @@ class RestApi:
         updated = self.store.update(
             spec.rt,
             patched,
-            subresource="status" if target.subresource == "status" else None,
+            subresource=subresource,
             dry_run=dry_run,
             field_validation=validation,
             warnings=warnings,
+            field_manager=manager,
+            applied=applied,
         )
         return json_response(updated, 200, warnings)
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from rollout.sandbox.apiserver import kinds
+from rollout.sandbox.apiserver import kinds, managedfields
 from rollout.sandbox.apiserver.catalog import default_registry
 from rollout.sandbox.apiserver.eventlog import LogEntry, Predicate, ResourceLog, StoredType, Watcher
 from rollout.sandbox.apiserver.objects import (
@@ -33,7 +33,7 @@ from rollout.sandbox.apiserver.objects import (
     rfc3339,
 )
 from rollout.sandbox.apiserver.resources import Cause, ResourceRegistry, ResourceSpec
-from rollout.sandbox.apiserver.schema import apply_schema
+from rollout.sandbox.apiserver.schema import SchemaResult, apply_schema
 from rollout.sandbox.apiserver.selectors import (
     check_fields_supported,
     object_fields,
@@ -48,6 +48,8 @@ ObjList = list[Obj]
 WatcherList = list[Watcher]
 Warnings = list[str]
 CommitListener = Callable[[ResourceType, LogEntry], None]
+DEFAULT_MANAGER = "sandbox"  # managedFields manager of in-process writes that name none
+GC_MANAGER = "kube-controller-manager"  # the garbage collector's writes (orphaning, finalizers)
 
 
 class MemoryStore:
@@ -62,6 +64,7 @@ class MemoryStore:
         watch_queue_limit: int = 100_000,
         namespaces: tuple[str, ...] = kinds.DEFAULT_NAMESPACES,
         require_namespace: bool = True,
+        default_manager: str = DEFAULT_MANAGER,
     ) -> None:
         self.registry = registry if registry is not None else default_registry()
         self.clock = clock
@@ -78,6 +81,7 @@ class MemoryStore:
         self._uids: dict[str, tuple[str, str, str]] = {}
         self._dependents: dict[str, set[tuple[str, str, str]]] = {}
         self._random = random.Random()
+        self.default_manager = default_manager
         for ns in namespaces:
             self.create(kinds.NAMESPACES, {"metadata": {"name": ns}})
         from rollout.sandbox.apiserver.crds import CrdController
@@ -174,9 +178,13 @@ class MemoryStore:
         dry_run: bool = False,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        field_manager: str | None = None,
+        applied: Sequence[managedfields.Entry] | None = None,
     ) -> Obj:
         """Create an object (POST). Unknown fields of schema-checked kinds are pruned; with
-        `field_validation` "Warn" they are reported in `warnings`, with "Strict" they are a 400."""
+        `field_validation` "Warn" they are reported in `warnings`, with "Strict" they are a 400.
+        The write is recorded in managedFields under `field_manager` (in-process writers without one:
+        `default_manager`); `applied` are the entries a server-side apply computed."""
         spec = self.registry.spec(rt)
         new: Obj = copy_obj(obj)
         check_type(rt, new)
@@ -192,7 +200,8 @@ class MemoryStore:
                 why = "Required value: name or generateName is required"
                 raise invalid(rt, "", [required("metadata.name", why)])
             meta["name"] = self._generate_name(rt, ns, str(prefix))
-        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
+        requested = meta.pop("managedFields", None)
+        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(key, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock())
@@ -209,6 +218,7 @@ class MemoryStore:
         name = str(new["metadata"]["name"])
         if self._stored(rt, ns, name) is not None:
             raise already_exists(rt, name)
+        self._stamp(spec, new, None, field_manager, None, requested, applied)
         if dry_run:
             return copy_obj(new)
         return copy_obj(self._commit(rt, "ADDED", new, None))
@@ -223,12 +233,15 @@ class MemoryStore:
         dry_run: bool = False,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        field_manager: str | None = None,
+        applied: Sequence[managedfields.Entry] | None = None,
     ) -> Obj:
         """Replace an object (PUT). With `subresource="status"` only `.status` changes; otherwise `.status`
         is kept when the resource has a status subresource. A resourceVersion is a precondition (409);
         `require_resource_version` makes its absence an error (custom resources over REST)."""
         spec = self.registry.spec(rt)
-        new: Obj = copy_obj(obj)
+        # a status write takes only .status (copied below) from the request
+        new: Obj = copy_obj(obj) if subresource != "status" else {**obj, "metadata": dict(meta_of(obj))}
         check_type(rt, new)
         meta = meta_of(new)
         ns = self._scope(rt, meta)
@@ -273,7 +286,7 @@ class MemoryStore:
             if status is None:
                 new.pop("status", None)
             else:
-                new["status"] = status
+                new["status"] = clone(status)
             meta = new["metadata"]
         elif subresource is not None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -287,7 +300,7 @@ class MemoryStore:
                 meta[key] = old_meta[key]
             else:
                 meta.pop(key, None)
-        meta.pop("managedFields", None)
+        requested = meta.pop("managedFields", None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if spec.uses_generation:
             generation = int(old_meta.get("generation", 1))
@@ -297,8 +310,15 @@ class MemoryStore:
         else:
             meta.pop("generation", None)
         new = self._check_and_admit(
-            spec, "UPDATE", new, old, field_validation=field_validation, warnings=warnings
+            spec,
+            "UPDATE",
+            new,
+            old,
+            field_validation=field_validation,
+            warnings=warnings,
+            status_only=subresource == "status",
         )
+        self._stamp(spec, new, old, field_manager, subresource, requested, applied)
         if new == old:
             return copy_obj(old)  # a no-op update writes nothing, as in the real server
         if dry_run:
@@ -466,6 +486,25 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ internals
 
+    def _stamp(
+        self,
+        spec: ResourceSpec,
+        new: Obj,
+        old: Obj | None,
+        field_manager: str | None,
+        subresource: str | None,
+        requested: Any,
+        applied: Sequence[managedfields.Entry] | None,
+    ) -> None:
+        request = managedfields.Request(
+            manager=self.default_manager if field_manager is None else field_manager,
+            api_version=spec.rt.api_version,
+            time=rfc3339(self.clock()),
+            subresource=subresource or "",
+            has_status=spec.rt.has_status,
+        )
+        managedfields.stamp(new, old, spec.schema, request, requested, applied)
+
     def _stored(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         bucket = self._buckets.get(rt.group_resource)
         if bucket is None:
@@ -520,17 +559,23 @@ class MemoryStore:
         *,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        status_only: bool = False,
     ) -> Obj:
         """Server-side defaults, schema (prune, default, validate), then admission hooks, then validation
-        again when a hook ran (a hook's defaults must be valid too)."""
+        again when a hook ran (a hook's defaults must be valid too). `status_only`: a status write, whose
+        other fields are the stored object's, so only its status goes through the schema (unchanged fields
+        are not validated again, like the server's validation ratcheting)."""
         if spec.prepare is not None:
             spec.prepare(new, old)
-        self._validate(spec, new, old, field_validation=field_validation, warnings=warnings)
+        self._validate(
+            spec, new, old, field_validation=field_validation, warnings=warnings, status_only=status_only
+        )
         hooks = self._admissions.get(spec.rt.group_resource, [])
+        status = clone(new.get("status")) if hooks and status_only else None
         for hook in hooks:
             new = hook.admit(spec.rt, op, new, copy_obj(old) if old is not None else None)
-        if hooks:
-            self._validate(spec, new, old)
+        if hooks and not (status_only and new.get("status") == status):
+            self._validate(spec, new, old, status_only=status_only)
         return new
 
     def _validate(
@@ -541,10 +586,14 @@ class MemoryStore:
         *,
         field_validation: str = "Ignore",
         warnings: Warnings | None = None,
+        status_only: bool = False,
     ) -> None:
         causes: list[Cause] = []
         if spec.schema is not None:
-            result = apply_schema(spec.schema, new, old)
+            if status_only:
+                result = _apply_status_schema(spec.schema, new, old)
+            else:
+                result = apply_schema(spec.schema, new, old)
             causes.extend(result.causes)
             unknown = [f'unknown field "{path}"' for path in result.pruned]
             if unknown and field_validation == "Strict":
@@ -646,6 +695,7 @@ class MemoryStore:
                     orphan["metadata"]["ownerReferences"] = refs
                     if not refs:
                         del orphan["metadata"]["ownerReferences"]
+                    self._stamp(self.registry.spec(dep_rt), orphan, dep, GC_MANAGER, None, None, None)
                     self._commit(dep_rt, "MODIFIED", orphan, dep)
             self._drop_finalizer(rt, obj, "orphan")
         elif "foregroundDeletion" in finalizers:
@@ -672,6 +722,7 @@ class MemoryStore:
             del new["metadata"]["finalizers"]
             self._remove(rt, new)
         else:
+            self._stamp(self.registry.spec(rt), new, current, GC_MANAGER, None, None, None)
             self._commit(rt, "MODIFIED", new, current)
 
     def _delete_namespace(self, ns_obj: Obj) -> tuple[Obj, bool]:
@@ -698,6 +749,21 @@ class MemoryStore:
         if any(bucket.get(ns) for gr, bucket in self._buckets.items() if gr != "namespaces"):
             return
         self._remove(kinds.NAMESPACES, ns_obj)
+
+
+def _apply_status_schema(schema: Obj, new: Obj, old: Obj | None) -> SchemaResult:
+    """`apply_schema` on the status of `new` alone (pruned and defaulted in place)."""
+    status_schema = (schema.get("properties") or {}).get("status")
+    if status_schema is None or "status" not in new:
+        return apply_schema(schema, new, old)
+    view = {"status": new["status"]}
+    before = {"status": old["status"]} if old is not None and "status" in old else None
+    result = apply_schema({"type": "object", "properties": {"status": status_schema}}, view, before)
+    if "status" in view:
+        new["status"] = view["status"]
+    else:
+        new.pop("status")
+    return result
 
 
 def _content(obj: Obj, has_status: bool) -> dict[str, Any]:

@@ -18,7 +18,6 @@ A denial is what the API server returns for a webhook denial: HTTP 400, reason B
 
 from __future__ import annotations
 
-import copy
 import difflib
 import json
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from rollout.knative.traffic import (
     validate_traffic,
     webhook_denial_message,
 )
+from rollout.sandbox.apiserver.objects import clone
 from rollout.sandbox.knative.names import GROUP
 from rollout.sandbox.knative.service import meta
 from rollout.sandbox.store_api import ApiError, Obj, Operation, ResourceType
@@ -64,10 +64,10 @@ class KnativeAdmission:
     def admit(self, rt: ResourceType, operation: Operation, obj: Obj, old: Obj | None) -> Obj:
         if rt.group != GROUP or operation == "DELETE":
             return obj
-        obj = copy.deepcopy(obj)
         if rt.kind == "Revision":
-            self._check_revision(obj, old)
+            self._check_revision(obj, old)  # checks only: no copy needed
             return obj
+        obj = clone(obj)
         if rt.kind not in ("Service", "Configuration", "Route"):
             return obj
         spec = obj.setdefault("spec", {})

@@ -11,7 +11,7 @@ import hashlib
 import heapq
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +71,11 @@ class LoadWindow:
 
     def average(self, now: float, window: float) -> float:
         lo = now - window
-        total = sum(busy for second, busy in self._busy.items() if lo <= second < now)
+        first, end = math.ceil(lo), math.ceil(now)
+        if end - first <= len(self._busy):
+            total = sum(self._busy.get(second, 0.0) for second in range(first, end))
+        else:
+            total = sum(busy for second, busy in self._busy.items() if lo <= second < now)
         return total / window if window > 0 else 0.0
 
     def prune(self, now: float) -> None:
@@ -139,6 +143,9 @@ class Fleet:
         self._rng = random.Random(seed)
         self.default_ready_delay = default_ready_delay
         self.default_cold_start = default_cold_start
+        self.touched: set[RevisionKey] = set()  # runtimes whose Revision status may have changed
+        self.on_activate: Callable[[], None] | None = None  # the activator pokes the autoscaler
+        self._timers: list[tuple[float, RevisionKey]] = []  # (moment a revision or pod becomes ready, key)
 
     def get(self, namespace: str, name: str) -> RevisionRuntime | None:
         return self.runtimes.get((namespace, name))
@@ -146,26 +153,33 @@ class Fleet:
     def sync(self, revisions: Iterable[Mapping[str, Any]], now: float) -> None:
         """Track exactly these Revision objects: add new ones, drop deleted ones, follow annotation and
         routingState changes (annotations on a Revision are mutable)."""
-        seen: set[RevisionKey] = set()
-        for revision in revisions:
-            meta = revision.get("metadata") or {}
-            key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
-            seen.add(key)
-            annotations = meta.get("annotations") or {}
-            labels = meta.get("labels") or {}
-            spec = revision.get("spec") or {}
-            scaling = scaling_spec(annotations, int(spec.get("containerConcurrency") or 0))
-            runtime = self.runtimes.get(key)
-            if runtime is None:
-                runtime = self._new_runtime(key, revision, scaling, now)
-                self.runtimes[key] = runtime
-            runtime.spec = scaling
-            runtime.cold_start = duration_annotation(
-                annotations, names.SANDBOX_PREFIX + "cold-start", self.default_cold_start
-            )
-            runtime.routed = labels.get(names.ROUTING_STATE_LABEL) == names.ROUTING_ACTIVE
+        seen = {self.track(revision, now) for revision in revisions}
         for key in [k for k in self.runtimes if k not in seen]:
-            del self.runtimes[key]
+            self.forget(key)
+
+    def track(self, revision: Mapping[str, Any], now: float) -> RevisionKey:
+        """Follow one Revision object (created or changed)."""
+        meta = revision.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        annotations = meta.get("annotations") or {}
+        labels = meta.get("labels") or {}
+        spec = revision.get("spec") or {}
+        scaling = scaling_spec(annotations, int(spec.get("containerConcurrency") or 0))
+        runtime = self.runtimes.get(key)
+        if runtime is None:
+            runtime = self._new_runtime(key, revision, scaling, now)
+            self.runtimes[key] = runtime
+        runtime.spec = scaling
+        runtime.cold_start = duration_annotation(
+            annotations, names.SANDBOX_PREFIX + "cold-start", self.default_cold_start
+        )
+        runtime.routed = labels.get(names.ROUTING_STATE_LABEL) == names.ROUTING_ACTIVE
+        return key
+
+    def forget(self, key: RevisionKey) -> None:
+        """The Revision is gone."""
+        self.runtimes.pop(key, None)
+        self.touched.discard(key)
 
     def _new_runtime(
         self, key: RevisionKey, revision: Mapping[str, Any], scaling: ScalingSpec, now: float
@@ -190,6 +204,7 @@ class Fleet:
             cold_start=self.default_cold_start,
             scaler=initial_state(scaling),
         )
+        heapq.heappush(self._timers, (runtime.ready_at, key))
         self._resize(runtime, runtime.scaler.desired, now)
         return runtime
 
@@ -201,10 +216,13 @@ class Fleet:
 
     def _resize(self, runtime: RevisionRuntime, desired: int, now: float) -> None:
         pods = runtime.pods
+        if len(pods) != desired:
+            self.touched.add(runtime.key)
         if len(pods) < desired:
             ready_at = max(now + runtime.cold_start, runtime.ready_at)
             for _ in range(desired - len(pods)):
                 pods.append(Pod(self.pod_name(runtime.name), now, ready_at))
+            heapq.heappush(self._timers, (ready_at, runtime.key))
         elif len(pods) > desired:
             # like a ReplicaSet: not-ready pods go first, then the newest
             pods.sort(key=lambda p: (p.ready(now), -p.created_at))
@@ -213,7 +231,11 @@ class Fleet:
 
     def activate(self, runtime: RevisionRuntime, now: float) -> None:
         """A request reached a revision with no ready pod: the activator asks for pods right away."""
-        runtime.activating = True
+        if not runtime.activating:
+            runtime.activating = True
+            self.touched.add(runtime.key)
+            if self.on_activate is not None:
+                self.on_activate()
         if not runtime.pods:
             want = max(runtime.spec.activation_scale, 1)
             runtime.scaler = ScalerState(
@@ -237,6 +259,7 @@ class Fleet:
                 last_request_at=max(runtime.last_request_at or runtime.ready_at, runtime.ready_at),
             )
             ready = len(runtime.ready_pods(now))
+            before = (runtime.scaler.desired, runtime.activating)
             runtime.scaler = scale_step(
                 runtime.spec, runtime.scaler, sample, ready_pods=ready, routed=runtime.routed, now=now,
                 activating=runtime.activating and ready == 0,
@@ -246,18 +269,26 @@ class Fleet:
             runtime.activator_in_path = activator_in_path(
                 runtime.spec, ready_pods=ready, panic_concurrency=sample.panic_concurrency
             )
+            if (runtime.scaler.desired, runtime.activating) != before:
+                self.touched.add(runtime.key)
             self._resize(runtime, runtime.scaler.desired, now)
 
-    def next_change(self, now: float) -> float | None:
-        """The earliest future moment a revision or a pod becomes ready (for the simulator's timers)."""
-        moments = []
-        for runtime in self.runtimes.values():
-            if runtime.ready_at > now:
-                moments.append(runtime.ready_at)
-            pending = runtime.next_pod_ready(now)
-            if pending is not None:
-                moments.append(pending)
-        return min(moments) if moments else None
+    def next_change(self) -> float | None:
+        """The earliest moment a revision or a pod becomes ready that `due` has not reported yet (for the
+        simulator's timers; may be in the past)."""
+        while self._timers and self._timers[0][1] not in self.runtimes:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def due(self, now: float) -> set[RevisionKey]:
+        """Revisions of which the revision itself or a pod became ready since the last call, plus those
+        `touched` (scaled, activated); both are then forgotten."""
+        keys, self.touched = self.touched, set()
+        while self._timers and self._timers[0][0] <= now:
+            _, key = heapq.heappop(self._timers)
+            if key in self.runtimes:
+                keys.add(key)
+        return keys
 
     def record_request(self, runtime: RevisionRuntime, arrival: float, duration: float) -> None:
         runtime.last_request_at = max(runtime.last_request_at or arrival, arrival)

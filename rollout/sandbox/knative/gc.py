@@ -41,13 +41,10 @@ def _routing_modified(revision: Mapping[str, Any]) -> float | None:
         return None
 
 
-def revisions_to_collect(
-    configuration: Mapping[str, Any],
-    revisions: Sequence[Mapping[str, Any]],
-    settings: GcSettings,
-    now: float,
-) -> list[str]:
-    """Names of this Configuration's revisions to delete now."""
+def _non_active(
+    configuration: Mapping[str, Any], revisions: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The revisions GC may delete, newest first."""
     status = configuration.get("status") or {}
     protected = {status.get("latestCreatedRevisionName"), status.get("latestReadyRevisionName")}
     non_active = [
@@ -56,7 +53,18 @@ def revisions_to_collect(
         if meta(r).get("name") not in protected
         and (meta(r).get("labels") or {}).get(names.ROUTING_STATE_LABEL) != names.ROUTING_ACTIVE
     ]
-    non_active.sort(key=_generation, reverse=True)  # newest first
+    non_active.sort(key=_generation, reverse=True)
+    return non_active
+
+
+def revisions_to_collect(
+    configuration: Mapping[str, Any],
+    revisions: Sequence[Mapping[str, Any]],
+    settings: GcSettings,
+    now: float,
+) -> list[str]:
+    """Names of this Configuration's revisions to delete now."""
+    non_active = _non_active(configuration, revisions)
     doomed = []
     for index, revision in enumerate(non_active):
         if index < settings.min_non_active:
@@ -68,3 +76,20 @@ def revisions_to_collect(
         if modified is not None and now - modified >= settings.retain_since_last_active:
             doomed.append(str(meta(revision).get("name")))
     return doomed
+
+
+def next_collection(
+    configuration: Mapping[str, Any],
+    revisions: Sequence[Mapping[str, Any]],
+    settings: GcSettings,
+    now: float,
+) -> float | None:
+    """The next moment one of these revisions becomes old enough to collect, if nothing else changes
+    (None: never)."""
+    moments = []
+    for index, revision in enumerate(_non_active(configuration, revisions)):
+        if settings.min_non_active <= index < settings.max_non_active:
+            modified = _routing_modified(revision)
+            if modified is not None and modified + settings.retain_since_last_active > now:
+                moments.append(modified + settings.retain_since_last_active)
+    return min(moments, default=None)

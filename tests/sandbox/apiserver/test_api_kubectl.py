@@ -130,6 +130,12 @@ async def test_apply_get_describe_patch_delete(kubectl: tuple[Kubectl, SandboxAp
     assert "patched" in out
     _, out, _ = await k.run("get", "ksvc", "-l", "team=a", "-o", "name")
     assert out.strip() == "service.serving.knative.dev/hello"
+    # kubectl names itself as field manager, per command
+    _, out, _ = await k.run("get", "ksvc", "hello", "-o", "json", "--show-managed-fields")
+    managers = {e["manager"]: e for e in json.loads(out)["metadata"]["managedFields"]}
+    assert set(managers) == {"kubectl-client-side-apply", "kubectl-patch"}
+    assert managers["kubectl-patch"]["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:team": {}}}}
+    assert "f:template" in managers["kubectl-client-side-apply"]["fieldsV1"]["f:spec"]
 
     _, out, _ = await k.run("delete", "ksvc", "hello")
     assert out.strip() == 'service.serving.knative.dev "hello" deleted'
