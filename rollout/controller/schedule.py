@@ -47,12 +47,14 @@ class Tick:
 
 
 def _since(rollout: Rollout) -> datetime | None:
-    """Analysis windows of the current step start no earlier than this: the step's traffic served (whole
-    second after), or the end of the last window analysed."""
+    """Analysis windows of the current step start no earlier than this: the step's traffic served plus the
+    policy's `analysis.warmup` (whole second after), or the end of the last window analysed. The engine's
+    `analysis_since` with the whole-second rounding that stored status times need."""
     status = rollout.status
     if status.step_started_at is None:
         return None
-    since = _ceil_second(status.step_started_at)
+    warmup = timedelta(seconds=rollout.spec.policy.spec.analysis.warmup)
+    since = _ceil_second(status.step_started_at + warmup)
     if status.last_analysis_at is not None and status.last_analysis_at > since:
         since = status.last_analysis_at
     return since

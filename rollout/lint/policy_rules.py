@@ -176,21 +176,30 @@ def _canary_issues(canary: CanaryStrategy, analysis: Analysis) -> list[Issue]:
                 )
             )
         bake = step.bake if step.bake is not None else canary.interval
-        if bake < analysis.interval:
+        if bake < analysis.warmup + analysis.interval:
             bake_path: Path = (*CANARY, "steps", index) if explicit else (*CANARY, "interval")
             issues.append(
                 warning(
                     "policy/bake-shorter-than-interval",
                     (*bake_path, "bake") if explicit and step.bake is not None else bake_path,
-                    f"this step bakes {format_duration(bake)}, less than one analysis interval "
-                    f"({format_duration(analysis.interval)}): it ends before it is analysed",
-                    "bake at least one analysis interval at each step, or shorten spec.analysis.interval",
+                    f"this step bakes {format_duration(bake)}, less than {_first_analysis(analysis)}: "
+                    "it ends before it is analysed",
+                    "bake at least that long at each step, or shorten spec.analysis.interval"
+                    + (" or spec.analysis.warmup" if analysis.warmup else ""),
                 )
             )
     return issues
 
 
 # -- time ----------------------------------------------------------------------------------------------
+
+
+def _first_analysis(analysis: Analysis) -> str:
+    """How long after a step's traffic is served its first analysis ends, in words."""
+    interval = f"one analysis interval ({format_duration(analysis.interval)})"
+    if not analysis.warmup:
+        return interval
+    return f"the warm-up ({format_duration(analysis.warmup)}) plus {interval}"
 
 
 def _timing_issues(policy: RolloutPolicy, raw: Mapping[str, Any]) -> list[Issue]:
@@ -216,13 +225,13 @@ def _timing_issues(policy: RolloutPolicy, raw: Mapping[str, Any]) -> list[Issue]
         )
     elif strategy.ab_test is not None:
         phase_path, length = ("spec", "strategy", "abTest", "duration"), strategy.ab_test.duration
-    if phase_path is not None and length < interval:
+    if phase_path is not None and length < spec.analysis.warmup + interval:
         issues.append(
             warning(
                 "policy/bake-shorter-than-interval",
                 phase_path,
-                f"{phase_path[-1]} {format_duration(length)} is shorter than one analysis interval "
-                f"({format_duration(interval)}): the candidate is never analysed",
+                f"{phase_path[-1]} {format_duration(length)} is shorter than {_first_analysis(spec.analysis)}: "
+                "the candidate is never analysed",
                 "analyse for several intervals",
             )
         )

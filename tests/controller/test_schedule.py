@@ -1,15 +1,21 @@
 from datetime import datetime, timedelta
 
 from rollout.api.rollout import Phase, Rollout
-from rollout.controller.schedule import analysis_tick, ceil_tick, floor_tick, next_wakeup
-from tests.controller.objects import rollout
+from rollout.controller.schedule import Tick, analysis_tick, ceil_tick, floor_tick, next_wakeup, window_valid
+from tests.controller.objects import POLICY, rollout
 from tests.engine.world import T0  # 2026-11-25T12:00:00Z, a multiple of every interval used here
 
 
 def running(
-    started: datetime, *, last: datetime | None = None, applied: bool = True, phase: Phase = Phase.PROGRESSING
+    started: datetime,
+    *,
+    last: datetime | None = None,
+    applied: bool = True,
+    phase: Phase = Phase.PROGRESSING,
+    warmup: str | None = None,
 ) -> Rollout:
-    r = rollout(phase=phase)
+    policy = {**POLICY, "analysis": {"warmup": warmup, "interval": "10s"}} if warmup else None
+    r = rollout(phase=phase, policy=policy)
     status = r.status.model_copy(
         update={
             "traffic_applied": applied,
@@ -45,6 +51,23 @@ def test_due_window_is_the_latest_complete_one_after_an_outage() -> None:
     tick = analysis_tick(r, T0 + s(185))
     assert tick is not None and tick.ready
     assert (tick.start, tick.end) == (T0 + s(150), T0 + s(180))
+
+
+def test_warmup_keeps_the_first_seconds_of_each_step_out_of_every_window() -> None:
+    # interval 10s, warm-up 15s: a step served at 3.4s is analysed from 18.4s, i.e. the window [20s, 30s)
+    r = running(T0 + s(3.4), warmup="15s")
+    tick = analysis_tick(r, T0 + s(5))
+    assert tick is not None and (tick.start, tick.end, tick.ready) == (T0 + s(20), T0 + s(30), False)
+    assert next_wakeup(r, T0 + s(21)) == T0 + s(30)
+    assert not window_valid(r, Tick(T0 + s(10), T0 + s(20), True))  # holds the warm-up's seconds
+    assert window_valid(r, Tick(T0 + s(20), T0 + s(30), True))
+    # later windows of the same step follow the last one analysed, not the warm-up again
+    later = running(T0 + s(3.4), last=T0 + s(30), warmup="15s")
+    tick = analysis_tick(later, T0 + s(41))
+    assert tick is not None and (tick.start, tick.end, tick.ready) == (T0 + s(30), T0 + s(40), True)
+    # without a warm-up the same step's first window is [10s, 20s)
+    tick = analysis_tick(running(T0 + s(3.4), warmup="0s"), T0 + s(5))
+    assert tick is not None and (tick.start, tick.end) == (T0 + s(10), T0 + s(20))
 
 
 def test_no_analysis_before_the_steps_traffic_is_served() -> None:

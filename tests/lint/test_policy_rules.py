@@ -150,6 +150,15 @@ def test_unknown_top_level_field_and_bad_metadata() -> None:
             Severity.WARNING,
         ),
         (
+            spec(
+                {"canary": {"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "2m"}]}},
+                analysis={"warmup": "45s"},
+            ),
+            "policy/bake-shorter-than-interval",
+            "spec.strategy.canary.steps[0].bake",
+            Severity.WARNING,
+        ),
+        (
             spec({"blueGreen": {"analysisDuration": "10s"}}),
             "policy/bake-shorter-than-interval",
             "spec.strategy.blueGreen.analysisDuration",
