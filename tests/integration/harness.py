@@ -80,9 +80,13 @@ class Cluster:
         behaviour: dict[str, str] | None = None,
         rps: float | None = None,
         traffic: list[dict[str, Any]] | None = None,
+        load: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """`load`: the Service's own sandbox annotations (e.g. `tag-traffic`), without the prefix."""
         labels = {"knrollout.dev/policy": policy} if policy else {}
-        annotations = {"sandbox.knrollout.dev/rps": str(rps)} if rps is not None else {}
+        annotations = {f"sandbox.knrollout.dev/{k}": v for k, v in (load or {}).items()}
+        if rps is not None:
+            annotations["sandbox.knrollout.dev/rps"] = str(rps)
         spec: dict[str, Any] = {"template": template(image, behaviour)}
         if traffic is not None:
             spec["traffic"] = traffic
