@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from rollout.api.load import parse_rollout
@@ -33,6 +35,14 @@ CRD_DIR = ROOT / "charts" / "knative-rollout" / "crds"
 POLICIES = ResourceType("knrollout.dev", "v1alpha1", "rolloutpolicies", "RolloutPolicy")
 ROLLOUTS = ResourceType("knrollout.dev", "v1alpha1", "rollouts", "Rollout")
 NS = "default"
+
+NEEDS_PROMETHEUS = [
+    pytest.mark.prometheus,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None, reason="needs Debian's prometheus (scripts/test installs it)"
+    ),
+]
+"""pytestmark of the tests that judge on real metrics."""
 
 
 @dataclass

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from rollout.api.rollout import Phase, Verdict
 from rollout.sandbox.prometheus import LocalPrometheus, find_prometheus
 from tests.integration.harness import (
+    NEEDS_PROMETHEUS,
     Cluster,
     allowed_splits,
     assert_within_plan,
@@ -26,12 +24,7 @@ from tests.integration.harness import (
     sandbox,
 )
 
-pytestmark = [
-    pytest.mark.prometheus,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None, reason="needs Debian's prometheus (scripts/test installs it)"
-    ),
-]
+pytestmark = NEEDS_PROMETHEUS
 
 POLICY: dict[str, Any] = {
     "strategy": {"canary": {"steps": [{"weight": 20, "bake": "4s"}, {"weight": 50, "bake": "4s"}]}},

@@ -6,13 +6,11 @@ the configured percent."""
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
-
-import pytest
 
 from rollout.api.rollout import Phase, Verdict
 from tests.integration.harness import (
+    NEEDS_PROMETHEUS,
     Cluster,
     allowed_splits,
     assert_within_plan,
@@ -24,12 +22,7 @@ from tests.integration.harness import (
     sandbox,
 )
 
-pytestmark = [
-    pytest.mark.prometheus,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None, reason="needs Debian's prometheus (scripts/test installs it)"
-    ),
-]
+pytestmark = NEEDS_PROMETHEUS
 
 ANALYSIS: dict[str, Any] = {
     "interval": "2s",
