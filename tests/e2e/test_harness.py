@@ -5,6 +5,7 @@ everywhere."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -141,3 +142,36 @@ def test_install_values_pass_the_chart_schema() -> None:
     )
     for operator in (True, False):
         chart().validate_schema(values(settings, operator))
+
+
+async def test_steady_load_tags_the_share_of_requests_it_is_told() -> None:
+    from aiohttp import web
+
+    from tests.e2e.traffic import steady_load
+
+    seen: list[tuple[str, str | None]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.headers["Host"], request.headers.get("Knative-Serving-Tag")))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with steady_load(
+            f"http://127.0.0.1:{port}", "app.example.com", rps=200, max_seconds=0.5, tagged=("preview", 0.25)
+        ) as report:
+            await asyncio.sleep(0.8)
+    finally:
+        await runner.cleanup()
+    # (a request still in flight when the load stops is cancelled: it may be seen by the server, not counted)
+    assert 40 <= report.sent <= 101 and len(seen) - 2 <= report.codes["200"] <= len(seen)
+    assert {host for host, _ in seen} == {"app.example.com"}
+    tags = [tag for _, tag in seen]
+    assert set(tags) == {None, "preview"}
+    assert abs(tags.count("preview") - 0.25 * len(tags)) <= 2

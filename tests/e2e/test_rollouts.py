@@ -5,6 +5,9 @@ against the real thing. Skipped, with the reason, when no such cluster is reacha
 Injected API faults (5xx, 429, 409, dropped watches, 410) are the one scenario of that list not run here: they
 need the sandbox API server's fault injection, and a real API server's faults are not ours to cause.
 
+Blue/green and A/B (by header) run with a share of the load carrying `Knative-Serving-Tag` (hack/kind-up.sh
+enables Knative's tag-header-based-routing).
+
 Timing: the policy steps 20% and 50% with a 20 s bake and analyses every 10 s; each rollout takes about
 1-2 minutes, the whole suite about 20 minutes on kind."""
 
@@ -86,6 +89,41 @@ async def test_regression_is_rolled_back_with_the_evidence(
     assert traffic["stable"] == (stable, 100)
     assert traffic["canary"] == (candidate, 0)  # still reachable for debugging
     assert "RegressionDetected" in await app.reasons(f"{candidate}.1")
+
+
+async def test_blue_green_analyses_the_preview_then_switches_at_once(app_factory: Any) -> None:
+    app: App = await app_factory(strategy={"blueGreen": {"previewTag": "preview", "analysisDuration": "40s"}})
+    stable = await onboarded(app)
+    preview = ("preview", 0.5)  # half the requests ask for the preview by header, as a smoke test would
+    async with (
+        steady_load(app.settings.ingress, app.host, tagged=preview),
+        app.recording_splits() as splits,
+    ):
+        await app.release("2")
+        candidate = app.revision(2)
+        done = await app.wait_phase(f"{candidate}.1", {"Succeeded", "RolledBack", "Failed"}, ROLLOUT)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert (metric(done, "error-rate").get("canaryRequests") or 0) >= 20  # the preview was measured
+    assert [s for s in splits if s not in ({stable: 100}, {candidate: 100})] == []  # live traffic never split
+    assert splits[-1] == {candidate: 100}
+
+
+async def test_ab_test_by_header_rolls_back_a_bad_treatment(app_factory: Any) -> None:
+    app: App = await app_factory(
+        strategy={"abTest": {"routing": "header", "duration": "60s", "promoteOnSuccess": True}}
+    )
+    stable = await onboarded(app)
+    async with (
+        steady_load(app.settings.ingress, app.host, tagged=("treatment", 0.5)),
+        app.recording_splits() as splits,
+    ):
+        await app.release("2", error_rate=0.3)
+        candidate = app.revision(2)
+        done = await app.wait_phase(f"{candidate}.1", {"Succeeded", "RolledBack", "Failed"}, ROLLOUT)
+    assert done["status"]["phase"] == "RolledBack", done["status"]
+    arm = metric(done, "error-rate")
+    assert arm["verdict"] == "Fail" and (arm.get("canaryRequests") or 0) > 0, arm
+    assert [s for s in splits if s != {stable: 100}] == []  # the cohort alone met the treatment
 
 
 async def test_unready_candidate_fails_at_its_deadline_with_its_message(app_factory: Any) -> None:

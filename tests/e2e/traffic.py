@@ -24,9 +24,9 @@ class LoadReport:
         return sum(n for code, n in self.codes.items() if code.startswith("5"))
 
 
-async def _one(session: aiohttp.ClientSession, url: str, host: str, report: LoadReport) -> None:
+async def _one(session: aiohttp.ClientSession, url: str, headers: dict[str, str], report: LoadReport) -> None:
     try:
-        async with session.get(url, headers={"Host": host}) as response:
+        async with session.get(url, headers=headers) as response:
             await response.read()
             report.codes[str(response.status)] += 1
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -35,9 +35,18 @@ async def _one(session: aiohttp.ClientSession, url: str, host: str, report: Load
 
 @contextlib.asynccontextmanager
 async def steady_load(
-    ingress: str, host: str, rps: float = 20.0, max_seconds: float = 900.0
+    ingress: str,
+    host: str,
+    rps: float = 20.0,
+    max_seconds: float = 900.0,
+    tagged: tuple[str, float] | None = None,
 ) -> AsyncIterator[LoadReport]:
+    """`tagged=(tag, share)`: that share of the requests (evenly spread) carries `Knative-Serving-Tag: tag`, as a
+    smoke test of a blue/green preview or an A/B cohort would."""
     report = LoadReport()
+    plain = {"Host": host}
+    with_tag = {**plain, "Knative-Serving-Tag": tagged[0]} if tagged else plain
+    share = tagged[1] if tagged else 0.0
     budget = int(rps * max_seconds)
     timeout = aiohttp.ClientTimeout(total=10)
 
@@ -48,7 +57,10 @@ async def steady_load(
         async with aiohttp.ClientSession(timeout=timeout) as session:
             try:
                 while report.sent < budget and loop.time() - started < max_seconds:
-                    task = asyncio.create_task(_one(session, f"{ingress}/", host, report))
+                    # the n-th request is tagged when floor(n * share) steps up: exactly `share` of them
+                    n = report.sent
+                    headers = with_tag if int((n + 1) * share) > int(n * share) else plain
+                    task = asyncio.create_task(_one(session, f"{ingress}/", headers, report))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                     report.sent += 1
