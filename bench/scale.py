@@ -124,6 +124,20 @@ async def controller_writes(url: str) -> dict[str, int]:
     return out
 
 
+async def events_sent(url: str, limit: float) -> None:
+    """Wait until the controller has sent the Events it recorded (they leave its reconciles' critical path
+    and may still be queued when the last step is served), so that the writes counted include them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+        queued = [line for line in text.splitlines() if line.startswith("knrollout_events_queued ")]
+        if not queued or float(queued[0].split()[-1]) == 0:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def wait_for(check: Any, limit: float, what: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
@@ -302,6 +316,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 except TimeoutError as exc:
                     print(f"warning: {exc} ({promoted()}/{n} promoted)", file=sys.stderr)
                 elapsed = loop.time() - began
+                await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
                 counts = await scrape_counts(f"http://127.0.0.1:{port}")
                 ticks = counts["ticks"] - counts_before["ticks"]

@@ -14,7 +14,7 @@ from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.views import ObjectKey, TargetView
 from rollout.controller.webhooks import WebhookCaller
 from rollout.kube.client import KubeClient, Obj
-from rollout.kube.events import EventRecorder, InvolvedObject
+from rollout.kube.events import EventSink, InvolvedObject
 from rollout.kube.traffic import TrafficValidator
 
 
@@ -60,7 +60,7 @@ class WriteOverlay:
 class Context:
     client: KubeClient
     caches: Caches
-    recorder: EventRecorder
+    recorder: EventSink
     metrics: ControllerMetrics
     webhooks: WebhookCaller
     validator: TrafficValidator
