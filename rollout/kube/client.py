@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import aiohttp.helpers
+import orjson
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -238,25 +239,40 @@ class KubeClient:
         async def once() -> Any:
             started = time.monotonic()
             try:
-                result = await self.api.call_api(
+                # the raw answer, decoded here with orjson (the library's own decoding is json.loads, and
+                # a wave of writes answers thousands of full objects)
+                resp = await self.api.call_api(
                     path,
                     method,
                     query_params=query or [],
                     header_params=dict(headers),
                     body=body,
-                    response_types_map={200: "object", 201: "object", 202: "object"},
                     auth_settings=["BearerToken"],
-                    _return_http_data_only=True,
+                    _preload_content=False,
                     _request_timeout=self.request_timeout,
                 )
+                try:
+                    data = await resp.read()
+                finally:
+                    resp.release()
             except ApiException as exc:
                 self._observe(verb, resource, str(exc.status or 0), started)
                 raise _from_api_exception(exc) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 self._observe(verb, resource, "error", started)
                 raise KubeError(0, type(exc).__name__, str(exc) or type(exc).__name__) from None
+            if not 200 <= resp.status <= 299:
+                self._observe(verb, resource, str(resp.status), started)
+                raise error_from(resp.status, data, resp.headers, resp.reason or "")
             self._observe(verb, resource, "2xx", started)
-            return result
+            if not data:
+                return None
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise KubeError(
+                    resp.status, "MalformedResponse", data[:200].decode(errors="replace")
+                ) from None
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
@@ -426,8 +442,8 @@ class KubeClient:
                 if not line:
                     return
                 try:
-                    event = json.loads(line)
-                except ValueError:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
                     raise KubeError(0, "MalformedWatchEvent", line[:200].decode(errors="replace")) from None
                 if event.get("type") == "ERROR":
                     obj = event.get("object") or {}
