@@ -327,7 +327,8 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 except TimeoutError as exc:
                     print(f"warning: {exc} ({promoted()}/{n} promoted)", file=sys.stderr)
                 elapsed = loop.time() - began
-                cpu_rollout = proc_stats(proc.pid)[0] - cpu_before
+                cpu = proc_stats(proc.pid)[0]  # before the bench polls /metrics below
+                cpu_rollout = cpu - cpu_before
                 sandbox_rollout = time.process_time() - sandbox_before
                 await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
@@ -340,7 +341,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                     k: v - writes_before.get(k, 0) for k, v in after.items() if v - writes_before.get(k, 0)
                 }
                 writes = sum(breakdown.values())
-                cpu, rss = proc_stats(proc.pid)
+                _, rss = proc_stats(proc.pid)  # the peak, queued Events sent included
             finally:
                 if proc.returncode is not None:
                     tail = log_path.read_text(errors="replace").splitlines()[-20:]

@@ -11,6 +11,7 @@ from rollout.controller.assess import TargetState
 from rollout.controller.caches import Caches
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.slim import slimmer
 from rollout.controller.views import ObjectKey, TargetView
 from rollout.controller.webhooks import WebhookCaller
 from rollout.kube.client import KubeClient, Obj
@@ -36,6 +37,7 @@ class WriteOverlay:
         self.limit = limit
 
     def note(self, kind: str, replaced_rv: str, obj: Obj) -> None:
+        obj = slimmer(kind)(obj)  # kept like the informers keep it (rollout.controller.slim)
         meta = obj.get("metadata") or {}
         key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         self._objs.pop(key, None)
