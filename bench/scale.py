@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from rollout.sandbox.apiserver import kinds  # noqa: E402
 from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
-from tests.integration.harness import POLICIES, install_crds, template  # noqa: E402
+from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
 
 WEIGHTS = (10, 30, 60)
 
@@ -246,6 +246,17 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
             ):
                 tl.ready = loop.time()
 
+        applied_at: dict[
+            tuple[str, int], float
+        ] = {}  # (service, step) -> the status write saying it is served
+
+        def on_rollout(rt: Any, entry: Any) -> None:
+            status = (entry.obj or {}).get("status") or {}
+            target = ((entry.obj or {}).get("spec") or {}).get("target", {}).get("name")
+            if status.get("trafficApplied") and status.get("stepStartedAt") and target:
+                applied_at.setdefault((target, int(status.get("canaryWeight") or 0)), loop.time())
+
+        store.on_commit(ROLLOUTS, on_rollout)
         store.on_commit(kinds.KSERVICES, on_service)
         store.on_commit(kinds.REVISIONS, on_revision)
         for name in names:
@@ -367,6 +378,24 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
     if os.environ.get("SCALE_DEBUG"):
         for k, v in sorted(by_step.items()):
             print(f"lag after {k}%: p50 {quantile(v, 0.5):.3f} max {max(v):.3f}", file=sys.stderr)
+        for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
+            seen = [
+                applied_at[(name, w)] - tl.served[w]
+                for name, tl in timelines.items()
+                if (name, w) in applied_at and w in tl.served
+            ]
+            print(
+                f"{w}% served -> status written: p50 {quantile(seen, 0.5):.3f} max {max(seen, default=0):.3f}",
+                file=sys.stderr,
+            )
+        for w in (*WEIGHTS, 100):  # the sandbox's own part: from the traffic write to Knative serving it
+            served = [
+                tl.served[w] - tl.writes[w] for tl in timelines.values() if w in tl.served and w in tl.writes
+            ]
+            print(
+                f"served {w}% after the write: p50 {quantile(served, 0.5):.3f} max {max(served):.3f}",
+                file=sys.stderr,
+            )
     steps = sum(len([w for w in (*WEIGHTS, 100) if w in tl.writes]) for tl in timelines.values())
     return Result(
         services=n,
