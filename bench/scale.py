@@ -13,8 +13,11 @@ p99 latency (the step lag then includes waiting for the next aligned analysis wi
 Reported (for the baseline size and the full size, in the same run):
 - step lag: from the moment a step was due (Knative served the step's split + its bake time; for the first
   step, the candidate revision turned Ready) to the moment the controller wrote the next split; p50/p99/max;
-- API writes per step (the controller's create/patch/update/delete, Lease renewals excluded);
-- controller CPU seconds and peak RSS (VmHWM), time to onboard (pin) all Services, time to finish;
+- API writes per step (the controller's create/patch/update/delete, Lease renewals excluded) and Service
+  reconciles per step;
+- controller CPU seconds (in all, and from the new revisions until all promoted) and peak RSS (VmHWM), the
+  sandbox's CPU seconds over the same span (this process: API server, Knative simulator, the bench's own
+  bookkeeping), time to onboard (pin) all Services, time to finish;
 - with --analysis: analysis ticks, queries per tick (one per source, metric template and window, whatever
   the number of rollouts) and the HTTP queries Prometheus received per tick.
 
@@ -46,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from rollout.sandbox.apiserver import kinds  # noqa: E402
 from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
-from tests.integration.harness import POLICIES, install_crds, template  # noqa: E402
+from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
 
 WEIGHTS = (10, 30, 60)
 
@@ -76,7 +79,10 @@ class Result:
     steps: int
     writes: int
     writes_per_step: float
+    reconciles_per_step: float
     cpu_seconds: float
+    cpu_rollout_seconds: float  # the controller's, from the new revisions until all promoted
+    sandbox_cpu_rollout_seconds: float  # this process's (API server, Knative simulator, bench), same span
     peak_rss_mb: float
     analysis_ticks: int = 0
     queries_per_tick: float = float("nan")  # batches (one per source, metric template, window)
@@ -124,6 +130,20 @@ async def controller_writes(url: str) -> dict[str, int]:
     return out
 
 
+async def events_sent(url: str, limit: float) -> None:
+    """Wait until the controller has sent the Events it recorded (they leave its reconciles' critical path
+    and may still be queued when the last step is served), so that the writes counted include them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+        queued = [line for line in text.splitlines() if line.startswith("knrollout_events_queued ")]
+        if not queued or float(queued[0].split()[-1]) == 0:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def wait_for(check: Any, limit: float, what: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
@@ -147,7 +167,7 @@ async def scrape_counts(url: str) -> dict[str, float]:
     """Analysis ticks, batches (plan_tick queries) and Prometheus HTTP queries the controller made so far."""
     async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
         text = await resp.text()
-    out = {"ticks": 0.0, "batches": 0.0, "http": 0.0}
+    out = {"ticks": 0.0, "batches": 0.0, "http": 0.0, "reconciles": 0.0}
     for line in text.splitlines():
         if line.startswith("knrollout_analysis_ticks_total "):
             out["ticks"] = float(line.split()[-1])
@@ -155,6 +175,8 @@ async def scrape_counts(url: str) -> dict[str, float]:
             out["batches"] = float(line.split()[-1])
         elif line.startswith("knrollout_prometheus_query_duration_seconds_count{"):
             out["http"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith('knrollout_reconcile_duration_seconds_count{kind="Service"'):
+            out["reconciles"] += float(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -224,6 +246,17 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
             ):
                 tl.ready = loop.time()
 
+        applied_at: dict[
+            tuple[str, int], float
+        ] = {}  # (service, step) -> the status write saying it is served
+
+        def on_rollout(rt: Any, entry: Any) -> None:
+            status = (entry.obj or {}).get("status") or {}
+            target = ((entry.obj or {}).get("spec") or {}).get("target", {}).get("name")
+            if status.get("trafficApplied") and status.get("stepStartedAt") and target:
+                applied_at.setdefault((target, int(status.get("canaryWeight") or 0)), loop.time())
+
+        store.on_commit(ROLLOUTS, on_rollout)
         store.on_commit(kinds.KSERVICES, on_service)
         store.on_commit(kinds.REVISIONS, on_revision)
         for name in names:
@@ -284,9 +317,12 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
 
                 await wait_for(pinned_all, limit, "onboarding")
                 onboard = loop.time() - started
+                await events_sent(f"http://127.0.0.1:{port}", limit)  # onboarding's Events are not counted
                 writes_before = await controller_writes(f"http://127.0.0.1:{port}")
                 counts_before = await scrape_counts(f"http://127.0.0.1:{port}")
                 began = loop.time()
+                cpu_before, _ = proc_stats(proc.pid)
+                sandbox_before = time.process_time()
                 for name in names:
                     svc = store.get(kinds.KSERVICES, "default", name)
                     assert svc is not None
@@ -302,16 +338,21 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 except TimeoutError as exc:
                     print(f"warning: {exc} ({promoted()}/{n} promoted)", file=sys.stderr)
                 elapsed = loop.time() - began
+                cpu = proc_stats(proc.pid)[0]  # before the bench polls /metrics below
+                cpu_rollout = cpu - cpu_before
+                sandbox_rollout = time.process_time() - sandbox_before
+                await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
                 counts = await scrape_counts(f"http://127.0.0.1:{port}")
                 ticks = counts["ticks"] - counts_before["ticks"]
                 batches = counts["batches"] - counts_before["batches"]
                 http = counts["http"] - counts_before["http"]
+                reconciles = counts["reconciles"] - counts_before["reconciles"]
                 breakdown = {
                     k: v - writes_before.get(k, 0) for k, v in after.items() if v - writes_before.get(k, 0)
                 }
                 writes = sum(breakdown.values())
-                cpu, rss = proc_stats(proc.pid)
+                _, rss = proc_stats(proc.pid)  # the peak, queued Events sent included
             finally:
                 if proc.returncode is not None:
                     tail = log_path.read_text(errors="replace").splitlines()[-20:]
@@ -337,6 +378,24 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
     if os.environ.get("SCALE_DEBUG"):
         for k, v in sorted(by_step.items()):
             print(f"lag after {k}%: p50 {quantile(v, 0.5):.3f} max {max(v):.3f}", file=sys.stderr)
+        for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
+            seen = [
+                applied_at[(name, w)] - tl.served[w]
+                for name, tl in timelines.items()
+                if (name, w) in applied_at and w in tl.served
+            ]
+            print(
+                f"{w}% served -> status written: p50 {quantile(seen, 0.5):.3f} max {max(seen, default=0):.3f}",
+                file=sys.stderr,
+            )
+        for w in (*WEIGHTS, 100):  # the sandbox's own part: from the traffic write to Knative serving it
+            served = [
+                tl.served[w] - tl.writes[w] for tl in timelines.values() if w in tl.served and w in tl.writes
+            ]
+            print(
+                f"served {w}% after the write: p50 {quantile(served, 0.5):.3f} max {max(served):.3f}",
+                file=sys.stderr,
+            )
     steps = sum(len([w for w in (*WEIGHTS, 100) if w in tl.writes]) for tl in timelines.values())
     return Result(
         services=n,
@@ -349,7 +408,10 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         steps=steps,
         writes=writes,
         writes_per_step=round(writes / steps, 2) if steps else float("nan"),
+        reconciles_per_step=round(reconciles / steps, 2) if steps else float("nan"),
         cpu_seconds=round(cpu, 1),
+        cpu_rollout_seconds=round(cpu_rollout, 1),
+        sandbox_cpu_rollout_seconds=round(sandbox_rollout, 1),
         peak_rss_mb=round(rss, 1),
         analysis_ticks=int(ticks),
         queries_per_tick=round(batches / ticks, 2) if ticks else float("nan"),
@@ -378,7 +440,10 @@ def table(results: list[Result]) -> str:
         ("traffic steps", "steps", ""),
         ("API writes", "writes", ""),
         ("API writes per step", "writes_per_step", ""),
+        ("reconciles per step", "reconciles_per_step", ""),
         ("controller CPU", "cpu_seconds", "s"),
+        ("  of which rollouts", "cpu_rollout_seconds", "s"),
+        ("sandbox CPU, rollouts", "sandbox_cpu_rollout_seconds", "s"),
         ("controller peak RSS", "peak_rss_mb", "MB"),
         ("analysis ticks", "analysis_ticks", ""),
         ("queries per tick", "queries_per_tick", ""),

@@ -29,6 +29,7 @@ from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.views import ObjectKey
 from rollout.controller.webhooks import WebhookCaller
 from rollout.kube.client import KubeClient, NotLeader
+from rollout.kube.eventqueue import EventQueue
 from rollout.kube.events import EventRecorder
 from rollout.kube.informer import InformerSettings
 from rollout.kube.leader import LeaderElector, LeaseSettings, default_identity
@@ -105,10 +106,12 @@ class Controller:
         )
         self.webhooks = WebhookCaller()
         self.recorder = EventRecorder(client, instance=self.identity)
+        self.events = EventQueue(self.recorder)  # Events leave the reconciles' critical path
+        self.metrics.events_queued.set_function(lambda: len(self.events))
         self.ctx = Context(
             client=client,
             caches=self.caches,
-            recorder=self.recorder,
+            recorder=self.events,
             metrics=self.metrics,
             webhooks=self.webhooks,
             validator=validator,
@@ -242,6 +245,7 @@ class Controller:
                 for key in self.caches.all_keys():
                     self.queue.add(key)
             background.append(asyncio.create_task(self.analysis.run()))
+            self.events.start()
             workers = [asyncio.create_task(self._worker(n)) for n in range(cfg.workers)]
             self.started.set()
             await stop.wait()
@@ -262,6 +266,7 @@ class Controller:
             for task in late:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+        await self.events.close(self.config.shutdown_grace)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

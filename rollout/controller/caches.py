@@ -9,6 +9,7 @@ from rollout.api.common import POLICY_LABEL
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import TERMINAL_PHASES, Rollout
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL
+from rollout.controller.slim import slimmer
 from rollout.controller.views import CONFIGURATION_LABEL, SERVICE_LABEL, ObjectKey, meta
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.informer import Informer, InformerSettings
@@ -75,7 +76,14 @@ class Caches:
         cls, client: KubeClient, namespaces: Sequence[str] | None, settings: InformerSettings | None = None
     ) -> Caches:
         def informer(resource: Resource, selector: str | None = None) -> Informer:
-            return Informer(client, resource, namespaces, label_selector=selector, settings=settings)
+            return Informer(
+                client,
+                resource,
+                namespaces,
+                label_selector=selector,
+                settings=settings,
+                transform=slimmer(resource.kind),
+            )
 
         caches = cls(
             services=informer(SERVICES, POLICY_LABEL),

@@ -11,10 +11,11 @@ from rollout.controller.assess import TargetState
 from rollout.controller.caches import Caches
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.slim import slimmer
 from rollout.controller.views import ObjectKey, TargetView
 from rollout.controller.webhooks import WebhookCaller
 from rollout.kube.client import KubeClient, Obj
-from rollout.kube.events import EventRecorder, InvolvedObject
+from rollout.kube.events import EventSink, InvolvedObject
 from rollout.kube.traffic import TrafficValidator
 
 
@@ -36,6 +37,7 @@ class WriteOverlay:
         self.limit = limit
 
     def note(self, kind: str, replaced_rv: str, obj: Obj) -> None:
+        obj = slimmer(kind)(obj)  # kept like the informers keep it (rollout.controller.slim)
         meta = obj.get("metadata") or {}
         key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         self._objs.pop(key, None)
@@ -60,7 +62,7 @@ class WriteOverlay:
 class Context:
     client: KubeClient
     caches: Caches
-    recorder: EventRecorder
+    recorder: EventSink
     metrics: ControllerMetrics
     webhooks: WebhookCaller
     validator: TrafficValidator

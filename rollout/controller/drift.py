@@ -37,7 +37,7 @@ class Drift:
         return f"spec.traffic was changed by {who} from [{self.expected}] to [{self.found}]; restored the rollout's plan"
 
 
-def _touches_traffic(fields: Any) -> bool:
+def touches_traffic(fields: Any) -> bool:
     if not isinstance(fields, Mapping):
         return False
     spec = fields.get("f:spec")
@@ -48,7 +48,7 @@ def last_traffic_writer(managed_fields: Sequence[Mapping[str, Any]]) -> TrafficW
     """The field manager that most recently wrote spec.traffic (RFC 3339 times sort as text)."""
     best: TrafficWriter | None = None
     for entry in managed_fields:
-        if entry.get("subresource") or not _touches_traffic(entry.get("fieldsV1")):
+        if entry.get("subresource") or not touches_traffic(entry.get("fieldsV1")):
             continue
         writer = TrafficWriter(
             manager=str(entry.get("manager") or "?"),

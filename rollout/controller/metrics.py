@@ -147,6 +147,9 @@ class ControllerMetrics:
         )
         self.leader = Gauge("knrollout_leader", "1 while this replica holds the lease.", registry=r)
         self.queue_depth = Gauge("knrollout_workqueue_depth", "Keys waiting to be reconciled.", registry=r)
+        self.events_queued = Gauge(
+            "knrollout_events_queued", "Events recorded and not yet sent to the API server.", registry=r
+        )
 
     def watch_rollouts(self, rollouts: Callable[[], Iterable[Rollout]]) -> None:
         self.registry.register(RolloutCollector(rollouts))

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -55,6 +55,12 @@ def involved(obj: Mapping[str, Any]) -> InvolvedObject:
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
     )
+
+
+class EventSink(Protocol):
+    """Where a reconcile records its Events (an EventRecorder, or an EventQueue in front of one)."""
+
+    async def record(self, obj: InvolvedObject, type_: str, reason: str, message: str) -> None: ...
 
 
 @dataclass

@@ -10,6 +10,7 @@ kept current by a watch, telling a handler about every change.
 - Errors back off exponentially (capped) and never end the informer.
 - Every `resync` seconds the handler hears of every cached object again (level-triggered reconcilers use it
   as a safety net).
+- An optional `transform` decides what the cache keeps of each object (e.g. without managedFields).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Informer:
         label_selector: str | None = None,
         handler: Handler | None = None,
         settings: InformerSettings | None = None,
+        transform: Callable[[Obj], Obj] | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -65,6 +67,7 @@ class Informer:
         self.label_selector = label_selector
         self.handlers: list[Handler] = [handler] if handler else []
         self.settings = settings or InformerSettings()
+        self.transform = transform  # what the cache keeps of each object (before handlers see it)
         self._cache: dict[CacheKey, Obj] = {}
         self._synced = {ns: asyncio.Event() for ns in self.namespaces}
         self._indexers: dict[str, IndexFunc] = {}
@@ -128,6 +131,8 @@ class Informer:
                 log.exception("informer handler failed", resource=self.resource.plural)
 
     def _apply(self, kind: str, obj: Obj) -> None:
+        if self.transform is not None:
+            obj = self.transform(obj)
         obj.setdefault("apiVersion", self.resource.api_version)
         obj.setdefault("kind", self.resource.kind)
         key = cache_key(obj)

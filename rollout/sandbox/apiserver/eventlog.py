@@ -9,11 +9,11 @@ Stored objects are never mutated after they are written, so events share them (a
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
+from rollout.sandbox.apiserver import jsoncodec
 from rollout.sandbox.store_api import ApiError, Obj
 
 StoredType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -46,7 +46,7 @@ class LogEntry:
     def obj(self) -> Obj:
         if self._obj is not None:
             return self._obj
-        decoded: Obj = json.loads(self.object_json())
+        decoded: Obj = jsoncodec.loads(self.object_json())
         return decoded
 
     @property
@@ -55,7 +55,7 @@ class LogEntry:
             return self._old
         if self._old_json is None:
             return None
-        decoded: Obj = json.loads(self._old_json)
+        decoded: Obj = jsoncodec.loads(self._old_json)
         return decoded
 
     def object_json(self) -> bytes:
@@ -74,7 +74,7 @@ class LogEntry:
 
 
 def _encode(obj: Obj | None) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return jsoncodec.dumps(obj)
 
 
 class Watcher:

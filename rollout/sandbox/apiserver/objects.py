@@ -5,21 +5,40 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+
 from rollout.sandbox.store_api import ApiError, Obj, ResourceType
+
+# What orjson must refuse rather than convert, so that the copy is exact: subclasses (an enum's value stays
+# an enum), dataclasses and datetimes (JSON would not carry them either)
+_EXACT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
 
 
 def clone(value: Any) -> Any:
-    """A deep copy of a JSON-like value (much faster than copy.deepcopy)."""
-    if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) for v in value]
+    """A deep copy of a JSON value. An orjson round trip: three times faster than copying in Python, which was
+    a fifth of the sandbox's CPU under a wave of writes (bench/scale.py). What orjson refuses (integers beyond
+    64 bits, non-string keys, the types above) is copied in Python. The store holds JSON values only (what
+    came from JSON or was built as JSON: no tuples, no NaN), which the round trip copies exactly."""
+    if isinstance(value, dict | list):
+        try:
+            return orjson.loads(orjson.dumps(value, option=_EXACT))
+        except TypeError:
+            return _clone(value)
     return value
 
 
 def copy_obj(obj: Obj) -> Obj:
     """A deep copy of an object."""
-    return {k: clone(v) for k, v in obj.items()}
+    copied: Obj = clone(obj)
+    return copied
 
 
 def rfc3339(seconds: float) -> str:

@@ -5,7 +5,6 @@ errors, Tables, warnings for dropped fields, dry runs)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,16 @@ import yaml
 from aiohttp import web
 from multidict import MultiMapping
 
-from rollout.sandbox.apiserver import discovery, managedfields, patches, protobuf, routing, tables, watch_http
+from rollout.sandbox.apiserver import (
+    discovery,
+    jsoncodec,
+    managedfields,
+    patches,
+    protobuf,
+    routing,
+    tables,
+    watch_http,
+)
 from rollout.sandbox.apiserver.faults import FaultInjector, injected_error
 from rollout.sandbox.apiserver.objects import OPTIMISTIC_LOCK, conflict, qualified, rfc3339
 from rollout.sandbox.apiserver.paging import Page, Snapshots
@@ -31,7 +39,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", patches.APP
 def json_response(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = {"Warning": ", ".join(f'299 - "{_quote(w)}"' for w in warnings)} if warnings else None
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=jsoncodec.dumps(body),
         status=status,
         content_type="application/json",
         headers=headers,
@@ -63,7 +71,7 @@ async def read_body(request: web.Request) -> Any:
     try:
         if request.content_type in YAML_TYPES:
             return yaml.safe_load(raw)
-        return json.loads(raw)
+        return jsoncodec.loads(raw)
     except (ValueError, yaml.YAMLError) as err:
         raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {err}") from None
 
