@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 
 from tests.chart.rbac import RequestAttributes, attributes
+from tests.local_http import serving
 
 # hop-by-hop headers and the ones aiohttp sets itself
 _SKIP_HEADERS = frozenset(
@@ -96,13 +97,8 @@ async def recording_proxy(upstream: str) -> AsyncIterator[RecordingProxy]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     # watches are long requests: on exit they are cut at once instead of waited for
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield RecordingProxy(f"http://127.0.0.1:{port}", upstream.rstrip("/"), recording)
-    finally:
-        await session.close()  # ends the upstream streams, so the handlers return
-        await runner.cleanup()
+    async with serving(app, shutdown_timeout=1.0) as url:
+        try:
+            yield RecordingProxy(url, upstream.rstrip("/"), recording)
+        finally:
+            await session.close()  # ends the upstream streams, so the handlers return

@@ -14,6 +14,7 @@ from rollout.api.policy import Webhook, WebhookType
 from rollout.controller.webhooks import WebhookCaller
 from rollout.engine.webhooks import WebhookCall
 from tests.controller.objects import rollout
+from tests.local_http import serving
 
 
 @pytest.fixture
@@ -39,13 +40,8 @@ async def server() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     app = web.Application()
     for path, handler in (("/ok", ok), ("/flaky", flaky), ("/denied", denied), ("/slow", slow)):
         app.router.add_post(path, handler)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", state
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url, state
 
 
 def call(url: str, retries: int = 2, timeout: str = "1s", key: str = "step-0/gate") -> WebhookCall:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 
 from rollout.api.policy import RolloutPolicy
 from tests.chart.gitops import knative_crds
@@ -24,7 +25,9 @@ from tests.chart.rendering import chart, crds
 from tests.chart.validation import validate
 from tests.e2e.cluster import Settings, kubeconfig_path, probe, settings_from
 from tests.e2e.conftest import APPS_NS, values
+from tests.e2e.traffic import steady_load
 from tests.e2e.workload import SERVER, policy, service
+from tests.local_http import serving
 
 
 def test_without_a_kubeconfig_the_suite_says_why_it_skips(tmp_path: Path) -> None:
@@ -145,10 +148,6 @@ def test_install_values_pass_the_chart_schema() -> None:
 
 
 async def test_steady_load_tags_the_share_of_requests_it_is_told() -> None:
-    from aiohttp import web
-
-    from tests.e2e.traffic import steady_load
-
     seen: list[tuple[str, str | None]] = []
 
     async def record(request: web.Request) -> web.Response:
@@ -157,18 +156,11 @@ async def test_steady_load_tags_the_share_of_requests_it_is_told() -> None:
 
     app = web.Application()
     app.router.add_get("/", record)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with steady_load(
-            f"http://127.0.0.1:{port}", "app.example.com", rps=200, max_seconds=0.5, tagged=("preview", 0.25)
-        ) as report:
-            await asyncio.sleep(0.8)
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as url,
+        steady_load(url, "app.example.com", rps=200, max_seconds=0.5, tagged=("preview", 0.25)) as report,
+    ):
+        await asyncio.sleep(0.8)
     # (a request still in flight when the load stops is cancelled: it may be seen by the server, not counted)
     assert 40 <= report.sent <= 101 and len(seen) - 2 <= report.codes["200"] <= len(seen)
     assert {host for host, _ in seen} == {"app.example.com"}

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from rollout.api.rollout import Phase
 from tests.integration.harness import controller, events_for, eventually, finished, onboard, phase_of, sandbox
+from tests.local_http import serving
 
 
 @pytest.fixture
@@ -33,13 +34,8 @@ async def hooks() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     app.router.add_post("/confirm", confirm)
     app.router.add_post("/broken", broken)
     app.router.add_post("/notify", notify)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", state
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url, state
 
 
 def policy(webhooks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from rollout.kube.resources import REVISIONS, SERVICES
 from rollout.sandbox.apiserver import kinds
 from rollout.sandbox.apiserver.server import SandboxApiServer
 from tests.integration.harness import eventually
+from tests.local_http import serving
 
 FAST = InformerSettings(watch_timeout=5, read_timeout=2.0, resync=0, backoff_base=0.02, backoff_cap=0.2)
 
@@ -135,22 +136,19 @@ async def test_a_silent_watch_connection_is_abandoned_after_the_read_timeout() -
 
     app = web.Application()
     app.router.add_get("/apis/serving.knative.dev/v1/revisions", handler)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    client = client_for(f"http://127.0.0.1:{port}")
-    settings = InformerSettings(watch_timeout=300, read_timeout=0.3, resync=0, backoff_base=0.01)
-    informer = Informer(client, REVISIONS, None, settings=settings)
-    try:
-        async with running(informer):
-            await eventually(lambda: watches >= 3, within=5)  # each silent stream is given up and re-opened
-            assert informer.relists == 1  # a silent stream is not an expired one: no re-list
-    finally:
-        hold.set()
-        await client.close()
-        await runner.cleanup()
+    async with serving(app) as url:
+        client = client_for(url)
+        settings = InformerSettings(watch_timeout=300, read_timeout=0.3, resync=0, backoff_base=0.01)
+        informer = Informer(client, REVISIONS, None, settings=settings)
+        try:
+            async with running(informer):
+                await eventually(
+                    lambda: watches >= 3, within=5
+                )  # each silent stream is given up and re-opened
+                assert informer.relists == 1  # a silent stream is not an expired one: no re-list
+        finally:
+            hold.set()
+            await client.close()
 
 
 async def test_a_cancelled_informer_stops_even_while_events_stream_in() -> None:
