@@ -48,6 +48,22 @@ Time = Annotated[
 ]
 """A timestamp: timezone-aware datetime in Python, RFC 3339 (`2026-01-02T15:04:05Z`) on the wire."""
 
+
+def format_micro_time(value: datetime) -> str:
+    """RFC 3339 in UTC with microseconds, as Kubernetes writes metav1.MicroTime."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+MicroTime = Annotated[
+    datetime,
+    PlainSerializer(format_micro_time, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A timestamp kept to the microsecond (`2026-01-02T15:04:05.123456Z`): for times the controller computes
+with, such as a step's start, which whole seconds would shift by up to a second."""
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from rollout.api.common import API_VERSION, ApiModel, Condition, Time
+from rollout.api.common import API_VERSION, ApiModel, Condition, MicroTime, Time
 from rollout.api.policy import ObjectMeta, RolloutPolicySpec
 
 
@@ -128,7 +128,9 @@ class RolloutStatus(ApiModel):
     message: str = ""
     current_step: int = Field(default=0, ge=0, description="Index into the strategy's steps.")
     step_count: int = 0
-    step_started_at: Time | None = Field(default=None, description="When the current step's traffic applied.")
+    step_started_at: MicroTime | None = Field(
+        default=None, description="When the current step's traffic was first seen served."
+    )
     started_at: Time | None = None
     finished_at: Time | None = None
     paused_from: Phase | None = Field(default=None, description="Phase to return to on resume.")

@@ -120,6 +120,8 @@ class Controller:
             evaluator=evaluator,
             enqueue=self.queue.add,
         )
+        for informer in (self.caches.services, self.caches.routes):
+            informer.add_handler(lambda kind, old, new: self.ctx.served.note(kind, new, self.ctx.clock()))
         self.targets = TargetReconciler(self.ctx)
         self.policies = PolicyReconciler(self.ctx)
         self.health: HealthServer | None = None

@@ -7,7 +7,8 @@ rollout being driven, calls `decide`, and writes what follows."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from rollout.api.load import FieldProblem, parse_policy
@@ -88,6 +89,7 @@ class TargetState:
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
     opted_out: bool = False  # the target no longer carries knrollout.dev/policy (read past the informer)
     route_problem: str | None = None  # a standalone Route that follows no single Configuration: why
+    served_since: datetime | None = None  # when the target's served split was first seen (ServedClock)
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def _drive(state: TargetState, rollout: Rollout) -> Drive:
     return Drive(
         rollout=rollout,
         candidate=revision_state(state.revisions, rollout.spec.candidate_revision),
-        traffic=observed_traffic(target),
+        traffic=replace(observed_traffic(target), since=state.served_since),
         check=check_candidate(rollout, target.latest_created, state.revisions),
     )
 

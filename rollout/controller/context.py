@@ -11,6 +11,7 @@ from rollout.controller.assess import TargetState
 from rollout.controller.caches import Caches
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.served import ServedClock
 from rollout.controller.slim import slimmer
 from rollout.controller.views import ObjectKey, TargetView
 from rollout.controller.webhooks import WebhookCaller
@@ -74,6 +75,7 @@ class Context:
     field_manager: str = "knative-rollout"
     conflict_attempts: int = 3
     written: WriteOverlay = field(default_factory=WriteOverlay)
+    served: ServedClock = field(default_factory=ServedClock)  # fed by the target informers (Controller)
     # targets whose last traffic write Knative's rules refused: key -> (policy, message), for the policy's
     # TargetsManageable condition (the target's next reconcile clears or renews it)
     refused: dict[ObjectKey, tuple[str, str]] = field(default_factory=dict)

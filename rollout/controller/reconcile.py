@@ -33,6 +33,7 @@ from rollout.controller.views import (
     RevisionView,
     TargetView,
     entries_summary,
+    observed_traffic,
     revision_view,
     target_view,
 )
@@ -139,6 +140,7 @@ class TargetReconciler:
             ctx.defaults,
             opted_out=opted_out,
             route_problem=route.problem,
+            served_since=ctx.served.since(key, observed_traffic(view)),
         )
         return Snapshot(obj, view, state, raw, route.name)
 

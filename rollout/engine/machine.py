@@ -314,8 +314,27 @@ def _with_traffic(
         and not step.is_gate
         and status.step_started_at is None
     ):
-        updates["step_started_at"] = inp.now
+        updates["step_started_at"] = _served_since(rollout, status, inp)
     return status.model_copy(update=updates), plan
+
+
+def _served_since(rollout: Rollout, status: RolloutStatus, inp: Inputs) -> datetime:
+    """When the current step's traffic began to be served: when the split was first seen served, if that
+    can only be this step's traffic — the recorded status was already waiting for Knative on this very step
+    (so the split was seen after the step's traffic was decided and written) — else `now`. A controller
+    that falls behind then does not stretch each bake by the time it took to notice the split."""
+    since = inp.traffic.since if inp.traffic is not None else None
+    before = rollout.status
+    if (
+        since is None
+        or since > inp.now
+        or before.traffic_applied
+        or before.step_started_at is not None
+        or before.current_step != status.current_step
+        or before.phase not in (Phase.PROGRESSING, Phase.PAUSED)
+    ):
+        return inp.now
+    return since
 
 
 def decide(inp: Inputs) -> Decision:

@@ -110,3 +110,6 @@ class ObservedTraffic:
     percents: dict[str, int] = field(default_factory=dict)  # revision name -> percent
     tags: dict[str, str] = field(default_factory=dict)  # tag -> revision name
     ready: bool = False
+    # When this split was first seen served (the controller: the informer event that showed it), which may be
+    # earlier than the decision that reads it; None: not known, the decision's `now` counts.
+    since: datetime | None = None
