@@ -88,6 +88,9 @@ class Result:
     queries_per_tick: float = float("nan")  # batches (one per source, metric template, window)
     http_queries_per_tick: float = float("nan")  # what Prometheus received (builtins: one per metric family)
     write_breakdown: dict[str, int] = field(default_factory=dict)
+    # per wave ("10%": the step written once the candidate is Ready; "30%": once 10% has baked, ...):
+    # p50/p99/max lag, and over how many seconds that wave's steps fell due (first to last)
+    waves: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -366,18 +369,28 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                     await proc.wait()
 
     lags: list[float] = []
-    by_step: dict[int, list[float]] = {}
+    by_step: dict[int, list[float]] = {}  # the weight written -> lags
+    due: dict[int, list[float]] = {}  # the weight written -> when each was due
     for tl in timelines.values():
         if tl.ready is not None and WEIGHTS[0] in tl.writes:
             lags.append(tl.writes[WEIGHTS[0]] - tl.ready)
-            by_step.setdefault(0, []).append(lags[-1])
+            by_step.setdefault(WEIGHTS[0], []).append(lags[-1])
+            due.setdefault(WEIGHTS[0], []).append(tl.ready)
         for w, nxt in zip(WEIGHTS, (*WEIGHTS[1:], 100), strict=True):
             if w in tl.served and nxt in tl.writes:
                 lags.append(tl.writes[nxt] - (tl.served[w] + bake))
-                by_step.setdefault(w, []).append(lags[-1])
+                by_step.setdefault(nxt, []).append(lags[-1])
+                due.setdefault(nxt, []).append(tl.served[w] + bake)
+    waves = {
+        f"{w}%": {
+            "p50": round(quantile(v, 0.5), 3),
+            "p99": round(quantile(v, 0.99), 3),
+            "max": round(max(v), 3),
+            "due_spread": round(max(due[w]) - min(due[w]), 3),
+        }
+        for w, v in sorted(by_step.items())
+    }
     if os.environ.get("SCALE_DEBUG"):
-        for k, v in sorted(by_step.items()):
-            print(f"lag after {k}%: p50 {quantile(v, 0.5):.3f} max {max(v):.3f}", file=sys.stderr)
         for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
             seen = [
                 applied_at[(name, w)] - tl.served[w]
@@ -417,6 +430,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         queries_per_tick=round(batches / ticks, 2) if ticks else float("nan"),
         http_queries_per_tick=round(http / ticks, 2) if ticks else float("nan"),
         write_breakdown=breakdown,
+        waves=waves,
     )
 
 
@@ -490,6 +504,15 @@ def main() -> None:
                 f"writes during the rollouts, N={r.services}: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(r.write_breakdown.items()))
             )
+        print(
+            "\nStep lag by wave (the weight written; due spread: first to last step of the wave falling due)"
+        )
+        for r in results:
+            for wave, v in r.waves.items():
+                print(
+                    f"  N={r.services:<5} {wave:>4}: p50 {v['p50']:7.3f}s  p99 {v['p99']:7.3f}s  "
+                    f"max {v['max']:7.3f}s  due over {v['due_spread']:6.3f}s"
+                )
         print("\nTargets (issue 5): p99 step lag < 1s, peak RSS < 250 MB.")
 
 

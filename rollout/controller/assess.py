@@ -55,18 +55,33 @@ class PolicyView:
         return "; ".join(str(p) for p in self.problems)
 
 
+_VIEWS: dict[tuple[str, str], PolicyView] = {}  # (uid, resourceVersion) -> the view parsed from it
+_VIEWS_KEPT = 256
+
+
 def policy_view(obj: Mapping[str, Any]) -> PolicyView:
-    parsed, problems = parse_policy(obj)
+    """The policy parsed and validated; memoised by uid and resourceVersion (one object version has one
+    content), since every reconcile of every target reads its policy."""
     m = meta(obj)
+    uid, rv = str(m.get("uid") or ""), str(m.get("resourceVersion") or "")
+    known = _VIEWS.get((uid, rv)) if uid and rv else None
+    if known is not None:
+        return known
+    parsed, problems = parse_policy(obj)
     gen = m.get("generation")
-    return PolicyView(
+    view = PolicyView(
         name=str(m.get("name") or ""),
         namespace=str(m.get("namespace") or ""),
-        uid=str(m.get("uid") or ""),
+        uid=uid,
         generation=int(gen) if isinstance(gen, int) else None,
         spec=parsed.spec if parsed is not None else None,
         problems=tuple(problems),
     )
+    if uid and rv:
+        if len(_VIEWS) >= _VIEWS_KEPT:
+            _VIEWS.pop(next(iter(_VIEWS)))
+        _VIEWS[(uid, rv)] = view
+    return view
 
 
 def strategy_tags(spec: RolloutPolicySpec) -> frozenset[str]:

@@ -180,3 +180,18 @@ def test_an_opted_out_target_only_sees_its_running_rollout_ended() -> None:
     served = ended.model_copy(update={"status": ended.status.model_copy(update={"traffic_applied": True})})
     for rollouts in ([served], [rollout(phase=Phase.ROLLED_BACK)], []):
         assert assess(state(target, rollouts, pol=None, opted_out=True)) == Assessment()
+
+
+def test_a_policy_version_is_parsed_once_and_a_new_version_again() -> None:
+    obj: dict[str, Any] = {
+        "apiVersion": "knrollout.dev/v1alpha1",
+        "kind": "RolloutPolicy",
+        "metadata": {"name": "p", "namespace": "default", "uid": "memo", "resourceVersion": "7"},
+        "spec": POLICY,
+    }
+    first = policy_view(obj)
+    assert policy_view(obj) is first
+    changed = {**obj, "metadata": {**obj["metadata"], "resourceVersion": "8"}, "spec": {"strategy": "bad"}}
+    view = policy_view(changed)
+    assert view.spec is None and view.problems
+    assert policy_view(obj) is first

@@ -31,16 +31,23 @@ MERGE_KEYS: dict[tuple[str, ...], str] = {
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, null removes a key, anything else replaces."""
+    """RFC 7386: objects merge recursively, null removes a key, anything else replaces. Neither argument is
+    changed: the target is copied once, then merged into in place."""
     if not isinstance(patch, dict):
         return clone(patch)
     result = clone(target) if isinstance(target, dict) else {}
+    _merge_into(result, patch)
+    return result
+
+
+def _merge_into(result: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            _merge_into(result[key], value)
         else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+            result[key] = merge_patch(None, value)
 
 
 def _unprocessable(message: str) -> ApiError:

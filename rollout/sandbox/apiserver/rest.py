@@ -24,7 +24,7 @@ from rollout.sandbox.apiserver import (
     watch_http,
 )
 from rollout.sandbox.apiserver.faults import FaultInjector, injected_error
-from rollout.sandbox.apiserver.objects import OPTIMISTIC_LOCK, conflict, qualified, rfc3339
+from rollout.sandbox.apiserver.objects import OPTIMISTIC_LOCK, conflict, copy_obj, qualified, rfc3339
 from rollout.sandbox.apiserver.paging import Page, Snapshots
 from rollout.sandbox.apiserver.resources import ResourceSpec
 from rollout.sandbox.apiserver.routing import DiscoveryTarget, Target
@@ -349,7 +349,8 @@ class RestApi:
                 f"{accepted}",
             )
         body = await read_body(request)
-        current = self.store.get(spec.rt, target.namespace, target.name)
+        # read-only: an apply merges onto a copy, the other patches copy the object before changing it
+        current = self.store.find_stored(spec.rt, target.namespace, target.name)
         warnings: list[str] = []
         subresource = "status" if target.subresource == "status" else None
         force = request.query.get("force", "")
@@ -374,7 +375,7 @@ class RestApi:
                 raise ApiError(404, "NotFound", f'{qualified(spec.rt)} "{target.name}" not found')
             result = managedfields.record_apply(
                 managedfields.decode((current or {}).get("metadata", {}).get("managedFields")),
-                managedfields.without_managed(current),
+                managedfields.without_managed(copy_obj(current) if current is not None else None),
                 managedfields.without_managed(config) or {},
                 spec.schema,
                 managedfields.Request(
@@ -420,6 +421,8 @@ class RestApi:
             warnings=warnings,
             field_manager=manager,
             applied=applied,
+            owned=kind != patches.APPLY_YAML,  # a fresh copy built for this request (an apply shares parts)
+            copy_result=False,  # serialized below, before anything else runs
         )
         return json_response(updated, 200, warnings)
 

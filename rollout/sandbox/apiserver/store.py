@@ -52,6 +52,10 @@ DEFAULT_MANAGER = "sandbox"  # managedFields manager of in-process writes that n
 GC_MANAGER = "kube-controller-manager"  # the garbage collector's writes (orphaning, finalizers)
 
 
+def _same(obj: Obj) -> Obj:
+    return obj
+
+
 class MemoryStore:
     """The object store; see the module docstring. `clock` gives wall-clock seconds for timestamps."""
 
@@ -113,6 +117,10 @@ class MemoryStore:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         found = self._stored(rt, namespace, name)
         return copy_obj(found) if found is not None else None
+
+    def find_stored(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
+        """The stored object itself (read-only!), or None."""
+        return self._stored(rt, namespace, name)
 
     def get_stored(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
         """The stored object itself (read-only!) or 404 NotFound."""
@@ -235,13 +243,20 @@ class MemoryStore:
         warnings: Warnings | None = None,
         field_manager: str | None = None,
         applied: Sequence[managedfields.Entry] | None = None,
+        owned: bool = False,
+        copy_result: bool = True,
     ) -> Obj:
         """Replace an object (PUT). With `subresource="status"` only `.status` changes; otherwise `.status`
         is kept when the resource has a status subresource. A resourceVersion is a precondition (409);
-        `require_resource_version` makes its absence an error (custom resources over REST)."""
+        `require_resource_version` makes its absence an error (custom resources over REST).
+        `owned`: `obj` is the caller's to give away (e.g. just decoded), so it is stored without a copy;
+        `copy_result=False`: the answer is the stored object itself, read-only (to serialize at once)."""
         spec = self.registry.spec(rt)
         # a status write takes only .status (copied below) from the request
-        new: Obj = copy_obj(obj) if subresource != "status" else {**obj, "metadata": dict(meta_of(obj))}
+        if subresource == "status":
+            new: Obj = {**obj, "metadata": dict(meta_of(obj))}
+        else:
+            new = obj if owned else copy_obj(obj)
         check_type(rt, new)
         meta = meta_of(new)
         ns = self._scope(rt, meta)
@@ -319,13 +334,14 @@ class MemoryStore:
             status_only=subresource == "status",
         )
         self._stamp(spec, new, old, field_manager, subresource, requested, applied)
+        answer = copy_obj if copy_result else _same
         if new == old:
-            return copy_obj(old)  # a no-op update writes nothing, as in the real server
+            return answer(old)  # a no-op update writes nothing, as in the real server
         if dry_run:
-            return copy_obj(new)
+            return answer(new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            return copy_obj(self._remove(rt, new))
-        return copy_obj(self._commit(rt, "MODIFIED", new, old))
+            return answer(self._remove(rt, new))
+        return answer(self._commit(rt, "MODIFIED", new, old))
 
     def delete(
         self,
