@@ -13,8 +13,10 @@ p99 latency (the step lag then includes waiting for the next aligned analysis wi
 Reported (for the baseline size and the full size, in the same run):
 - step lag: from the moment a step was due (Knative served the step's split + its bake time; for the first
   step, the candidate revision turned Ready) to the moment the controller wrote the next split; p50/p99/max;
-- API writes per step (the controller's create/patch/update/delete, Lease renewals excluded) and Service
-  reconciles per step;
+- API writes per step (the controller's create/patch/update/delete, Lease renewals excluded), Service
+  reconciles per step, and all the writes the sandbox committed per step (the controller's, its Events and
+  Lease renewals, and the Knative simulator's own status writes);
+- per wave (the weight written): step lag p50/p99/max and over how many seconds that wave fell due;
 - controller CPU seconds (in all, and from the new revisions until all promoted) and peak RSS (VmHWM), the
   sandbox's CPU seconds over the same span (this process: API server, Knative simulator, the bench's own
   bookkeeping), time to onboard (pin) all Services, time to finish;
@@ -84,6 +86,7 @@ class Result:
     cpu_rollout_seconds: float  # the controller's, from the new revisions until all promoted
     sandbox_cpu_rollout_seconds: float  # this process's (API server, Knative simulator, bench), same span
     peak_rss_mb: float
+    commits_per_step: float = float("nan")  # every write the sandbox committed (the controller's, Knative's)
     analysis_ticks: int = 0
     queries_per_tick: float = float("nan")  # batches (one per source, metric template, window)
     http_queries_per_tick: float = float("nan")  # what Prometheus received (builtins: one per metric family)
@@ -326,6 +329,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 began = loop.time()
                 cpu_before, _ = proc_stats(proc.pid)
                 sandbox_before = time.process_time()
+                rv_before = int(store.resource_version)
                 for name in names:
                     svc = store.get(kinds.KSERVICES, "default", name)
                     assert svc is not None
@@ -344,6 +348,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 cpu = proc_stats(proc.pid)[0]  # before the bench polls /metrics below
                 cpu_rollout = cpu - cpu_before
                 sandbox_rollout = time.process_time() - sandbox_before
+                commits = int(store.resource_version) - rv_before
                 await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
                 counts = await scrape_counts(f"http://127.0.0.1:{port}")
@@ -426,6 +431,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         cpu_rollout_seconds=round(cpu_rollout, 1),
         sandbox_cpu_rollout_seconds=round(sandbox_rollout, 1),
         peak_rss_mb=round(rss, 1),
+        commits_per_step=round(commits / steps, 2) if steps else float("nan"),
         analysis_ticks=int(ticks),
         queries_per_tick=round(batches / ticks, 2) if ticks else float("nan"),
         http_queries_per_tick=round(http / ticks, 2) if ticks else float("nan"),
@@ -455,6 +461,7 @@ def table(results: list[Result]) -> str:
         ("API writes", "writes", ""),
         ("API writes per step", "writes_per_step", ""),
         ("reconciles per step", "reconciles_per_step", ""),
+        ("all commits per step", "commits_per_step", ""),
         ("controller CPU", "cpu_seconds", "s"),
         ("  of which rollouts", "cpu_rollout_seconds", "s"),
         ("sandbox CPU, rollouts", "sandbox_cpu_rollout_seconds", "s"),
