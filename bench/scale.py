@@ -262,6 +262,15 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
             if status.get("trafficApplied") and status.get("stepStartedAt") and target:
                 applied_at.setdefault((target, int(status.get("canaryWeight") or 0)), loop.time())
 
+        commits_by_kind: dict[str, int] = {}
+
+        def count(rt: Any, entry: Any) -> None:
+            commits_by_kind[rt.plural] = commits_by_kind.get(rt.plural, 0) + 1
+
+        if os.environ.get("SCALE_DEBUG"):
+            for rt in (kinds.KSERVICES, kinds.ROUTES, kinds.CONFIGURATIONS, kinds.REVISIONS, kinds.EVENTS):
+                store.on_commit(rt, count)
+            store.on_commit(ROLLOUTS, count)
         store.on_commit(ROLLOUTS, on_rollout)
         store.on_commit(kinds.KSERVICES, on_service)
         store.on_commit(kinds.REVISIONS, on_revision)
@@ -396,6 +405,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         for w, v in sorted(by_step.items())
     }
     if os.environ.get("SCALE_DEBUG"):
+        print(f"commits by resource (onboarding included): {commits_by_kind}", file=sys.stderr)
         for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
             seen = [
                 applied_at[(name, w)] - tl.served[w]
