@@ -184,7 +184,8 @@ def instant_query(client: PrometheusConnect, promql: str, at: datetime | None, t
         params = {**params, "time": f"{at.timestamp():.3f}"}
     try:
         # prometheus-api-client's custom_query, but its body decoded by `decode_answer` (compact rows)
-        # instead of `response.json()` (a generic tree, ~6x the memory of a large answer)
+        # instead of `response.json()` (a generic tree, ~6x the memory of a large answer); the body's bytes
+        # are dropped once decoded to text, before the JSON is read (json.loads of bytes copies them to text)
         response = client._session.request(
             method=client._method,
             url=f"{client.url}/api/v1/query",
@@ -195,6 +196,8 @@ def instant_query(client: PrometheusConnect, promql: str, at: datetime | None, t
             cert=client._session.cert,
             timeout=timeout,
         )
-        return decode_answer(response.content)
+        text = response.content.decode(response.encoding or "utf-8")
+        del response
+        return decode_answer(text)
     except Exception as exc:  # every failure becomes a classified value for the retry policy
         raise _classify(exc) from exc
