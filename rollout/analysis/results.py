@@ -1,17 +1,27 @@
-"""Reading the `result` of a Prometheus instant query (JSON already decoded) into plain values."""
+"""Reading the `result` of a Prometheus instant query into plain values.
+
+`decode_answer` decodes the HTTP body itself, compactly: a builtin query over a thousand rollouts answers
+tens of thousands of rows (a latency histogram is ~27 rows per revision), and the generic JSON tree of such
+an answer (a dict per row, another for its labels, a list and two strings for its value) took ~45 MB for
+2,000 revisions, with `parse_vector`'s copy on top of it: the controller's peak RSS in the scale benchmark.
+Here each well-formed instant-vector row becomes a `Sample` while the JSON is decoded (its label values
+shared between rows: a revision's name, the namespace and the bucket edges repeat in every row), so the
+tree never exists; anything else stays as decoded, and `parse_vector` judges it as before."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class ResultShapeError(ValueError):
     """The answer is not what an instant query of this kind returns."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One row of an instant vector."""
 
@@ -47,6 +57,9 @@ def parse_vector(result: object) -> list[Sample]:
         raise ResultShapeError(f"unexpected result of type {type(result).__name__}")
     rows: list[Sample] = []
     for item in result:
+        if isinstance(item, Sample):  # a row `decode_answer` already read
+            rows.append(item)
+            continue
         if not isinstance(item, dict):
             raise ResultShapeError(f"unexpected row {item!r}")
         if "values" in item:
@@ -88,3 +101,41 @@ def _looks_numeric(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _CompactRows:
+    """json.loads' object_hook: an instant-vector row becomes a Sample as soon as it is decoded; label values
+    are shared across the answer. Called innermost first, so a row's labels arrive before the row."""
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+
+    def __call__(self, obj: dict[str, Any]) -> object:
+        if len(obj) == 2 and "value" in obj and "metric" in obj:
+            labels, pair = obj["metric"], obj["value"]
+            if (
+                isinstance(labels, dict)
+                and _is_pair(pair)
+                and all(isinstance(v, str) for v in labels.values())
+            ):
+                try:
+                    return Sample(labels, _number(pair[1]))
+                except ResultShapeError:
+                    return obj  # parse_vector reports it with the row
+        strings = self._strings
+        for key, value in obj.items():
+            if type(value) is str:
+                obj[key] = strings.setdefault(value, value)
+        return obj
+
+
+def decode_answer(body: bytes | str) -> object:
+    """The `data.result` of a Prometheus API answer, with instant-vector rows already read as Samples.
+    Raises ValueError (not JSON) or KeyError/TypeError (not the API's envelope)."""
+    answer = json.loads(body, object_hook=_CompactRows())
+    if not isinstance(answer, dict):
+        raise TypeError(f"the answer is a {type(answer).__name__}, not the Prometheus API's object")
+    data = answer["data"]
+    if not isinstance(data, dict):
+        raise TypeError(f"`data` is a {type(data).__name__}, not an object")
+    return data["result"]

@@ -22,6 +22,7 @@ from rollout.controller.caches import Caches
 from rollout.controller.context import Context
 from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.health import HealthChecks, HealthServer
+from rollout.controller.memory import DEFAULT_MMAP_THRESHOLD, hold_mmap_threshold
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.policies import PolicyReconciler
 from rollout.controller.reconcile import TargetReconciler
@@ -54,6 +55,9 @@ class ControllerConfig:
     shutdown_grace: float = 10.0
     wedged_after: float = 300.0  # a reconcile running longer than this makes /healthz fail
     identity: str = ""
+    # glibc's mmap threshold held at this many bytes when the controller runs (rollout.controller.memory);
+    # None leaves the allocator alone
+    malloc_mmap_threshold: int | None = DEFAULT_MMAP_THRESHOLD
 
 
 class Controller:
@@ -219,6 +223,8 @@ class Controller:
         """Run until `stop` is set, then shut down gracefully: stop taking work, let the running reconciles
         finish (up to shutdown_grace), release the lease."""
         cfg = self.config
+        if cfg.malloc_mmap_threshold is not None:
+            hold_mmap_threshold(cfg.malloc_mmap_threshold)
         background: list[asyncio.Task[None]] = [asyncio.create_task(i.run()) for i in self.caches.all]
         background.append(asyncio.create_task(self._heartbeat()))
         if self.health is not None:
