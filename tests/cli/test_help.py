@@ -1,8 +1,11 @@
 """Every subcommand answers --help (argparse formats help text lazily, so a bad string only shows there)."""
 
+import subprocess
+import sys
+
 import pytest
 
-from rollout.cli.main import SUBCOMMAND_MODULES, build_parser, main
+from rollout.cli.main import COMMAND_MODULES, SUBCOMMAND_MODULES, build_parser, main
 
 
 def _commands() -> list[str]:
@@ -13,6 +16,30 @@ def _commands() -> list[str]:
 
 def test_every_module_registers_a_command() -> None:
     assert len(_commands()) >= len(SUBCOMMAND_MODULES)
+
+
+def test_each_command_is_mapped_to_the_module_that_registers_it() -> None:
+    for module in SUBCOMMAND_MODULES:
+        sub = next(a for a in build_parser((module,))._actions if a.dest == "command")
+        for command in sub.choices:  # type: ignore[union-attr]
+            assert COMMAND_MODULES.get(command) == module, command
+    assert sorted(COMMAND_MODULES) == _commands()
+
+
+def test_the_controller_command_imports_neither_the_sandbox_nor_numpy() -> None:
+    probe = (
+        "import sys\n"
+        "from rollout.cli.main import main\n"
+        "try:\n"
+        "    main(['controller', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('numpy', 'rollout.sandbox', 'rollout.sim', 'rollout.demo') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("command", _commands())
