@@ -34,33 +34,25 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _in_utc(value: datetime) -> datetime:
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, seconds precision, as Kubernetes writes metav1.Time."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-Time = Annotated[
-    datetime,
-    PlainSerializer(format_time, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-"""A timestamp: timezone-aware datetime in Python, RFC 3339 (`2026-01-02T15:04:05Z`) on the wire."""
+    return _in_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_micro_time(value: datetime) -> str:
     """RFC 3339 in UTC with microseconds, as Kubernetes writes metav1.MicroTime."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _in_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-MicroTime = Annotated[
-    datetime,
-    PlainSerializer(format_micro_time, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
+_DATE_TIME = WithJsonSchema({"type": "string", "format": "date-time"})
+Time = Annotated[datetime, PlainSerializer(format_time, return_type=str), _DATE_TIME]
+"""A timestamp: timezone-aware datetime in Python, RFC 3339 (`2026-01-02T15:04:05Z`) on the wire."""
+
+MicroTime = Annotated[datetime, PlainSerializer(format_micro_time, return_type=str), _DATE_TIME]
 """A timestamp kept to the microsecond (`2026-01-02T15:04:05.123456Z`): for times the controller computes
 with, such as a step's start, which whole seconds would shift by up to a second."""
 
