@@ -3,9 +3,10 @@
 `record` only queues the Event and returns: a reconcile does not wait for its Events before its next write
 (a step's traffic write no longer queues behind two Event creates). A few sender tasks write them through an
 `EventRecorder` (which aggregates repeats). Each involved object's Events go through one sender, so they
-reach the API server in the order they were recorded. Not started, it sends each Event as it is recorded. The queue is bounded: when it is full, `record` waits
-(backpressure, nothing is dropped). Events stay best effort: a failed write is logged, never raised; a
-replica that lost its lease drops what it still holds (its writes are fenced).
+reach the API server in the order they were recorded. Not started, it sends each Event as it is recorded.
+The queue is bounded: when it is full, `record` waits (backpressure, nothing is dropped). Events stay best
+effort: a failed write is logged, never raised; a replica that lost its lease drops what it still holds
+(its writes are fenced).
 """
 
 from __future__ import annotations

@@ -421,7 +421,7 @@ class RestApi:
             warnings=warnings,
             field_manager=manager,
             applied=applied,
-            owned=kind != patches.APPLY_YAML,  # a fresh copy built for this request (an apply shares parts)
+            owned=True,  # built for this request: a patch of a copy, or an apply merged onto a copy
             copy_result=False,  # serialized below, before anything else runs
         )
         return json_response(updated, 200, warnings)

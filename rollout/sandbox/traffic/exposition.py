@@ -137,11 +137,9 @@ class Histogram(_Family[HistogramSeries]):
 
     def observe(self, values: LabelValues, value: float) -> None:
         entry = self.series.get(values)
+        self._changed(values, entry is None)
         if entry is None:
             entry = self.series[values] = HistogramSeries(counts=[0] * len(self.buckets))
-            self._changed(values, True)
-        else:
-            self._dirty.add(values)
         index = bisect.bisect_left(self.buckets, value)
         if index < len(self.buckets):
             entry.counts[index] += 1
