@@ -267,11 +267,11 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         def count(rt: Any, entry: Any) -> None:
             commits_by_kind[rt.plural] = commits_by_kind.get(rt.plural, 0) + 1
 
-        if os.environ.get("SCALE_DEBUG"):
+        if os.environ.get("SCALE_DEBUG"):  # bookkeeping in the sandbox's process: only when asked for
             for rt in (kinds.KSERVICES, kinds.ROUTES, kinds.CONFIGURATIONS, kinds.REVISIONS, kinds.EVENTS):
                 store.on_commit(rt, count)
             store.on_commit(ROLLOUTS, count)
-        store.on_commit(ROLLOUTS, on_rollout)
+            store.on_commit(ROLLOUTS, on_rollout)
         store.on_commit(kinds.KSERVICES, on_service)
         store.on_commit(kinds.REVISIONS, on_revision)
         for name in names:
