@@ -137,7 +137,12 @@ def observed_traffic(view: TargetView) -> ObservedTraffic:
         if entry.get("tag"):
             tags[str(entry["tag"])] = name
     current = view.generation is None or view.observed_generation == view.generation
-    return ObservedTraffic(percents=percents, tags=tags, ready=bool(view.routes_ready) and current)
+    return ObservedTraffic(
+        percents=percents,
+        tags=tags,
+        ready=bool(view.routes_ready) and current,
+        failed=view.routes_ready is False and current,
+    )
 
 
 # What Knative itself writes on a Revision's metadata, besides the template's labels and annotations: none of

@@ -522,7 +522,7 @@ def _conditions(status: RolloutStatus, generation: int | None, now: datetime, in
         )
     else:
         why = "Knative has not yet served the planned split"
-        if inp.traffic is not None and not inp.traffic.ready:
+        if inp.traffic is not None and inp.traffic.failed:
             why = "the Service/Route is not Ready (a referenced revision may be missing or unready)"
         conds = set_condition(conds, "TrafficApplied", "False", "WaitingForKnative", why, now, generation)
     return status.model_copy(update={"conditions": conds})

@@ -110,6 +110,10 @@ class ObservedTraffic:
     percents: dict[str, int] = field(default_factory=dict)  # revision name -> percent
     tags: dict[str, str] = field(default_factory=dict)  # tag -> revision name
     ready: bool = False
+    # The routing reports a failure (RoutesReady/Ready False for the current generation), as opposed to still
+    # reconciling the last write (Unknown, or an older observedGeneration), which is the normal state after
+    # every traffic write and not worth a status write of its own.
+    failed: bool = False
     # When this split was first seen served (the controller: the informer event that showed it), which may be
     # earlier than the decision that reads it; None: not known, the decision's `now` counts.
     since: datetime | None = None

@@ -79,3 +79,12 @@ def test_observed_traffic_is_served_only_when_routes_ready_for_this_generation()
     )
     assert not observed_traffic(view(status_traffic=status, generation=2, observed_generation=1)).ready
     assert not observed_traffic(view(status_traffic=status, routes_ready="False")).ready
+
+
+def test_observed_traffic_fails_only_when_the_current_generation_says_false() -> None:
+    status = [{"revisionName": "hello-00001", "percent": 100, "tag": "stable"}]
+    assert observed_traffic(view(status_traffic=status, routes_ready="False")).failed
+    # still reconciling the last write: not served, but not failed either
+    assert not observed_traffic(view(status_traffic=status, routes_ready="Unknown")).failed
+    stale = view(status_traffic=status, routes_ready="False", generation=2, observed_generation=1)
+    assert not observed_traffic(stale).failed and not observed_traffic(stale).ready

@@ -49,6 +49,16 @@ def test_good_canary_walks_every_step_and_is_promoted_only_once_knative_serves_i
     w.served = ObservedTraffic({"hello-00002": 100}, {"stable": "hello-00002"}, False)
     w.tick()
     assert w.status.phase == Phase.PROMOTING  # served, but the Service is not Ready yet
+    waiting = next(c for c in w.status.conditions if c.type == "TrafficApplied")
+    # still reconciling is the normal state after a write: the same message, so no status write of its own
+    assert (waiting.reason, waiting.message) == (
+        "WaitingForKnative",
+        "Knative has not yet served the planned split",
+    )
+    w.served = ObservedTraffic({"hello-00002": 100}, {"stable": "hello-00002"}, False, failed=True)
+    w.tick()
+    waiting = next(c for c in w.status.conditions if c.type == "TrafficApplied")
+    assert waiting.reason == "WaitingForKnative" and "is not Ready" in waiting.message
     w.knative_follows = True
     w.tick()
     d = w.tick()
