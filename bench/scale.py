@@ -339,6 +339,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 cpu_before, _ = proc_stats(proc.pid)
                 sandbox_before = time.process_time()
                 rv_before = int(store.resource_version)
+                kinds_before = dict(commits_by_kind)
                 for name in names:
                     svc = store.get(kinds.KSERVICES, "default", name)
                     assert svc is not None
@@ -358,6 +359,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 cpu_rollout = cpu - cpu_before
                 sandbox_rollout = time.process_time() - sandbox_before
                 commits = int(store.resource_version) - rv_before
+                rollout_commits = {k: v - kinds_before.get(k, 0) for k, v in commits_by_kind.items()}
                 await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
                 counts = await scrape_counts(f"http://127.0.0.1:{port}")
@@ -405,7 +407,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         for w, v in sorted(by_step.items())
     }
     if os.environ.get("SCALE_DEBUG"):
-        print(f"commits by resource (onboarding included): {commits_by_kind}", file=sys.stderr)
+        print(f"commits by resource during the rollouts: {rollout_commits}", file=sys.stderr)
         for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
             seen = [
                 applied_at[(name, w)] - tl.served[w]

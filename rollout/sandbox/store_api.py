@@ -103,7 +103,11 @@ class ObjectStore(Protocol):
         *,
         subresource: str | None = None,
         field_manager: str | None = None,
-    ) -> Obj: ...
+        copy_result: bool = True,
+    ) -> Obj:
+        """Replace an object; `copy_result=False`: the answer may be the stored object itself (read-only),
+        for a caller that does not keep it."""
+        ...
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         """Delete (404 when missing): None once the object is gone, or the object still present, with
@@ -120,6 +124,7 @@ class ObjectStore(Protocol):
 
 class Admission(Protocol):
     """A mutating + validating admission step for one resource type, run by the store before a write is
-    persisted (like a Knative webhook). Returns the (possibly defaulted) object or raises ApiError(422)."""
+    persisted (like a Knative webhook). Returns the (possibly defaulted) object or raises ApiError(422).
+    `old` is the stored object itself (read-only: a hook must not change it, as a webhook cannot)."""
 
     def admit(self, rt: ResourceType, operation: Operation, obj: Obj, old: Obj | None) -> Obj: ...

@@ -3,10 +3,10 @@ Configuration's status (latestCreated / latestReady revision names, Ready)."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rollout.sandbox.apiserver.objects import clone
 from rollout.sandbox.knative import conditions, names
 from rollout.sandbox.knative.service import meta, owner_reference
 
@@ -55,7 +55,7 @@ def desired_revision(configuration: Mapping[str, Any], now: float) -> Obj:
             "annotations": annotations,
             "ownerReferences": [owner_reference(configuration, "Configuration")],
         },
-        "spec": copy.deepcopy(template.get("spec") or {}),
+        "spec": clone(template.get("spec") or {}),
     }
 
 

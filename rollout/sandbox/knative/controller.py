@@ -175,7 +175,9 @@ class KnativeSimulator:
                 self.store.create(rt, write.obj, field_manager=FIELD_MANAGER)
             elif isinstance(write, Update):
                 subresource = "status" if write.status else None
-                self.store.update(rt, write.obj, subresource=subresource, field_manager=FIELD_MANAGER)
+                self.store.update(  # the answer is not read: no copy of it
+                    rt, write.obj, subresource=subresource, field_manager=FIELD_MANAGER, copy_result=False
+                )
             elif isinstance(write, Delete):
                 self.store.delete(rt, write.namespace, write.name)
             return True

@@ -8,10 +8,10 @@ after any crash); `plan` over every object is a full resync.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from rollout.sandbox.apiserver.objects import clone, copy_obj
 from rollout.sandbox.knative import names
 from rollout.sandbox.knative.configuration import (
     configuration_status,
@@ -148,25 +148,40 @@ def _service(index: KnativeIndex, key: Key, service: Obj, now: float) -> list[Wr
     route = index.get("routes", key)
     writes: list[Write] = []
     wanted_config = desired_configuration(service)
+    # Knative's Service reconciler judges its children by the objects its own updates returned: a child
+    # whose spec it has just rewritten has a newer generation than its status observed, so the one status
+    # write of this reconcile already says "OutOfDate" (not a second write after the child's change event).
+    config_seen, route_seen = configuration, route
     if configuration is None:
         writes.append(Create("configurations", wanted_config))
     elif _owned_by(configuration, service) and needs_update(configuration, wanted_config):
         writes.append(Update("configurations", _replace_spec(configuration, wanted_config)))
+        config_seen = _as_written(configuration, wanted_config)
     if route_may_update(service, configuration):
         wanted_route = desired_route(service)
         if route is None:
             writes.append(Create("routes", wanted_route))
         elif _owned_by(route, service) and needs_update(route, wanted_route):
             writes.append(Update("routes", _replace_spec(route, wanted_route)))
-    update = _with_status("services", service, service_status(service, configuration, route, now))
+            route_seen = _as_written(route, wanted_route)
+    update = _with_status("services", service, service_status(service, config_seen, route_seen, now))
     if update is not None:
         writes.append(update)
     return writes
 
 
+def _as_written(current: Obj, desired: Obj) -> Obj:
+    """`current` as the API server answers the update of its spec to `desired`'s: a changed spec bumps
+    metadata.generation (the status is the old one). Only what the status computation reads is built."""
+    if current.get("spec") == desired.get("spec"):
+        return current
+    m = meta(current)
+    return {**current, "metadata": {**m, "generation": int(m.get("generation") or 0) + 1}}
+
+
 def _replace_spec(current: Obj, desired: Obj) -> Obj:
-    updated = copy.deepcopy(current)
-    updated["spec"] = copy.deepcopy(desired["spec"])
+    updated = copy_obj(current)
+    updated["spec"] = clone(desired["spec"])
     updated["metadata"]["labels"] = desired["metadata"]["labels"]
     annotations = dict(desired["metadata"]["annotations"])
     routes = (meta(current).get("annotations") or {}).get(names.ROUTES_ANNOTATION)
@@ -207,7 +222,7 @@ def _routes_annotation(configuration: Obj, routes: tuple[str, ...]) -> Obj | Non
         annotations[names.ROUTES_ANNOTATION] = wanted
     else:
         annotations.pop(names.ROUTES_ANNOTATION, None)
-    updated = copy.deepcopy(configuration)
+    updated = copy_obj(configuration)
     updated["metadata"]["annotations"] = annotations
     updated.pop("status", None)
     return updated

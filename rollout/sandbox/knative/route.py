@@ -3,7 +3,6 @@ revisions and configurations it references."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from rollout.knative.routing import (
     resolve_traffic,
     route_host,
 )
+from rollout.sandbox.apiserver.objects import clone, copy_obj
 from rollout.sandbox.knative import conditions, names
 from rollout.sandbox.knative.service import meta
 
@@ -88,7 +88,7 @@ def route_status(
         assert problem is not None
         assigned = conditions.make("AllTrafficAssigned", problem.status, problem.reason, problem.message)
         if "traffic" in previous:
-            status["traffic"] = copy.deepcopy(previous["traffic"])
+            status["traffic"] = clone(previous["traffic"])
             kept = conditions.find(previous.get("conditions"), "IngressReady") or conditions.make(
                 "IngressReady", "True"
             )
@@ -168,7 +168,7 @@ def labeled_revision(revision: Mapping[str, Any], routes: Sequence[str], now: fl
         changed = True
     if not changed:
         return None
-    updated = copy.deepcopy(dict(revision))
+    updated = copy_obj(dict(revision))
     updated["metadata"]["labels"] = labels
     updated["metadata"]["annotations"] = annotations
     return updated

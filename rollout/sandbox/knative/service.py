@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from rollout.knative.routing import route_traffic_for_service
 from rollout.knative.traffic import default_traffic
+from rollout.sandbox.apiserver.objects import clone
 from rollout.sandbox.knative import conditions, names
 
 Obj = dict[str, Any]
@@ -51,7 +51,7 @@ def desired_configuration(service: Mapping[str, Any]) -> Obj:
         "apiVersion": names.API_VERSION,
         "kind": "Configuration",
         "metadata": _child_metadata(service),
-        "spec": {"template": copy.deepcopy(spec.get("template") or {})},
+        "spec": {"template": clone(spec.get("template") or {})},
     }
 
 
@@ -114,7 +114,7 @@ def service_status(
     status: Obj = {"observedGeneration": meta(service).get("generation")}
     for key in ("latestCreatedRevisionName", "latestReadyRevisionName", "url", "address", "traffic"):
         if key in previous:
-            status[key] = copy.deepcopy(previous[key])
+            status[key] = clone(previous[key])
     if configuration is None or not _observed(configuration):
         config_ready = conditions.make(
             "ConfigurationsReady",
@@ -140,7 +140,7 @@ def service_status(
         route_status = route.get("status") or {}
         for key in ("url", "address", "traffic"):
             if key in route_status:
-                status[key] = copy.deepcopy(route_status[key])
+                status[key] = clone(route_status[key])
         if routes_ready["status"] == "True" and not _traffic_migrated(route, configuration):
             routes_ready = conditions.make(
                 "RoutesReady",

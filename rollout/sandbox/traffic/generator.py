@@ -13,9 +13,10 @@ virtual time.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +117,7 @@ class TrafficGenerator:
         services = list_readonly(self.store, kinds.KSERVICES)
         routes = list_readonly(self.store, kinds.ROUTES)
         by_key = {(str(r["metadata"]["namespace"]), str(r["metadata"]["name"])): r for r in routes}
-        behaviours = self._behaviours_now()
+        behaviours = functools.cache(self._behaviours_now)  # read only when some Service sends a request
         sent = 0
         for service in services:
             meta = service.get("metadata") or {}
@@ -134,7 +135,7 @@ class TrafficGenerator:
         self,
         service: Mapping[str, Any],
         route: Mapping[str, Any] | None,
-        behaviours: Mapping[tuple[str, str], RevisionBehaviour],
+        behaviours: Callable[[], Mapping[tuple[str, str], RevisionBehaviour]],
         start: float,
         end: float,
     ) -> int:
@@ -159,7 +160,7 @@ class TrafficGenerator:
             runtime = self.fleet.get(namespace, revision) if revision else None
             if runtime is None:
                 continue
-            behaviour = behaviours.get(runtime.key, DEFAULT_BEHAVIOUR)
+            behaviour = behaviours().get(runtime.key, DEFAULT_BEHAVIOUR)
             self._record(serve(self.fleet, runtime, behaviour, arrival, self.rng))
             count += 1
         return count

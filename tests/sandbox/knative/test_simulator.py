@@ -93,6 +93,31 @@ async def test_service_through_template_and_traffic_changes() -> None:
         assert_conforms(sb)
 
 
+async def test_a_traffic_change_is_never_shown_ready_with_the_old_split() -> None:
+    """Knative's Service reconciler writes its status once per reconcile, judging the Route by the object
+    its update returned: the first status for a new generation already says the Route is out of date."""
+    async with sandbox() as sb:
+        sb.store.create(kinds.KSERVICES, service_manifest())
+        await sb.advance(3)
+        seen: list[dict[str, Any]] = []
+        sb.store.on_commit(kinds.KSERVICES, lambda rt, entry: seen.append(entry.obj))
+        sb.update_service(
+            traffic=[
+                {"revisionName": "hello-00001", "percent": 100, "tag": "stable"},
+                {"latestRevision": True, "percent": 0, "tag": "latest"},
+            ]
+        )
+        await sb.advance(1)
+        generation = seen[0]["metadata"]["generation"]
+        statuses = [obj["status"] for obj in seen[1:]]
+        assert [s["observedGeneration"] for s in statuses] == [generation, generation]
+        first = condition(seen[1], "RoutesReady")
+        assert (first["status"], first["reason"]) == ("Unknown", "OutOfDate")
+        assert traffic_view(seen[1]) == [(None, "hello-00001", 100)]  # the old split, not claimed Ready
+        assert condition(seen[2], "RoutesReady")["status"] == "True"
+        assert traffic_view(seen[2]) == [("stable", "hello-00001", 100), ("latest", "hello-00001", 0)]
+
+
 async def test_unready_revision_keeps_old_split_and_moves_observed_generation() -> None:
     async with sandbox() as sb:
         sb.store.create(kinds.KSERVICES, service_manifest())
