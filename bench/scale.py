@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -340,6 +341,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 sandbox_before = time.process_time()
                 rv_before = int(store.resource_version)
                 kinds_before = dict(commits_by_kind)
+                gc_before = dict(GC_SECONDS)
                 for name in names:
                     svc = store.get(kinds.KSERVICES, "default", name)
                     assert svc is not None
@@ -360,6 +362,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 sandbox_rollout = time.process_time() - sandbox_before
                 commits = int(store.resource_version) - rv_before
                 rollout_commits = {k: v - kinds_before.get(k, 0) for k, v in commits_by_kind.items()}
+                gc_rollout = {g: round(v - gc_before.get(g, 0.0), 2) for g, v in GC_SECONDS.items()}
                 await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
                 counts = await scrape_counts(f"http://127.0.0.1:{port}")
@@ -408,6 +411,7 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
     }
     if os.environ.get("SCALE_DEBUG"):
         print(f"commits by resource during the rollouts: {rollout_commits}", file=sys.stderr)
+        print(f"the sandbox's garbage collection during the rollouts, seconds by generation: {gc_rollout}", file=sys.stderr)
         for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
             seen = [
                 applied_at[(name, w)] - tl.served[w]
@@ -490,7 +494,21 @@ def table(results: list[Result]) -> str:
     return "\n".join(out)
 
 
+GC_SECONDS: dict[int, float] = {}  # the sandbox process's time in garbage collection, by generation
+_gc_started = [0.0]
+
+
+def _gc_timer(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        gen = info["generation"]
+        GC_SECONDS[gen] = GC_SECONDS.get(gen, 0.0) + time.perf_counter() - _gc_started[0]
+
+
 def main() -> None:
+    if os.environ.get("SCALE_DEBUG"):
+        gc.callbacks.append(_gc_timer)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

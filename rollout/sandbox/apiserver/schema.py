@@ -350,8 +350,36 @@ def _validate_object(
         child = props.get(key)
         if child is None and isinstance(additional, dict):
             child = additional
-        if child is not None:
-            _validate(child, child_value, _join(path, key), causes, old=old.get(key) if old else None)
+        if child is None:
+            continue
+        before = old.get(key, _ABSENT) if old else _ABSENT
+        if before is not _ABSENT and before == child_value and not _has_transition_rules(child):
+            continue  # unchanged since the stored version: ratcheted, as Kubernetes (KEP-4008) does
+        _validate(child, child_value, _join(path, key), causes, old=None if before is _ABSENT else before)
+
+
+_ABSENT = object()
+_TRANSITIONS: dict[int, tuple[Schema, bool]] = {}  # id(schema) -> (schema, holds a transition rule)
+
+
+def _has_transition_rules(schema: Schema) -> bool:
+    """Whether a CEL rule that reads `oldSelf` sits anywhere in `schema` (such rules are never ratcheted:
+    they judge the change itself). Cached per schema object, which the registry keeps for its lifetime."""
+    known = _TRANSITIONS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    found = any(
+        "oldSelf" in str(rule.get("rule", "")) for rule in schema.get("x-kubernetes-validations") or ()
+    )
+    children: list[Any] = [*(schema.get("properties") or {}).values(), schema.get("additionalProperties")]
+    children += [schema.get("items"), schema.get("not")]
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        children += schema.get(combinator) or []
+    found = found or any(isinstance(c, dict) and _has_transition_rules(c) for c in children)
+    if len(_TRANSITIONS) >= 4096:  # schemas built on the fly must not pile up
+        _TRANSITIONS.clear()
+    _TRANSITIONS[id(schema)] = (schema, found)
+    return found
 
 
 def _validate_array(schema: Schema, value: list[Any], path: str, where: str, causes: list[Cause]) -> None:

@@ -173,6 +173,40 @@ def test_schema_nulls_pruning_defaults_and_types() -> None:
     assert fields == ["spec.items[1]", "spec.labels.k", "spec.n", "spec.port"]
 
 
+def test_schema_validation_ratchets_unchanged_fields_but_not_transition_rules() -> None:
+    """Kubernetes (KEP-4008, GA in 1.33) ignores errors on fields an update left unchanged, so that a
+    stricter schema does not block unrelated writes; rules that read oldSelf still judge every update."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "size": {"type": "integer", "maximum": 3},
+                    "mode": {"type": "string", "enum": ["a", "b"]},
+                    "pinned": {
+                        "type": "object",
+                        "properties": {"v": {"type": "integer"}},
+                        "x-kubernetes-validations": [{"rule": "self.v < oldSelf.v", "message": "must drop"}],
+                    },
+                },
+            }
+        },
+    }
+
+    def errors(new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+        return sorted(c["field"] for c in apply_schema(schema, new, old).causes)
+
+    stored = {"spec": {"size": 9, "mode": "a", "pinned": {"v": 1}}}  # valid once, before the schema tightened
+    assert errors({"spec": {"size": 9, "mode": "a"}}, None) == ["spec.size"]  # a create checks everything
+    assert errors({"spec": {"size": 9, "mode": "b"}}, stored) == []  # size unchanged: ratcheted
+    assert errors({"spec": {"size": 8, "mode": "b"}}, stored) == ["spec.size"]  # changed: checked
+    assert errors({"spec": {"size": 9, "mode": "c"}}, stored) == ["spec.mode"]
+    # the transition rule's subtree is unchanged, yet the rule runs (and fails: v did not drop)
+    assert errors({"spec": {"size": 9, "mode": "b", "pinned": {"v": 1}}}, stored) == ["spec.pinned"]
+    assert errors({"spec": {"size": 9, "mode": "b", "pinned": {"v": 0}}}, stored) == []
+
+
 def test_human_duration() -> None:
     cases = {
         0: "0s",
