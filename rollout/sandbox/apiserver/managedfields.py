@@ -345,9 +345,12 @@ def stamp(
     if applied is not None:
         entries = list(applied)
     else:
+        live = (old.get("metadata") or {}).get("managedFields") if old is not None else None
+        if requested is not None and requested == live:
+            requested = None  # a copy of the live entries (a read-modify-write): decode the live ones, cached
         start = [] if is_reset(requested) else decode(requested)
         if not start and not is_reset(requested) and old is not None:
-            start = decode((old.get("metadata") or {}).get("managedFields"))
+            start = decode(live)
         entries = record_update(start, without_managed(old), without_managed(new) or {}, schema, request)
     meta = new.setdefault("metadata", {})
     meta.pop("managedFields", None)

@@ -9,6 +9,7 @@ Conditions outside the set (a Revision's `Active`) carry severity Info and do no
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,12 @@ Condition = dict[str, Any]
 
 
 def rfc3339(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(int(seconds))
+
+
+@functools.lru_cache(maxsize=64)
+def _rfc3339(seconds: int) -> str:  # called for every condition of every status computed: mostly this second
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def find(conditions: Iterable[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:
