@@ -411,7 +411,10 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
     }
     if os.environ.get("SCALE_DEBUG"):
         print(f"commits by resource during the rollouts: {rollout_commits}", file=sys.stderr)
-        print(f"the sandbox's garbage collection during the rollouts, seconds by generation: {gc_rollout}", file=sys.stderr)
+        print(
+            f"the sandbox's garbage collection during the rollouts, seconds by generation: {gc_rollout}",
+            file=sys.stderr,
+        )
         for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
             seen = [
                 applied_at[(name, w)] - tl.served[w]
