@@ -84,7 +84,6 @@ class Controller:
             self.leader.on_change(self._on_leadership)
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.caches = Caches.create(client, list(config.namespaces) or None, config.informer)
-        self.caches.wire(self.queue.add)
         self.metrics.watch_rollouts(self.caches.parsed_rollouts)
         self._sources: PrometheusSources | None = None
         if measure is None:
@@ -124,6 +123,7 @@ class Controller:
             evaluator=evaluator,
             enqueue=self.queue.add,
         )
+        self.caches.wire(self.queue.add, own_write=self.ctx.written.is_echo)
         for informer in (self.caches.services, self.caches.routes):
             informer.add_handler(lambda kind, old, new: self.ctx.served.note(kind, new, self.ctx.clock()))
         self.targets = TargetReconciler(self.ctx)

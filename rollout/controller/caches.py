@@ -146,10 +146,23 @@ class Caches:
         keys += [ObjectKey("RolloutPolicy", _ns(o), str(meta(o).get("name"))) for o in self.policies.items()]
         return keys
 
-    def wire(self, enqueue: Callable[[ObjectKey], None]) -> None:
-        """Route every change to the keys it concerns."""
-        self.services.add_handler(lambda kind, old, new: _target_changed(enqueue, kind, old, new))
-        self.routes.add_handler(lambda kind, old, new: _target_changed(enqueue, kind, old, new))
+    def wire(
+        self, enqueue: Callable[[ObjectKey], None], own_write: Callable[[str, Obj], bool] | None = None
+    ) -> None:
+        """Route every change to the keys it concerns. `own_write(kind, obj)`: whether a target's new
+        version is the echo of our own write (the reconcile that wrote it already went on from it)."""
+
+        def target(kind: str, old: Obj | None, new: Obj) -> None:
+            if (
+                kind == "MODIFIED"
+                and own_write is not None
+                and own_write(str(new.get("kind") or "Service"), new)
+            ):
+                return
+            _target_changed(enqueue, kind, old, new)
+
+        self.services.add_handler(target)
+        self.routes.add_handler(target)
         self.revisions.add_handler(lambda kind, old, new: self._revision_changed(enqueue, kind, old, new))
         self.rollouts.add_handler(lambda kind, old, new: _rollout_changed(enqueue, kind, old, new))
         self.policies.add_handler(lambda kind, old, new: self._policy_changed(enqueue, kind, old, new))

@@ -46,6 +46,13 @@ class WriteOverlay:
         while len(self._objs) > self.limit:
             self._objs.pop(next(iter(self._objs)))
 
+    def is_echo(self, kind: str, obj: Obj) -> bool:
+        """`obj` is the very version one of our writes returned: its informer event is that write's echo,
+        which tells the reconcile that wrote it nothing it did not know."""
+        meta = obj.get("metadata") or {}
+        found = self._objs.get((kind, str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+        return found is not None and _rv(found[1]) == _rv(obj)
+
     def fresher(self, kind: str, cached: Obj) -> Obj:
         meta = cached.get("metadata") or {}
         key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from rollout.controller.caches import Caches
+from rollout.controller.context import WriteOverlay
 from rollout.controller.views import ObjectKey
 from rollout.kube.client import KubeClient
 from tests.controller.objects import service
@@ -48,3 +49,27 @@ def test_targets_of_running_rollouts_are_reconciled_even_when_no_longer_labelled
         ObjectKey("Service", "default", "hello"),
         ObjectKey("Service", "default", "new"),
     ]
+
+
+def test_the_echo_of_our_own_target_write_is_not_reconciled_again() -> None:
+    """A traffic write's answer is noted; its informer event is that write's echo (the reconcile that wrote it
+    went on from it), so it queues neither the target nor its policy. Anyone else's change, a later version
+    or a resync still does."""
+    caches = Caches.create(cast(KubeClient, None), None)
+    written = WriteOverlay()
+    queued: list[ObjectKey] = []
+    caches.wire(queued.append, own_write=written.is_echo)
+    before = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100}])
+    ours = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100, "tag": "stable"}])
+    ours["metadata"].update(resourceVersion="11", generation=2)
+    written.note("Service", "10", ours)
+
+    caches.services._emit("MODIFIED", before, ours)
+    assert queued == []
+    caches.services._emit("RESYNC", ours, ours)
+    assert queued == [ObjectKey("Service", "default", "hello")]
+    queued.clear()
+    theirs = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 90}])
+    theirs["metadata"].update(resourceVersion="12", generation=3)
+    caches.services._emit("MODIFIED", ours, theirs)
+    assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
