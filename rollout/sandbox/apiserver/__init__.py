@@ -26,6 +26,9 @@ Known differences from a real API server (by design or not yet done):
   `kube-apiserver`), others are `sandbox`.
 - CEL rules (`x-kubernetes-validations`) run on cel-python, without Kubernetes' CEL library extensions
   (quantity, url, ip, ...); cost limits are not enforced.
+- Validation ratcheting (Kubernetes 1.33+, KEP-4008) is modelled as: a field an update left unchanged is not
+  validated again, unless a transition rule (`oldSelf`) sits in it; the real server validates everything and
+  then drops the errors of unchanged fields, which can differ for rules that span changed and unchanged parts.
 - No authorization (RBAC); authentication is an optional bearer token.
 - Lists are always served at the newest version (an exact older `resourceVersion` answers 410); continue
   tokens point to snapshots kept for 5 minutes (64 at most).
