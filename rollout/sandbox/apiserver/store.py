@@ -296,7 +296,7 @@ class MemoryStore:
                 ],
             )
         if subresource == "status":
-            new = _with_status_of(old, new)
+            new = _with_status_of(old, new, share=_status_only_schema(spec))
             meta = new["metadata"]
         elif subresource is not None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -793,15 +793,27 @@ def _apply_status_schema(schema: Obj, new: Obj, old: Obj | None) -> SchemaResult
     return result
 
 
-def _with_status_of(old: Obj, request: Obj) -> Obj:
-    """A copy of `old` carrying the status of `request` (a status write): old's own status is not copied."""
+def _status_only_schema(spec: ResourceSpec) -> bool:
+    """A status write of this resource runs nothing that could change its other fields: no `prepare` hook,
+    and a schema applied to the status alone (no hook sees a status write either)."""
+    schema = spec.schema
+    return spec.prepare is None and schema is not None and "status" in (schema.get("properties") or {})
+
+
+def _with_status_of(old: Obj, request: Obj, *, share: bool = False) -> Obj:
+    """A copy of `old` carrying the status of `request` (a status write): old's own status is not copied.
+    `share`: nothing will change the fields besides metadata and status, so the new version shares them with
+    the old one (stored versions are read-only) instead of copying them."""
     status = request.get("status")
     new: Obj = {}
     for key, value in old.items():
-        if key != "status":
+        if key == "status":
+            if status is not None:
+                new[key] = clone(status)
+        elif share and key != "metadata":
+            new[key] = value
+        else:
             new[key] = clone(value)
-        elif status is not None:
-            new[key] = clone(status)
     if status is not None and "status" not in old:
         new["status"] = clone(status)
     return new

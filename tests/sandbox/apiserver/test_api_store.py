@@ -410,3 +410,28 @@ async def test_replay_from_compacted_log_entries() -> None:
     )
     assert [e.type for e in events] == ["ADDED", "DELETED", "ADDED", "DELETED"]
     assert [e.object["metadata"]["labels"]["i"] for e in events] == ["0", "1", "2", "3"]
+
+
+async def test_versions_in_the_watch_log_keep_their_own_spec_and_status() -> None:
+    """Status writes share the unchanged spec with the version before (stored versions are read-only);
+    a later spec change must still leave every earlier version as it was."""
+    store = MemoryStore()
+    created = store.create(KSERVICES, ksvc("a", image="img:1"))
+    for generation in (1, 2):
+        current = store.get(KSERVICES, "default", "a")
+        assert current is not None
+        current["status"] = {"observedGeneration": generation}
+        store.update(KSERVICES, current, subresource="status")
+    current = store.get(KSERVICES, "default", "a")
+    assert current is not None
+    current["spec"]["template"]["spec"]["containers"][0]["image"] = "img:2"
+    store.update(KSERVICES, current)
+    w = store.watch(KSERVICES, "default", created["metadata"]["resourceVersion"])
+    events = await asyncio.wait_for(collect(w, 3), 2)
+    images = [e.object["spec"]["template"]["spec"]["containers"][0]["image"] for e in events]
+    assert images == ["img:1", "img:1", "img:2"]
+    assert [e.object.get("status") for e in events] == [
+        {"observedGeneration": 1},
+        {"observedGeneration": 2},
+        {"observedGeneration": 2},
+    ]
