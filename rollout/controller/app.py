@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -123,7 +123,8 @@ class Controller:
             evaluator=evaluator,
             enqueue=self.queue.add,
         )
-        self.caches.wire(self.queue.add, own_write=self.ctx.written.is_echo)
+        self._held: dict[ObjectKey, list[Callable[[], None]]] = {}
+        self.caches.wire(self.queue.add, own_write=self.ctx.written.is_echo, hold=self._hold)
         for informer in (self.caches.services, self.caches.routes):
             informer.add_handler(lambda kind, old, new: self.ctx.served.note(kind, new, self.ctx.clock()))
         self.targets = TargetReconciler(self.ctx)
@@ -184,6 +185,13 @@ class Controller:
             return await self.policies.reconcile(key)
         return await self.targets.reconcile(key)
 
+    def _hold(self, key: ObjectKey, later: Callable[[], None]) -> bool:
+        """Keep a target's event until its running reconcile ends (see Caches.wire)."""
+        if not self.queue.in_process(key):
+            return False
+        self._held.setdefault(key, []).append(later)
+        return True
+
     async def _worker(self, n: int) -> None:
         while True:
             try:
@@ -217,6 +225,12 @@ class Controller:
             finally:
                 self.metrics.reconciles.labels(key.kind).observe(time.monotonic() - started)
                 self._busy.pop(n, None)
+                for later in self._held.pop(key, ()):
+                    try:  # events that came in meanwhile: the echo of this reconcile's write is dropped
+                        later()
+                    except Exception:
+                        log.exception("held event failed", key=str(key))
+                        self.queue.add(key)
                 self.queue.done(key)
 
     async def run(self, stop: asyncio.Event) -> None:

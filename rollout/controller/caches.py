@@ -147,19 +147,32 @@ class Caches:
         return keys
 
     def wire(
-        self, enqueue: Callable[[ObjectKey], None], own_write: Callable[[str, Obj], bool] | None = None
+        self,
+        enqueue: Callable[[ObjectKey], None],
+        own_write: Callable[[str, Obj], bool] | None = None,
+        hold: Callable[[ObjectKey, Callable[[], None]], bool] | None = None,
     ) -> None:
-        """Route every change to the keys it concerns. `own_write(kind, obj)`: whether a target's new
-        version is the echo of our own write (the reconcile that wrote it already went on from it)."""
+        """Route every change to the keys it concerns.
+
+        `own_write(kind, obj)`: whether a target's new version is the echo of our own write (the reconcile
+        that wrote it already went on from it): it queues nothing. Under load the echo can arrive before the
+        write's answer has been noted; `hold(key, later)` then keeps the event of a target whose reconcile is
+        still running (True) and calls `later` once it ends, when the echo is known for what it is."""
 
         def target(kind: str, old: Obj | None, new: Obj) -> None:
-            if (
-                kind == "MODIFIED"
-                and own_write is not None
-                and own_write(str(new.get("kind") or "Service"), new)
-            ):
+            if kind != "MODIFIED" or own_write is None:
+                _target_changed(enqueue, kind, old, new)
                 return
-            _target_changed(enqueue, kind, old, new)
+            target_kind = str(new.get("kind") or "Service")
+            if own_write(target_kind, new):
+                return
+
+            def later() -> None:
+                if not own_write(target_kind, new):
+                    _target_changed(enqueue, kind, old, new)
+
+            if hold is None or not hold(target_key(new), later):
+                _target_changed(enqueue, kind, old, new)
 
         self.services.add_handler(target)
         self.routes.add_handler(target)

@@ -153,6 +153,10 @@ class WorkQueue(Generic[K]):
     def processing(self) -> int:
         return len(self._processing)
 
+    def in_process(self, key: K) -> bool:
+        """`key` was handed out by `get` and is not `done` yet."""
+        return key in self._processing
+
     def next_due(self, key: K) -> float | None:
         """Seconds until a delayed `key` comes back, if it is waiting."""
         due = self._due.get(key)

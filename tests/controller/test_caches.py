@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from rollout.controller.caches import Caches
@@ -73,3 +74,40 @@ def test_the_echo_of_our_own_target_write_is_not_reconciled_again() -> None:
     theirs["metadata"].update(resourceVersion="12", generation=3)
     caches.services._emit("MODIFIED", ours, theirs)
     assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
+
+
+def test_an_echo_that_beats_the_write_answer_is_held_until_the_reconcile_ends() -> None:
+    """Under load the watch event of our write can arrive before the write's answer is noted: while the
+    target's reconcile runs its events are held, then dropped if they were its echo, replayed if not."""
+    caches = Caches.create(cast(KubeClient, None), None)
+    written = WriteOverlay()
+    queued: list[ObjectKey] = []
+    held: list[Callable[[], None]] = []
+    running = {ObjectKey("Service", "default", "hello")}
+
+    def hold(key: ObjectKey, later: Callable[[], None]) -> bool:
+        if key not in running:
+            return False
+        held.append(later)
+        return True
+
+    caches.wire(queued.append, own_write=written.is_echo, hold=hold)
+    before = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100}])
+    ours = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100, "tag": "stable"}])
+    ours["metadata"].update(resourceVersion="11", generation=2)
+    caches.services._emit("MODIFIED", before, ours)  # the echo, before the answer
+    theirs = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 90}])
+    theirs["metadata"].update(resourceVersion="12", generation=3)
+    caches.services._emit("MODIFIED", ours, theirs)  # somebody else's change, meanwhile
+    assert queued == [] and len(held) == 2
+    written.note("Service", "10", ours)  # the write's answer
+    for later in held:  # the reconcile ends
+        later()
+    assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
+    queued.clear()
+    running.clear()
+    again = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 80}])
+    again["metadata"].update(resourceVersion="13", generation=4)
+    caches.services._emit("MODIFIED", theirs, again)  # no reconcile running: straight through
+    assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
+    assert len(held) == 2
