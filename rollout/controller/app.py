@@ -109,7 +109,8 @@ class Controller:
         )
         self.webhooks = WebhookCaller()
         self.recorder = EventRecorder(client, instance=self.identity)
-        self.events = EventQueue(self.recorder)  # Events leave the reconciles' critical path
+        # Events leave the reconciles' critical path, and wait (up to 2 s) while reconciles are queued
+        self.events = EventQueue(self.recorder, busy=lambda: len(self.queue) > 0)
         self.metrics.events_queued.set_function(lambda: len(self.events))
         self.ctx = Context(
             client=client,

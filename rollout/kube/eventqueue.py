@@ -6,15 +6,19 @@
 reach the API server in the order they were recorded. Not started, it sends each Event as it is recorded.
 The queue is bounded: when it is full, `record` waits (backpressure, nothing is dropped). Events stay best
 effort: a failed write is logged, never raised; a replica that lost its lease drops what it still holds
-(its writes are fenced).
+(its writes are fenced). With `busy` (the controller: reconciles are waiting), a sender holds an Event while
+`busy()` says so, for up to `max_defer` seconds after it was recorded: in a burst the reconciles' writes go
+first and the Events follow, at most that much later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -30,11 +34,24 @@ class _Pending:
     type_: str
     reason: str
     message: str
+    recorded: float = field(default_factory=time.monotonic)
 
 
 class EventQueue:
-    def __init__(self, recorder: EventRecorder, *, senders: int = 4, capacity: int = 4096) -> None:
+    def __init__(
+        self,
+        recorder: EventRecorder,
+        *,
+        senders: int = 4,
+        capacity: int = 4096,
+        busy: Callable[[], bool] | None = None,
+        max_defer: float = 2.0,
+        poll: float = 0.05,
+    ) -> None:
         self.recorder = recorder
+        self.busy = busy
+        self.max_defer = max_defer
+        self.poll = poll
         self._queues: list[asyncio.Queue[_Pending]] = [
             asyncio.Queue(maxsize=max(capacity // max(senders, 1), 1)) for _ in range(max(senders, 1))
         ]
@@ -62,6 +79,11 @@ class EventQueue:
         while True:
             item = await queue.get()
             try:
+                while self.busy is not None and self.busy():
+                    left = item.recorded + self.max_defer - time.monotonic()
+                    if left <= 0:
+                        break
+                    await asyncio.sleep(min(self.poll, left))
                 await self.recorder.record(item.obj, item.type_, item.reason, item.message)
             except NotLeader:
                 log.info("not the leader any more: event dropped", reason=item.reason, object=item.obj.name)

@@ -81,3 +81,27 @@ async def test_lost_lease_drops_and_keeps_sending() -> None:
     api.gate.set()
     await q.close(grace=1)
     assert api.created == [] and len(q) == 0
+
+
+async def test_events_wait_while_busy_but_never_longer_than_max_defer() -> None:
+    api = SlowApi()
+    api.gate.set()
+    busy = [True]
+    q = queue_for(api, senders=1, busy=lambda: busy[0], max_defer=0.3, poll=0.01)
+    q.start()
+    await q.record(obj("a"), "Normal", "R0", "m0")
+    await asyncio.sleep(0.1)
+    assert api.created == []  # reconciles are waiting: the Event holds back
+    busy[0] = False
+    await asyncio.sleep(0.05)
+    assert api.created == [("a", "R0")]  # sent as soon as they are not
+    busy[0] = True
+    started = asyncio.get_running_loop().time()
+    await q.record(obj("a"), "Normal", "R1", "m1")
+    for _ in range(100):
+        if len(api.created) == 2:
+            break
+        await asyncio.sleep(0.01)
+    waited = asyncio.get_running_loop().time() - started
+    assert 0.25 <= waited < 1.0  # busy all along: sent once it had waited max_defer
+    await q.close(grace=5)
