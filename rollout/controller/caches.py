@@ -10,7 +10,14 @@ from rollout.api.load import parse_rollout
 from rollout.api.rollout import TERMINAL_PHASES, Rollout
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL
 from rollout.controller.slim import slimmer
-from rollout.controller.views import CONFIGURATION_LABEL, SERVICE_LABEL, ObjectKey, meta
+from rollout.controller.views import (
+    CONFIGURATION_LABEL,
+    GENERATION_LABEL,
+    KNATIVE_LABEL_PREFIX,
+    SERVICE_LABEL,
+    ObjectKey,
+    meta,
+)
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.informer import Informer, InformerSettings
 from rollout.kube.resources import POLICIES, REVISIONS, ROLLOUTS, ROUTES, SERVICES, Resource
@@ -252,7 +259,17 @@ def target_projection(obj: Obj) -> tuple[object, ...]:
 
 
 def revision_projection(obj: Obj) -> tuple[object, ...]:
-    return (meta(obj).get("labels"), obj.get("spec"), _conditions(obj, ("Ready",)))
+    """What a reconcile reads of a revision. Knative's own bookkeeping labels (routingState, which flips
+    as routes start and stop naming the revision) are left out: nothing here reads them."""
+    labels = {
+        k: v
+        for k, v in (meta(obj).get("labels") or {}).items()
+        if not str(k).startswith(KNATIVE_LABEL_PREFIX) or k in _READ_KNATIVE_LABELS
+    }
+    return (labels, obj.get("spec"), _conditions(obj, ("Ready",)))
+
+
+_READ_KNATIVE_LABELS = frozenset({SERVICE_LABEL, CONFIGURATION_LABEL, GENERATION_LABEL})
 
 
 def _target_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:

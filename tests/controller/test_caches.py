@@ -9,7 +9,7 @@ from rollout.controller.caches import Caches
 from rollout.controller.context import WriteOverlay
 from rollout.controller.views import ObjectKey
 from rollout.kube.client import KubeClient
-from tests.controller.objects import service
+from tests.controller.objects import revision, service
 
 
 def _rollout(name: str, target: str, phase: str | None) -> dict[str, Any]:
@@ -111,3 +111,22 @@ def test_an_echo_that_beats_the_write_answer_is_held_until_the_reconcile_ends() 
     caches.services._emit("MODIFIED", theirs, again)  # no reconcile running: straight through
     assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
     assert len(held) == 2
+
+
+def test_a_revision_change_is_reconciled_only_when_it_is_something_the_reconcile_reads() -> None:
+    caches = Caches.create(cast(KubeClient, None), None)
+    caches.services._replace(None, [service("hello")])
+    queued: list[ObjectKey] = []
+    caches.wire(queued.append)
+    pending = revision("hello-00002", generation=2, ready="Unknown", labels={ROUTING: "pending"})
+    active = revision("hello-00002", generation=2, ready="Unknown", labels={ROUTING: "active"})
+    caches.revisions._emit("MODIFIED", pending, active)  # Knative's routing bookkeeping
+    assert queued == []
+    ready = revision("hello-00002", generation=2, ready="True", labels={ROUTING: "active"})
+    caches.revisions._emit("MODIFIED", active, ready)
+    relabelled = revision("hello-00002", generation=2, labels={ROUTING: "active", "team": "b"})
+    caches.revisions._emit("MODIFIED", ready, relabelled)  # a template label is the user's configuration
+    assert queued == [ObjectKey("Service", "default", "hello")] * 2
+
+
+ROUTING = "serving.knative.dev/routingState"
