@@ -170,15 +170,15 @@ class Caches:
             if kind != "MODIFIED" or own_write is None:
                 _target_changed(enqueue, kind, old, new)
                 return
-            target_kind = str(new.get("kind") or "Service")
-            if own_write(target_kind, new):
+            key = target_key(new)
+            if own_write(key.kind, new):
                 return
 
             def later() -> None:
-                if not own_write(target_kind, new):
+                if not own_write(key.kind, new):
                     _target_changed(enqueue, kind, old, new)
 
-            if hold is None or not hold(target_key(new), later):
+            if hold is None or not hold(key, later):
                 _target_changed(enqueue, kind, old, new)
 
         self.services.add_handler(target)

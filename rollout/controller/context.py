@@ -37,10 +37,14 @@ class WriteOverlay:
         self._objs: dict[tuple[str, str, str], tuple[str, Obj]] = {}
         self.limit = limit
 
+    @staticmethod
+    def _key(kind: str, obj: Obj) -> tuple[str, str, str]:
+        meta = obj.get("metadata") or {}
+        return (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
     def note(self, kind: str, replaced_rv: str, obj: Obj) -> None:
         obj = slimmer(kind)(obj)  # kept like the informers keep it (rollout.controller.slim)
-        meta = obj.get("metadata") or {}
-        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        key = self._key(kind, obj)
         self._objs.pop(key, None)
         self._objs[key] = (replaced_rv, obj)
         while len(self._objs) > self.limit:
@@ -49,13 +53,11 @@ class WriteOverlay:
     def is_echo(self, kind: str, obj: Obj) -> bool:
         """`obj` is the very version one of our writes returned: its informer event is that write's echo,
         which tells the reconcile that wrote it nothing it did not know."""
-        meta = obj.get("metadata") or {}
-        found = self._objs.get((kind, str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+        found = self._objs.get(self._key(kind, obj))
         return found is not None and _rv(found[1]) == _rv(obj)
 
     def fresher(self, kind: str, cached: Obj) -> Obj:
-        meta = cached.get("metadata") or {}
-        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        key = self._key(kind, cached)
         found = self._objs.get(key)
         if found is None:
             return cached
