@@ -763,21 +763,6 @@ class MemoryStore:
         self._remove(kinds.NAMESPACES, ns_obj)
 
 
-_STATUS_ONLY: dict[int, tuple[Obj, Obj]] = {}  # id(status schema) -> (it, the schema of {"status": ...})
-
-
-def _status_only(status_schema: Obj) -> Obj:
-    known = _STATUS_ONLY.get(id(status_schema))
-    if known is None or known[0] is not status_schema:
-        if len(_STATUS_ONLY) >= 1024:
-            _STATUS_ONLY.clear()
-        known = _STATUS_ONLY[id(status_schema)] = (
-            status_schema,
-            {"type": "object", "properties": {"status": status_schema}},
-        )
-    return known[1]
-
-
 def _apply_status_schema(schema: Obj, new: Obj, old: Obj | None) -> SchemaResult:
     """`apply_schema` on the status of `new` alone (pruned and defaulted in place)."""
     status_schema = (schema.get("properties") or {}).get("status")
@@ -785,7 +770,7 @@ def _apply_status_schema(schema: Obj, new: Obj, old: Obj | None) -> SchemaResult
         return apply_schema(schema, new, old)
     view = {"status": new["status"]}
     before = {"status": old["status"]} if old is not None and "status" in old else None
-    result = apply_schema(_status_only(status_schema), view, before)
+    result = apply_schema({"type": "object", "properties": {"status": status_schema}}, view, before)
     if "status" in view:
         new["status"] = view["status"]
     else:

@@ -8,10 +8,11 @@ Conditions outside the set (a Revision's `Active`) carry severity Info and do no
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from rollout.sandbox.apiserver import objects
 
 Condition = dict[str, Any]
 
@@ -20,9 +21,8 @@ def rfc3339(seconds: float) -> str:
     return _rfc3339(int(seconds))
 
 
-@functools.lru_cache(maxsize=64)
-def _rfc3339(seconds: int) -> str:  # called for every condition of every status computed: mostly this second
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+# called for every condition of every status computed, mostly for this very second
+_rfc3339 = functools.lru_cache(maxsize=64)(objects.rfc3339)
 
 
 def find(conditions: Iterable[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rollout.sandbox.apiserver.objects import clone, copy_obj
 from rollout.sandbox.knative import names
 from rollout.sandbox.knative.configuration import (
     configuration_status,
@@ -47,6 +46,7 @@ from rollout.sandbox.knative.service import (
     needs_update,
     route_may_update,
     service_status,
+    update_request,
 )
 
 __all__ = ["KINDS", "Create", "Delete", "Kind", "Settings", "Update", "Write", "plan"]
@@ -180,15 +180,12 @@ def _as_written(current: Obj, desired: Obj) -> Obj:
 
 
 def _replace_spec(current: Obj, desired: Obj) -> Obj:
-    updated = copy_obj(current)
-    updated["spec"] = clone(desired["spec"])
-    updated["metadata"]["labels"] = desired["metadata"]["labels"]
     annotations = dict(desired["metadata"]["annotations"])
     routes = (meta(current).get("annotations") or {}).get(names.ROUTES_ANNOTATION)
     if routes:  # written by the route labeler, not by the Service reconciler
         annotations[names.ROUTES_ANNOTATION] = routes
-    updated["metadata"]["annotations"] = annotations
-    updated.pop("status", None)
+    updated = update_request(current, labels=desired["metadata"]["labels"], annotations=annotations)
+    updated["spec"] = desired["spec"]
     return updated
 
 
@@ -222,17 +219,13 @@ def _routes_annotation(configuration: Obj, routes: tuple[str, ...]) -> Obj | Non
         annotations[names.ROUTES_ANNOTATION] = wanted
     else:
         annotations.pop(names.ROUTES_ANNOTATION, None)
-    updated = copy_obj(configuration)
-    updated["metadata"]["annotations"] = annotations
-    updated.pop("status", None)
-    return updated
+    return update_request(configuration, annotations=annotations)
 
 
 def _revision(index: KnativeIndex, key: Key, revision: Obj, fleet: Fleet, now: float) -> list[Write]:
     writes: list[Write] = []
     labeled = labeled_revision(revision, index.routes_referencing_revision(key), now)
     if labeled is not None:
-        labeled.pop("status", None)
         writes.append(Update("revisions", labeled))
     update = _with_status("revisions", revision, revision_status(revision, fleet.get(*key), now))
     if update is not None:

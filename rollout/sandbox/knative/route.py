@@ -14,9 +14,9 @@ from rollout.knative.routing import (
     resolve_traffic,
     route_host,
 )
-from rollout.sandbox.apiserver.objects import clone, copy_obj
+from rollout.sandbox.apiserver.objects import clone
 from rollout.sandbox.knative import conditions, names
-from rollout.sandbox.knative.service import meta
+from rollout.sandbox.knative.service import meta, update_request
 
 Obj = dict[str, Any]
 
@@ -168,7 +168,4 @@ def labeled_revision(revision: Mapping[str, Any], routes: Sequence[str], now: fl
         changed = True
     if not changed:
         return None
-    updated = copy_obj(dict(revision))
-    updated["metadata"]["labels"] = labels
-    updated["metadata"]["annotations"] = annotations
-    return updated
+    return update_request(revision, labels=labels, annotations=annotations)

@@ -19,6 +19,14 @@ def meta(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (obj or {}).get("metadata") or {}
 
 
+def update_request(obj: Mapping[str, Any], **metadata: Any) -> Obj:
+    """`obj` as the body of an update: without status, its metadata a new mapping with `metadata` set. The
+    rest is shared with `obj`, not copied: the store copies what it stores, and nobody changes a request."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    out["metadata"] = {**meta(obj), **metadata}
+    return out
+
+
 def owner_reference(owner: Mapping[str, Any], kind: str) -> Obj:
     return {
         "apiVersion": names.API_VERSION,
