@@ -242,6 +242,9 @@ def _conditions(obj: Obj, types: tuple[str, ...]) -> list[tuple[object, ...]]:
     )
 
 
+_TARGET_CONDITIONS = ("Ready", "RoutesReady", "ConfigurationsReady")
+
+
 def target_projection(obj: Obj) -> tuple[object, ...]:
     """What a reconcile of a target reads from it (Knative rewrites a Service's status often, e.g. for
     replica counts: changes outside this are not worth a reconcile)."""
@@ -254,7 +257,7 @@ def target_projection(obj: Obj) -> tuple[object, ...]:
         status.get("observedGeneration"),
         status.get("latestCreatedRevisionName"),
         status.get("latestReadyRevisionName"),
-        _conditions(obj, ("Ready", "RoutesReady", "ConfigurationsReady")),
+        _conditions(obj, _TARGET_CONDITIONS),
     )
 
 
@@ -272,10 +275,47 @@ def revision_projection(obj: Obj) -> tuple[object, ...]:
 _READ_KNATIVE_LABELS = frozenset({SERVICE_LABEL, CONFIGURATION_LABEL, GENERATION_LABEL})
 
 
+def _spec_side(obj: Obj) -> tuple[object, ...]:
+    """What of a target is not Knative's progress report: what users and the controller wrote, and which
+    revisions Knative has created and made Ready."""
+    m, status = meta(obj), obj.get("status") or {}
+    return (
+        m.get("generation"),
+        m.get("labels"),
+        _traffic(obj),
+        status.get("latestCreatedRevisionName"),
+        status.get("latestReadyRevisionName"),
+    )
+
+
+def _failing(obj: Obj) -> bool:
+    return any(c[1] == "False" for c in _conditions(obj, _TARGET_CONDITIONS))
+
+
+def settling(old: Obj, new: Obj) -> bool:
+    """Knative is still working on the target: Ready is Unknown (not False) and it was not failing before,
+    and nothing else a reconcile reads changed (its traffic block, labels, generation, latest revisions).
+    A reconcile would find nothing to decide (traffic counts as applied only once Ready is True, and a
+    failure shows as False), and the rollout's timers (bake, deadlines) wake it regardless: so only the
+    change that settles it, to True or False, is worth a reconcile. Knative reports two or three such
+    steps (OutOfDate, then the Route's own progress) for every traffic write."""
+    ready = [c[1] for c in _conditions(new, ("Ready",))]
+    return (
+        ready == ["Unknown"]
+        and not _failing(new)
+        and not _failing(old)
+        and _spec_side(old) == _spec_side(new)
+    )
+
+
 def _target_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:
     """A target's own reconcile, and its policy's (whose status lists unmanageable targets) when the
     target joined, left, or its traffic block changed."""
-    if kind == "MODIFIED" and old is not None and target_projection(old) == target_projection(new):
+    if (
+        kind == "MODIFIED"
+        and old is not None
+        and (target_projection(old) == target_projection(new) or settling(old, new))
+    ):
         return
     enqueue(target_key(new))
     if kind == "RESYNC" or (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -130,3 +131,45 @@ def test_a_revision_change_is_reconciled_only_when_it_is_something_the_reconcile
 
 
 ROUTING = "serving.knative.dev/routingState"
+
+
+def test_knative_progress_on_a_target_is_reconciled_only_once_it_settles() -> None:
+    """After a traffic write Knative reports its progress (Ready Unknown: OutOfDate, then the Route's own
+    steps) before the split is served: nothing a reconcile could decide, so only the change to True (or
+    False) queues one. Anything else that changes meanwhile still does."""
+    caches = Caches.create(cast(KubeClient, None), None)
+    queued: list[ObjectKey] = []
+    caches.wire(queued.append)
+    split = [{"revisionName": "hello-00001", "percent": 90}, {"revisionName": "hello-00002", "percent": 10}]
+    written = service("hello", spec_traffic=split, generation=2, observed_generation=1)
+    out_of_date = service(
+        "hello", spec_traffic=split, generation=2, observed_generation=2, routes_ready="Unknown"
+    )
+    out_of_date["status"]["conditions"][0]["reason"] = "OutOfDate"
+    probing = copy.deepcopy(out_of_date)
+    probing["status"]["conditions"][0]["reason"] = "IngressNotConfigured"
+    served = service("hello", spec_traffic=split, status_traffic=split, generation=2, observed_generation=2)
+    caches.services._emit("MODIFIED", written, out_of_date)
+    caches.services._emit("MODIFIED", out_of_date, probing)
+    assert queued == []
+    caches.services._emit("MODIFIED", probing, served)
+    assert queued == [KEY]
+    queued.clear()
+
+    failed = service("hello", spec_traffic=split, generation=2, observed_generation=2, routes_ready="False")
+    caches.services._emit("MODIFIED", probing, failed)  # a failure is worth a look
+    caches.services._emit("MODIFIED", failed, probing)  # and so is its end (the status says why it waits)
+    assert queued == [KEY, KEY]
+    queued.clear()
+
+    new_revision = copy.deepcopy(probing)
+    new_revision["status"]["latestCreatedRevisionName"] = "hello-00003"
+    caches.services._emit("MODIFIED", probing, new_revision)  # a new revision while Knative works
+    theirs = copy.deepcopy(probing)
+    theirs["spec"]["traffic"] = [{"revisionName": "hello-00001", "percent": 100}]
+    theirs["metadata"]["generation"] = 3
+    caches.services._emit("MODIFIED", probing, theirs)  # somebody else's traffic write
+    assert queued[:2] == [KEY, KEY]
+
+
+KEY = ObjectKey("Service", "default", "hello")
