@@ -248,15 +248,11 @@ _TARGET_CONDITIONS = ("Ready", "RoutesReady", "ConfigurationsReady")
 def target_projection(obj: Obj) -> tuple[object, ...]:
     """What a reconcile of a target reads from it (Knative rewrites a Service's status often, e.g. for
     replica counts: changes outside this are not worth a reconcile)."""
-    m, status = meta(obj), obj.get("status") or {}
+    status = obj.get("status") or {}
     return (
-        m.get("generation"),
-        m.get("labels"),
-        _traffic(obj),
+        *_spec_side(obj),
         status.get("traffic"),
         status.get("observedGeneration"),
-        status.get("latestCreatedRevisionName"),
-        status.get("latestReadyRevisionName"),
         _conditions(obj, _TARGET_CONDITIONS),
     )
 
