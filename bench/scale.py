@@ -265,11 +265,15 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
             tuple[str, int], float
         ] = {}  # (service, step) -> the status write saying it is served
 
+        decided_at: dict[tuple[str, int], float] = {}  # (service, weight) -> the status write deciding it
+
         def on_rollout(rt: Any, entry: Any) -> None:
             status = (entry.obj or {}).get("status") or {}
             target = ((entry.obj or {}).get("spec") or {}).get("target", {}).get("name")
             if status.get("trafficApplied") and status.get("stepStartedAt") and target:
                 applied_at.setdefault((target, int(status.get("canaryWeight") or 0)), loop.time())
+            if target and "canaryWeight" in status:
+                decided_at.setdefault((target, int(status["canaryWeight"])), loop.time())
 
         commits_by_kind: dict[str, int] = {}
 
@@ -434,6 +438,19 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
             ]
             print(
                 f"{w}% served -> status written: p50 {quantile(seen, 0.5):.3f} max {max(seen, default=0):.3f}",
+                file=sys.stderr,
+            )
+        for w, nxt in zip(WEIGHTS, (*WEIGHTS[1:], 100), strict=True):  # a step's lag, in two parts
+            parts = [
+                (decided_at[(name, nxt)] - (tl.served[w] + bake), tl.writes[nxt] - decided_at[(name, nxt)])
+                for name, tl in timelines.items()
+                if (name, nxt) in decided_at and w in tl.served and nxt in tl.writes
+            ]
+            print(
+                f"{nxt}% due -> decision recorded: p50 {quantile([a for a, _ in parts], 0.5):.3f} "
+                f"p99 {quantile([a for a, _ in parts], 0.99):.3f}; "
+                f"-> traffic written: p50 {quantile([b for _, b in parts], 0.5):.3f} "
+                f"p99 {quantile([b for _, b in parts], 0.99):.3f}",
                 file=sys.stderr,
             )
         for w in (*WEIGHTS, 100):  # the sandbox's own part: from the traffic write to Knative serving it

@@ -102,7 +102,7 @@ class Controller:
             measure = measure_prometheus
         self.analysis = AnalysisScheduler(
             measure,
-            self.queue.add,
+            self.queue.add_due,  # a measured window is due work, like a timer
             settle=config.analysis_settle,
             default_dialect=config.defaults.dialect or Dialect.KNATIVE_CLASSIC,
             on_tick=self._on_tick,

@@ -6,6 +6,11 @@
 - Delayed requeue: `add_after(key, seconds)` keeps the earliest wanted time per key.
 - Rate-limited retries: `add_rate_limited(key)` waits base * 2**failures (capped) before the key comes back;
   `forget(key)` resets its failure count after a success.
+- Due work first: a key whose time has come (a delayed key falling due, `add_due`) is handed out ahead of the
+  changes (`add`) queued in the `slack` seconds before it; older changes keep their turn. Keys are taken by
+  deadline: a change's is when it was added plus `slack`, due work's is its due time. Under a burst, a rollout
+  step whose bake has ended does not wait behind a backlog of status notifications that can wait a moment,
+  and no change waits longer than `slack` behind due work that arrived after it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import asyncio
 import contextlib
 import heapq
 import time
-from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -31,15 +35,17 @@ class WorkQueue(Generic[K]):
         *,
         base_delay: float = 0.005,
         max_delay: float = 300.0,
+        slack: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base = base_delay
         self._max = max_delay
+        self._slack = slack
         self._clock = clock
-        self._queue: deque[K] = deque()
-        self._queued: set[K] = set()
+        self._ready: list[tuple[float, int, K]] = []  # heap of (deadline, seq, key) ready to be taken
+        self._queued: dict[K, float] = {}  # key -> the deadline of its live entry in _ready
         self._processing: set[K] = set()
-        self._dirty: set[K] = set()
+        self._dirty: dict[K, float] = {}  # added while processing -> the deadline it comes back with
         self._delayed: list[tuple[float, int, K]] = []  # heap of (due, seq, key)
         self._due: dict[K, float] = {}  # key -> earliest due time among its delayed entries
         self._seq = 0
@@ -50,23 +56,33 @@ class WorkQueue(Generic[K]):
     # --- adding ----------------------------------------------------------------------------------------
 
     def add(self, key: K) -> None:
+        """A change to look at: taken after due work that falls due within `slack` seconds."""
+        self._add(key, self._clock() + self._slack)
+
+    def add_due(self, key: K) -> None:
+        """Work whose time has come: ahead of the changes added in the last `slack` seconds."""
+        self._add(key, self._clock())
+
+    def _add(self, key: K, deadline: float) -> None:
         if self._closed:
             return
         self._due.pop(key, None)
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = min(deadline, self._dirty.get(key, deadline))
             return
-        if key in self._queued:
+        current = self._queued.get(key)
+        if current is not None and current <= deadline:
             return
-        self._queued.add(key)
-        self._queue.append(key)
+        self._queued[key] = deadline  # an earlier deadline: the entry already in the heap goes stale
+        self._seq += 1
+        heapq.heappush(self._ready, (deadline, self._seq, key))
         self._wakeup.set()
 
     def add_after(self, key: K, delay: float) -> None:
         if self._closed:
             return
         if delay <= 0:
-            self.add(key)
+            self.add_due(key)
             return
         if key in self._queued:
             return
@@ -99,7 +115,7 @@ class WorkQueue(Generic[K]):
     # --- taking ----------------------------------------------------------------------------------------
 
     def _promote_due(self) -> float | None:
-        """Move delayed keys whose time has come into the queue; the seconds until the next one, if any."""
+        """Move delayed keys whose time has come into the ready heap; the seconds until the next one, if any."""
         now = self._clock()
         while self._delayed:
             due, _, key = self._delayed[0]
@@ -109,8 +125,15 @@ class WorkQueue(Generic[K]):
             if due > now:
                 return due - now
             heapq.heappop(self._delayed)
-            del self._due[key]
-            self.add(key)
+            self._add(key, due)  # (drops the _due entry)
+        return None
+
+    def _take(self) -> K | None:
+        while self._ready:
+            deadline, _, key = heapq.heappop(self._ready)
+            if self._queued.get(key) == deadline:
+                del self._queued[key]
+                return key
         return None
 
     async def get(self) -> K:
@@ -119,9 +142,8 @@ class WorkQueue(Generic[K]):
             if self._closed:
                 raise QueueShutDown
             wait = self._promote_due()
-            if self._queue:
-                key = self._queue.popleft()
-                self._queued.discard(key)
+            key = self._take()
+            if key is not None:
                 self._processing.add(key)
                 return key
             self._wakeup.clear()
@@ -131,9 +153,9 @@ class WorkQueue(Generic[K]):
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
-        if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+        deadline = self._dirty.pop(key, None)
+        if deadline is not None:
+            self._add(key, deadline)
 
     def shutdown(self) -> None:
         self._closed = True
@@ -143,7 +165,7 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         """Keys ready to be taken now."""
-        return len(self._queue)
+        return len(self._queued)
 
     @property
     def delayed(self) -> int:

@@ -124,3 +124,46 @@ async def test_shutdown_releases_waiting_workers() -> None:
     q.shutdown()
     with pytest.raises(QueueShutDown):
         await asyncio.wait_for(waiter, timeout=1)
+
+
+async def test_due_work_goes_ahead_of_recent_changes_but_not_of_old_ones() -> None:
+    """A delayed key falling due (a bake ending) is taken before the changes queued in the last `slack`
+    seconds; a change that has waited longer than that keeps its turn, so none waits for ever."""
+    clock = FakeClock()
+    q: WorkQueue[str] = WorkQueue(clock=clock, slack=1.0)
+    q.add("old-change")
+    clock.t += 1.5
+    q.add("change-1")
+    q.add("change-2")
+    q.add_after("timer", 0.2)
+    q.add_due("measured")  # e.g. an analysis window measured for it
+    clock.t += 0.3
+    order = [await q.get() for _ in range(5)]
+    assert order == ["old-change", "measured", "timer", "change-1", "change-2"]
+
+
+async def test_a_queued_change_that_falls_due_moves_up_and_keeps_one_place() -> None:
+    clock = FakeClock()
+    q: WorkQueue[str] = WorkQueue(clock=clock, slack=1.0)
+    q.add("a")
+    q.add("b")
+    q.add_due("b")
+    assert len(q) == 2
+    assert [await q.get(), await q.get()] == ["b", "a"]
+    q.done("a")
+    q.done("b")
+    assert len(q) == 0
+    clock.t += 5
+    assert q._take() is None  # b's first entry was superseded, not left to run twice
+
+
+async def test_due_work_for_a_key_in_process_comes_back_as_due_work() -> None:
+    clock = FakeClock()
+    q: WorkQueue[str] = WorkQueue(clock=clock, slack=1.0)
+    q.add("a")
+    assert await q.get() == "a"
+    q.add_due("a")  # while a worker holds it
+    q.add("b")
+    q.add("a")  # a later change does not push it back
+    q.done("a")
+    assert [await q.get(), await q.get()] == ["a", "b"]
