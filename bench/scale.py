@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,12 +267,18 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
         ] = {}  # (service, step) -> the status write saying it is served
 
         decided_at: dict[tuple[str, int], float] = {}  # (service, weight) -> the status write deciding it
+        seen_at: dict[tuple[str, int], float] = {}  # (service, weight) -> the controller saw it served
+        wall_offset = time.time() - loop.time()
 
         def on_rollout(rt: Any, entry: Any) -> None:
             status = (entry.obj or {}).get("status") or {}
             target = ((entry.obj or {}).get("spec") or {}).get("target", {}).get("name")
             if status.get("trafficApplied") and status.get("stepStartedAt") and target:
                 applied_at.setdefault((target, int(status.get("canaryWeight") or 0)), loop.time())
+                started = datetime.fromisoformat(status["stepStartedAt"].replace("Z", "+00:00"))
+                seen_at.setdefault(
+                    (target, int(status.get("canaryWeight") or 0)), started.timestamp() - wall_offset
+                )
             if target and "canaryWeight" in status:
                 decided_at.setdefault((target, int(status["canaryWeight"])), loop.time())
 
@@ -438,6 +445,17 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
             ]
             print(
                 f"{w}% served -> status written: p50 {quantile(seen, 0.5):.3f} max {max(seen, default=0):.3f}",
+                file=sys.stderr,
+            )
+        for w in WEIGHTS:  # the watch's delay: from Knative serving a split to the controller seeing it
+            seen = [
+                seen_at[(name, w)] - tl.served[w]
+                for name, tl in timelines.items()
+                if (name, w) in seen_at and w in tl.served
+            ]
+            print(
+                f"{w}% served -> seen by the controller: p50 {quantile(seen, 0.5):.3f} "
+                f"p99 {quantile(seen, 0.99):.3f}",
                 file=sys.stderr,
             )
         for w, nxt in zip(WEIGHTS, (*WEIGHTS[1:], 100), strict=True):  # a step's lag, in two parts

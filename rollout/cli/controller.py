@@ -16,6 +16,7 @@ import structlog
 from rollout.api.durations import DurationError, parse_duration
 from rollout.api.policy import Dialect
 from rollout.controller.app import Controller, ControllerConfig
+from rollout.controller.memory import DEFAULT_GC_THRESHOLD
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
@@ -141,6 +142,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         informer=InformerSettings(resync=args.resync),
         analysis_settle=args.analysis_settle,
         identity=args.identity,
+        gc_threshold=DEFAULT_GC_THRESHOLD,  # this process is the controller's own
     )
 
 

@@ -22,7 +22,12 @@ from rollout.controller.caches import Caches
 from rollout.controller.context import Context
 from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.health import HealthChecks, HealthServer
-from rollout.controller.memory import DEFAULT_MMAP_THRESHOLD, hold_mmap_threshold
+from rollout.controller.memory import (
+    DEFAULT_MMAP_THRESHOLD,
+    freeze_startup,
+    hold_mmap_threshold,
+    tune_gc,
+)
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.policies import PolicyReconciler
 from rollout.controller.reconcile import TargetReconciler
@@ -58,6 +63,10 @@ class ControllerConfig:
     # glibc's mmap threshold held at this many bytes when the controller runs (rollout.controller.memory);
     # None leaves the allocator alone
     malloc_mmap_threshold: int | None = DEFAULT_MMAP_THRESHOLD
+    # the cycle collector's first threshold (rollout.controller.memory.tune_gc), with start-up's objects frozen
+    # once the caches have synced. Process-wide, so the CLI sets it (DEFAULT_GC_THRESHOLD); None, the library's
+    # default, leaves the collector alone (a controller embedded in another program, the tests)
+    gc_threshold: int | None = None
 
 
 class Controller:
@@ -240,6 +249,8 @@ class Controller:
         cfg = self.config
         if cfg.malloc_mmap_threshold is not None:
             hold_mmap_threshold(cfg.malloc_mmap_threshold)
+        if cfg.gc_threshold is not None:
+            tune_gc(cfg.gc_threshold)
         background: list[asyncio.Task[None]] = [asyncio.create_task(i.run()) for i in self.caches.all]
         background.append(asyncio.create_task(self._heartbeat()))
         if self.health is not None:
@@ -260,7 +271,12 @@ class Controller:
                 synced.cancel()
                 return
             stopping.cancel()
-            log.info("caches synced", objects={i.resource.plural: len(i) for i in self.caches.all})
+            frozen = freeze_startup() if cfg.gc_threshold is not None else 0
+            log.info(
+                "caches synced",
+                objects={i.resource.plural: len(i) for i in self.caches.all},
+                frozen_for_gc=frozen,
+            )
             if self.leader is not None:
                 background.append(asyncio.create_task(self.leader.run()))
             else:
