@@ -54,6 +54,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rollout.controller.memory import freeze_startup, tune_gc  # noqa: E402
 from rollout.sandbox.apiserver import kinds  # noqa: E402
 from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
 from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
@@ -194,7 +195,9 @@ async def scrape_counts(url: str) -> dict[str, float]:
     return out
 
 
-async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: float = 2.0) -> Result:
+async def run(
+    n: int, bake: float, limit: float, analysis: bool = False, rps: float = 2.0, tuned_gc: bool = False
+) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
         ready_delay=0.5,
@@ -361,6 +364,8 @@ async def run(n: int, bake: float, limit: float, analysis: bool = False, rps: fl
                 rv_before = int(store.resource_version)
                 kinds_before = dict(commits_by_kind)
                 gc_before = dict(GC_SECONDS)
+                if tuned_gc:
+                    freeze_startup()  # the sandbox's objects so far (its stores, the first revisions)
                 for name in names:
                     svc = store.get(kinds.KSERVICES, "default", name)
                     assert svc is not None
@@ -578,12 +583,25 @@ def main() -> None:
         help="judge every step on real metrics: a local Prometheus scrapes the traffic generator (--rps per Service)",
     )
     parser.add_argument("--rps", type=float, default=2.0, help="requests/s per Service with --analysis")
+    parser.add_argument(
+        "--sandbox-gc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="the sandbox process's cycle collector: tuned as the controller's (rollout.controller.memory), "
+        "or CPython's default",
+    )
     args = parser.parse_args()
+    if args.sandbox_gc == "tuned":
+        tune_gc()
     sizes = [s for s in (args.baseline, args.services) if s > 0]
     results = []
     for n in sizes:
         t0 = time.monotonic()
-        results.append(asyncio.run(run(n, args.bake, args.timeout, args.analysis, args.rps)))
+        results.append(
+            asyncio.run(
+                run(n, args.bake, args.timeout, args.analysis, args.rps, tuned_gc=args.sandbox_gc == "tuned")
+            )
+        )
         print(f"N={n} done in {time.monotonic() - t0:.0f}s", file=sys.stderr)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
