@@ -35,7 +35,8 @@ log = structlog.get_logger(__name__)
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 DEFAULT_MMAP_THRESHOLD = 256 * 1024
-DEFAULT_GC_THRESHOLD = 20_000  # container allocations (net) between young collections; CPython's default is 700
+# container allocations (net) between young collections; CPython's default is 700
+DEFAULT_GC_THRESHOLD = 20_000
 
 
 def _glibc() -> ctypes.CDLL | None:
