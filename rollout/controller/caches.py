@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rollout.api.common import POLICY_LABEL
 from rollout.api.load import parse_rollout
@@ -245,12 +246,29 @@ def _conditions(obj: Obj, types: tuple[str, ...]) -> list[tuple[object, ...]]:
 _TARGET_CONDITIONS = ("Ready", "RoutesReady", "ConfigurationsReady")
 
 
-def target_projection(obj: Obj) -> tuple[object, ...]:
+class TargetProjection(NamedTuple):
     """What a reconcile of a target reads from it (Knative rewrites a Service's status often, e.g. for
     replica counts: changes outside this are not worth a reconcile)."""
-    status = obj.get("status") or {}
-    return (
-        *_spec_side(obj),
+
+    # what users and the controller wrote (generation, labels, spec.traffic), and which revisions Knative
+    # has created and made Ready
+    spec_side: tuple[object, ...]
+    # Knative's progress report: status.traffic, observedGeneration, the Ready conditions
+    traffic: object
+    observed_generation: object
+    conditions: list[tuple[object, ...]]
+
+
+def target_projection(obj: Obj) -> TargetProjection:
+    m, status = meta(obj), obj.get("status") or {}
+    return TargetProjection(
+        (
+            m.get("generation"),
+            m.get("labels"),
+            _traffic(obj),
+            status.get("latestCreatedRevisionName"),
+            status.get("latestReadyRevisionName"),
+        ),
         status.get("traffic"),
         status.get("observedGeneration"),
         _conditions(obj, _TARGET_CONDITIONS),
@@ -271,48 +289,28 @@ def revision_projection(obj: Obj) -> tuple[object, ...]:
 _READ_KNATIVE_LABELS = frozenset({SERVICE_LABEL, CONFIGURATION_LABEL, GENERATION_LABEL})
 
 
-def _spec_side(obj: Obj) -> tuple[object, ...]:
-    """What of a target is not Knative's progress report: what users and the controller wrote, and which
-    revisions Knative has created and made Ready."""
-    m, status = meta(obj), obj.get("status") or {}
-    return (
-        m.get("generation"),
-        m.get("labels"),
-        _traffic(obj),
-        status.get("latestCreatedRevisionName"),
-        status.get("latestReadyRevisionName"),
-    )
+def _failing(p: TargetProjection) -> bool:
+    return any(c[1] == "False" for c in p.conditions)
 
 
-def _failing(obj: Obj) -> bool:
-    return any(c[1] == "False" for c in _conditions(obj, _TARGET_CONDITIONS))
-
-
-def settling(old: Obj, new: Obj) -> bool:
+def settling(old: TargetProjection, new: TargetProjection) -> bool:
     """Knative is still working on the target: Ready is Unknown (not False) and it was not failing before,
     and nothing else a reconcile reads changed (its traffic block, labels, generation, latest revisions).
     A reconcile would find nothing to decide (traffic counts as applied only once Ready is True, and a
     failure shows as False), and the rollout's timers (bake, deadlines) wake it regardless: so only the
     change that settles it, to True or False, is worth a reconcile. Knative reports two or three such
     steps (OutOfDate, then the Route's own progress) for every traffic write."""
-    ready = [c[1] for c in _conditions(new, ("Ready",))]
-    return (
-        ready == ["Unknown"]
-        and not _failing(new)
-        and not _failing(old)
-        and _spec_side(old) == _spec_side(new)
-    )
+    ready = [c[1] for c in new.conditions if c[0] == "Ready"]
+    return ready == ["Unknown"] and not _failing(new) and not _failing(old) and old.spec_side == new.spec_side
 
 
 def _target_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:
     """A target's own reconcile, and its policy's (whose status lists unmanageable targets) when the
     target joined, left, or its traffic block changed."""
-    if (
-        kind == "MODIFIED"
-        and old is not None
-        and (target_projection(old) == target_projection(new) or settling(old, new))
-    ):
-        return
+    if kind == "MODIFIED" and old is not None:
+        before, after = target_projection(old), target_projection(new)
+        if before == after or settling(before, after):
+            return
     enqueue(target_key(new))
     if kind == "RESYNC" or (
         kind == "MODIFIED" and policy_index(old or {}) == policy_index(new) and _traffic(old) == _traffic(new)
