@@ -276,14 +276,15 @@ async def run(
         def on_rollout(rt: Any, entry: Any) -> None:
             status = (entry.obj or {}).get("status") or {}
             target = ((entry.obj or {}).get("spec") or {}).get("target", {}).get("name")
-            if status.get("trafficApplied") and status.get("stepStartedAt") and target:
-                applied_at.setdefault((target, int(status.get("canaryWeight") or 0)), loop.time())
+            if not target:
+                return
+            now, key = loop.time(), (target, int(status.get("canaryWeight") or 0))
+            if status.get("trafficApplied") and status.get("stepStartedAt"):
+                applied_at.setdefault(key, now)
                 started = datetime.fromisoformat(status["stepStartedAt"].replace("Z", "+00:00"))
-                seen_at.setdefault(
-                    (target, int(status.get("canaryWeight") or 0)), started.timestamp() - wall_offset
-                )
-            if target and "canaryWeight" in status:
-                decided_at.setdefault((target, int(status["canaryWeight"])), loop.time())
+                seen_at.setdefault(key, started.timestamp() - wall_offset)
+            if "canaryWeight" in status:
+                decided_at.setdefault(key, now)
 
         commits_by_kind: dict[str, int] = {}
 
@@ -442,24 +443,13 @@ async def run(
             f"the sandbox's garbage collection during the rollouts, seconds by generation: {gc_rollout}",
             file=sys.stderr,
         )
-        for w in WEIGHTS:  # the controller noticing the split served (its status write), and the next write
-            seen = [
-                applied_at[(name, w)] - tl.served[w]
-                for name, tl in timelines.items()
-                if (name, w) in applied_at and w in tl.served
-            ]
+        for w in WEIGHTS:  # the controller seeing the split served (the watch's delay), and recording it
+            shown = [(name, tl.served[w]) for name, tl in timelines.items() if w in tl.served]
+            seen = [seen_at[(name, w)] - at for name, at in shown if (name, w) in seen_at]
+            written = [applied_at[(name, w)] - at for name, at in shown if (name, w) in applied_at]
             print(
-                f"{w}% served -> status written: p50 {quantile(seen, 0.5):.3f} max {max(seen, default=0):.3f}",
-                file=sys.stderr,
-            )
-        for w in WEIGHTS:  # the watch's delay: from Knative serving a split to the controller seeing it
-            seen = [
-                seen_at[(name, w)] - tl.served[w]
-                for name, tl in timelines.items()
-                if (name, w) in seen_at and w in tl.served
-            ]
-            print(
-                f"{w}% served -> seen by the controller: p50 {quantile(seen, 0.5):.3f} "
+                f"{w}% served -> status written: p50 {quantile(written, 0.5):.3f} "
+                f"max {max(written, default=0):.3f}; seen by the controller: p50 {quantile(seen, 0.5):.3f} "
                 f"p99 {quantile(seen, 0.99):.3f}",
                 file=sys.stderr,
             )
