@@ -1,13 +1,14 @@
 """Compare two commits (or two settings) with bench/scale.py, alternating their runs.
 
     .venv/bin/python bench/interleave.py BASE [NEW] [--rounds 3] [-- SCALE_ARGS...]
-    .venv/bin/python bench/interleave.py HEAD --a-args "--sandbox-gc default" --b-args "--sandbox-gc tuned"
+    .venv/bin/python bench/interleave.py . --a-args "--workers 16" --b-args "--workers 48"
 
 A machine's speed can drift by a quarter or more within minutes (a shared 2-CPU host does), so one run of A
 followed by one run of B says little at the 1 s scale. This runs A, B, A, B, ... (`--rounds` each) and prints
 every run and the medians side by side. A and B are git revisions: each is checked out into a temporary
-worktree (NEW defaults to the working tree as it is, uncommitted changes included), and bench/scale.py runs
-from there with this checkout's virtualenv, so the controller it starts is that revision's too. The sizes
+worktree (`.` names the working tree as it is, uncommitted changes included; NEW defaults to it), and
+bench/scale.py runs from there with this checkout's virtualenv, so the controller it starts is that
+revision's too. The sizes
 default to one N=1000 run per side and round (`--services 1000 --baseline 0`); anything after `--` goes to
 bench/scale.py as it is.
 """
@@ -79,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("base", help="revision A (git rev)")
+    parser.add_argument("base", help="revision A (git rev; '.': the working tree)")
     parser.add_argument("new", nargs="?", help="revision B (default: the working tree as it is)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--a-args", default="", help="extra bench/scale.py arguments for A only")
@@ -91,7 +92,7 @@ def main() -> None:
     common = argv[cut + 1 :] or ["--services", "1000", "--baseline", "0"]
     sides = {"A": [*common, *shlex.split(args.a_args)], "B": [*common, *shlex.split(args.b_args)]}
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
-    with checkout(args.base) as tree_a, checkout(args.new) as tree_b:
+    with checkout(None if args.base == "." else args.base) as tree_a, checkout(args.new) as tree_b:
         trees = {"A": tree_a, "B": tree_b}
         for n in range(1, args.rounds + 1):
             for side in ("A", "B"):

@@ -196,7 +196,13 @@ async def scrape_counts(url: str) -> dict[str, float]:
 
 
 async def run(
-    n: int, bake: float, limit: float, analysis: bool = False, rps: float = 2.0, tuned_gc: bool = False
+    n: int,
+    bake: float,
+    limit: float,
+    analysis: bool = False,
+    rps: float = 2.0,
+    tuned_gc: bool = False,
+    workers: int = 16,
 ) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
@@ -333,7 +339,7 @@ async def run(
                 "--log-level",
                 "warning",
                 "--workers",
-                "16",
+                str(workers),
                 *(
                     ["--prometheus-url", env.prometheus.url, "--analysis-settle", "500ms"]
                     if env.prometheus
@@ -580,6 +586,7 @@ def main() -> None:
         help="the sandbox process's cycle collector: tuned as the controller's (rollout.controller.memory), "
         "or CPython's default",
     )
+    parser.add_argument("--workers", type=int, default=16, help="the controller's reconcile workers")
     args = parser.parse_args()
     if args.sandbox_gc == "tuned":
         tune_gc()
@@ -589,7 +596,15 @@ def main() -> None:
         t0 = time.monotonic()
         results.append(
             asyncio.run(
-                run(n, args.bake, args.timeout, args.analysis, args.rps, tuned_gc=args.sandbox_gc == "tuned")
+                run(
+                    n,
+                    args.bake,
+                    args.timeout,
+                    args.analysis,
+                    args.rps,
+                    tuned_gc=args.sandbox_gc == "tuned",
+                    workers=args.workers,
+                )
             )
         )
         print(f"N={n} done in {time.monotonic() - t0:.0f}s", file=sys.stderr)
