@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rollout.api.common import POLICY_LABEL
-from rollout.api.load import parse_rollout
 from rollout.api.rollout import TERMINAL_PHASES, Rollout
+from rollout.controller.parsed import RolloutParser
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL
 from rollout.controller.slim import slimmer
 from rollout.controller.views import (
@@ -78,6 +78,7 @@ class Caches:
     revisions: Informer
     rollouts: Informer
     policies: Informer
+    parser: RolloutParser = field(default_factory=RolloutParser)
 
     @classmethod
     def create(
@@ -135,7 +136,7 @@ class Caches:
     def parsed_rollouts(self) -> list[Rollout]:
         out = []
         for obj in self.rollouts.items():
-            parsed, _ = parse_rollout(obj)
+            parsed, _ = self.parser.parse(obj)
             if parsed is not None:
                 out.append(parsed)
         return out

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import structlog
 
-from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
 from rollout.controller.assess import (
     Assessment,
@@ -26,6 +25,7 @@ from rollout.controller.context import Conflict, Context, Snapshot, target_invol
 from rollout.controller.drive import Carry, DriveOutcome, drive
 from rollout.controller.effects import Effects
 from rollout.controller.layout import Adopt, same_traffic
+from rollout.controller.parsed import RolloutParser
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active, expired_history
 from rollout.controller.routes import RouteConfiguration, cached_configuration_of, route_configuration
 from rollout.controller.views import (
@@ -44,11 +44,11 @@ log = structlog.get_logger(__name__)
 OPTED_OUT_POLL = 1.0  # seconds between looks at an opted-out target whose last rollout is not settled
 
 
-def _parse_rollouts(objs: list[Obj]) -> tuple[list[Rollout], dict[str, Obj]]:
+def _parse_rollouts(parser: RolloutParser, objs: list[Obj]) -> tuple[list[Rollout], dict[str, Obj]]:
     parsed: list[Rollout] = []
     raw: dict[str, Obj] = {}
     for obj in objs:
-        rollout, problems = parse_rollout(obj)
+        rollout, problems = parser.parse(obj)
         if rollout is None:
             name = (obj.get("metadata") or {}).get("name")
             log.warning("unreadable Rollout skipped", name=name, problems=[str(p) for p in problems][:3])
@@ -124,7 +124,7 @@ class TargetReconciler:
             objs = [ctx.written.fresher("Rollout", o) for o in ctx.caches.rollouts_of(key)]
         known = {_name(o) for o in objs}
         objs += [o for o in extra if _name(o) not in known]
-        rollouts, raw = _parse_rollouts(objs)
+        rollouts, raw = _parse_rollouts(ctx.caches.parser, objs)
         route = RouteConfiguration(None)
         if key.kind == "Service":
             revs = ctx.caches.revisions.by_index(BY_SERVICE, f"{key.namespace}/{key.name}")
@@ -152,7 +152,7 @@ class TargetReconciler:
 
     def _unsettled(self, key: ObjectKey) -> bool:
         """The target has a rollout (in the cache) that is running, or finished but not settled."""
-        rollouts, _ = _parse_rollouts(self.ctx.caches.rollouts_of(key))
+        rollouts, _ = _parse_rollouts(self.ctx.caches.parser, self.ctx.caches.rollouts_of(key))
         return any(not settled(r) for r in rollouts)
 
     async def _route_revisions(
@@ -236,7 +236,7 @@ class TargetReconciler:
         that just started) may push the oldest finished one out now, not at some later reconcile."""
         after = outcome.after
         rollouts = [after if r.metadata.name == after.metadata.name else r for r in snap.state.rollouts]
-        rollouts += _parse_rollouts(outcome.created)[0]
+        rollouts += _parse_rollouts(self.ctx.caches.parser, outcome.created)[0]
         gone = {r.metadata.name for r in deleted}
         state = replace(snap.state, rollouts=rollouts)
         return [r for r in expired_history(rollouts, history_limit(state)) if r.metadata.name not in gone]
