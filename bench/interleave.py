@@ -1,16 +1,16 @@
 """Compare two commits (or two settings) with bench/scale.py, alternating their runs.
 
-    .venv/bin/python bench/interleave.py BASE [NEW] [--rounds 3] [-- SCALE_ARGS...]
+    .venv/bin/python bench/interleave.py BASE [NEW] [--rounds 4] [-- SCALE_ARGS...]
     .venv/bin/python bench/interleave.py . --a-args "--workers 16" --b-args "--workers 48"
 
 A machine's speed can drift by a quarter or more within minutes (a shared 2-CPU host does), so one run of A
-followed by one run of B says little at the 1 s scale. This runs A, B, A, B, ... (`--rounds` each) and prints
-every run and the medians side by side. A and B are git revisions: each is checked out into a temporary
-worktree (`.` names the working tree as it is, uncommitted changes included; NEW defaults to it), and
-bench/scale.py runs from there with this checkout's virtualenv, so the controller it starts is that
-revision's too. The sizes
-default to one N=1000 run per side and round (`--services 1000 --baseline 0`); anything after `--` goes to
-bench/scale.py as it is.
+followed by one run of B says little at the 1 s scale. This runs A and B in turn, `--rounds` each, in the
+order A B, B A, A B, ... (a steady drift in the machine's speed then favours neither side; `--order ab` runs
+A first in every round), and prints every run and the medians side by side. A and B are git revisions: each
+is checked out into a temporary worktree (`.` names the working tree as it is, uncommitted changes included;
+NEW defaults to it), and bench/scale.py runs from there with this checkout's virtualenv, so the controller it
+starts is that revision's too. The sizes default to one N=1000 run per side and round (`--services 1000
+--baseline 0`); anything after `--` goes to bench/scale.py as it is.
 """
 
 from __future__ import annotations
@@ -82,10 +82,19 @@ def main() -> None:
     )
     parser.add_argument("base", help="revision A (git rev; '.': the working tree)")
     parser.add_argument("new", nargs="?", help="revision B (default: the working tree as it is)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="runs per side (even: as many of A first as of B)"
+    )
     parser.add_argument("--a-args", default="", help="extra bench/scale.py arguments for A only")
     parser.add_argument("--b-args", default="", help="extra bench/scale.py arguments for B only")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    parser.add_argument(
+        "--order",
+        choices=("ab", "abba"),
+        default="abba",
+        help="abba (default): A B, B A, A B, ... so that a drift in the machine's speed favours neither side; "
+        "ab: A B in every round",
+    )
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:cut])
@@ -95,7 +104,7 @@ def main() -> None:
     with checkout(None if args.base == "." else args.base) as tree_a, checkout(args.new) as tree_b:
         trees = {"A": tree_a, "B": tree_b}
         for n in range(1, args.rounds + 1):
-            for side in ("A", "B"):
+            for side in ("B", "A") if args.order == "abba" and n % 2 == 0 else ("A", "B"):
                 result = run_once(trees[side], sides[side], args.timeout)
                 runs[side].append(result)
                 print(row(f"{side} run {n}", result), flush=True)
