@@ -54,6 +54,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rollout.controller.app import DEFAULT_WORKERS  # noqa: E402
 from rollout.controller.memory import freeze_startup, tune_gc  # noqa: E402
 from rollout.sandbox.apiserver import kinds  # noqa: E402
 from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
@@ -202,7 +203,7 @@ async def run(
     analysis: bool = False,
     rps: float = 2.0,
     tuned_gc: bool = False,
-    workers: int = 16,
+    workers: int = DEFAULT_WORKERS,
 ) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
@@ -586,7 +587,12 @@ def main() -> None:
         help="the sandbox process's cycle collector: tuned as the controller's (rollout.controller.memory), "
         "or CPython's default",
     )
-    parser.add_argument("--workers", type=int, default=16, help="the controller's reconcile workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"the controller's reconcile workers (default {DEFAULT_WORKERS}, the controller's own)",
+    )
     args = parser.parse_args()
     if args.sandbox_gc == "tuned":
         tune_gc()

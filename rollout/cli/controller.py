@@ -15,7 +15,7 @@ import structlog
 
 from rollout.api.durations import DurationError, parse_duration
 from rollout.api.policy import Dialect
-from rollout.controller.app import Controller, ControllerConfig
+from rollout.controller.app import DEFAULT_WORKERS, Controller, ControllerConfig
 from rollout.controller.memory import DEFAULT_GC_THRESHOLD
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.kube.client import KubeClient
@@ -90,7 +90,12 @@ def register(subparsers: Any) -> None:
         default=Dialect.KNATIVE_CLASSIC.value,
         help="metric dialect for policies that leave metricSource.dialect unset (default knative-classic)",
     )
-    p.add_argument("--workers", type=int, default=8, help="concurrent reconciles (default 8)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"concurrent reconciles (default {DEFAULT_WORKERS})",
+    )
     p.add_argument(
         "--resync", type=_duration, default=300.0, help="re-reconcile everything this often (default 5m)"
     )
