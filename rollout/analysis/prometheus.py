@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from prometheus_api_client import PrometheusConnect
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
@@ -39,7 +38,7 @@ from rollout.analysis.source import (
     RevisionKey,
     SourceRef,
 )
-from rollout.analysis.transport import QueryFailure, build_client, instant_query
+from rollout.analysis.transport import PromClient, QueryFailure, build_client, instant_query
 from rollout.api.policy import PrometheusSource
 from rollout.engine.observations import Measurement, MeasurementError, NoData, Scalar
 
@@ -84,7 +83,7 @@ class PrometheusMetricSource:
         self._retry = retry or RetryPolicy()
         self._observer = observer
         self._clock = clock
-        self._clients: dict[Connection, PrometheusConnect] = {}
+        self._clients: dict[Connection, PromClient] = {}
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -126,7 +125,7 @@ class PrometheusMetricSource:
         return _all(batch, NoData("the query returned no value") if value is None else Scalar(value))
 
     async def _builtin(
-        self, client: PrometheusConnect, connection: Connection, batch: BuiltinQuery
+        self, client: PromClient, connection: Connection, batch: BuiltinQuery
     ) -> Mapping[RevisionKey, Measurement]:
         queries = family_queries(batch)
         kind = f"builtin:{batch.dialect.dialect.value}"
@@ -143,7 +142,7 @@ class PrometheusMetricSource:
                 return _all(batch, MeasurementError(f"{q.component} ({q.metric}): {exc}"))
         return measurements(batch, rows)
 
-    def _client(self, connection: Connection) -> PrometheusConnect:
+    def _client(self, connection: Connection) -> PromClient:
         client = self._clients.get(connection)
         if client is None:
             if len(self._clients) >= _MAX_CACHED_CLIENTS:  # rotated credentials: drop the oldest client
@@ -154,7 +153,7 @@ class PrometheusMetricSource:
 
     async def _run(
         self,
-        client: PrometheusConnect,
+        client: PromClient,
         connection: Connection,
         promql: str,
         at: datetime | None,

@@ -17,6 +17,7 @@ import ssl
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -134,7 +135,21 @@ class _TlsAdapter(HTTPAdapter):
         conn.ca_cert_dir = None
 
 
-def build_client(connection: Connection) -> PrometheusConnect:
+@dataclass(frozen=True)
+class PromClient:
+    """prometheus-api-client's client for a connection, with the session we built for it. Queries go through
+    `session` with the client's url, headers and auth (see `instant_query`), so nothing here reaches into the
+    library's private attributes."""
+
+    api: PrometheusConnect
+    session: requests.Session
+    method: str = "GET"
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def build_client(connection: Connection) -> PromClient:
     """A prometheus-api-client client for `connection` (no retries of its own; non-200 raises)."""
     session = requests.Session()
     session.hooks["response"].append(_raise_for_status)
@@ -152,7 +167,7 @@ def build_client(connection: Connection) -> PrometheusConnect:
         adapter = HTTPAdapter(max_retries=0)
     # Replaces the adapter (with urllib3 retries) the client mounted on the same prefix.
     session.mount(connection.address, adapter)
-    return client
+    return PromClient(client, session)
 
 
 def _classify(exc: Exception) -> QueryFailure:
@@ -175,7 +190,7 @@ def _classify(exc: Exception) -> QueryFailure:
     return QueryFailure("other", f"{type(exc).__name__}: {exc}", False)
 
 
-def instant_query(client: PrometheusConnect, promql: str, at: datetime | None, timeout: float) -> object:
+def instant_query(client: PromClient, promql: str, at: datetime | None, timeout: float) -> object:
     """The `result` of one instant query attempt (instant-vector rows read as `Sample`s). Raises
     QueryFailure, nothing else."""
     # Prometheus' own evaluation timeout; its durations take no fractions, hence milliseconds.
@@ -186,14 +201,15 @@ def instant_query(client: PrometheusConnect, promql: str, at: datetime | None, t
         # prometheus-api-client's custom_query, but its body decoded by `decode_answer` (compact rows)
         # instead of `response.json()` (a generic tree, ~6x the memory of a large answer); the body's bytes
         # are dropped once decoded to text, before the JSON is read (json.loads of bytes copies them to text)
-        response = client._session.request(
-            method=client._method,
-            url=f"{client.url}/api/v1/query",
+        api, session = client.api, client.session
+        response = session.request(
+            method=client.method,
+            url=f"{api.url}/api/v1/query",
             params={"query": promql, **params},
-            headers=client.headers,
-            auth=client.auth,
-            verify=client._session.verify,
-            cert=client._session.cert,
+            headers=api.headers,
+            auth=api.auth,
+            verify=session.verify,
+            cert=session.cert,
             timeout=timeout,
         )
         text = response.content.decode(response.encoding or "utf-8")
