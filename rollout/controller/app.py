@@ -47,8 +47,8 @@ log = structlog.get_logger(__name__)
 
 # Concurrent reconciles. A reconcile mostly waits on the API server (a step is a status write, then a traffic
 # write), so when many steps fall due at once, too few in flight leave the controller waiting instead of
-# working; an idle worker costs a parked coroutine. At 1,000 Services (bench/scale.py) 48 gave a lower step lag p99 than 16 in 12 of 14
-# paired runs, with the same CPU (docs/benchmark.md).
+# working; an idle worker costs a parked coroutine. At 1,000 Services (bench/scale.py) 48 gave a lower step
+# lag p99 than 16 in 12 of 14 paired runs, with the same CPU (docs/benchmark.md).
 DEFAULT_WORKERS = 48
 
 
