@@ -140,10 +140,18 @@ def parse(model: type[M], data: Any, prefix: Sequence[str] = ()) -> tuple[M | No
         return None, problems_from(model, exc, prefix)
 
 
+# The fields of a stored object the API models read; others the API server adds are left out.
+TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
+def object_body(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object's top-level fields the API models read (a shallow copy)."""
+    return {k: v for k, v in obj.items() if k in TOP_LEVEL_FIELDS}
+
+
 def parse_policy(obj: Mapping[str, Any]) -> tuple[RolloutPolicy | None, list[FieldProblem]]:
     """A whole RolloutPolicy object as stored in the cluster or in git (metadata and status tolerated)."""
-    body = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
-    return parse(RolloutPolicy, body)
+    return parse(RolloutPolicy, object_body(obj))
 
 
 def parse_policy_spec(spec: Any) -> tuple[RolloutPolicySpec | None, list[FieldProblem]]:
@@ -151,8 +159,7 @@ def parse_policy_spec(spec: Any) -> tuple[RolloutPolicySpec | None, list[FieldPr
 
 
 def parse_rollout(obj: Mapping[str, Any]) -> tuple[Rollout | None, list[FieldProblem]]:
-    body = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
-    return parse(Rollout, body)
+    return parse(Rollout, object_body(obj))
 
 
 def policy_hash(spec: RolloutPolicySpec) -> str:

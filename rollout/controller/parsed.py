@@ -22,11 +22,9 @@ from typing import Any
 
 import orjson
 
-from rollout.api.load import FieldProblem, parse, parse_rollout
+from rollout.api.load import FieldProblem, object_body, parse, parse_rollout
 from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import Rollout
-
-_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
 
 
 def _embedded_policy(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any], bytes] | None:
@@ -70,7 +68,7 @@ class RolloutParser:
         spec, policy, key = found
         self._policies.move_to_end(key)
         self.shared += 1
-        body = {k: v for k, v in obj.items() if k in _FIELDS}
+        body = object_body(obj)
         body["spec"] = {**spec, "policy": {**policy, "spec": known}}
         return parse(Rollout, body)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
 from rollout.api.common import GROUP
-from rollout.api.load import parse_policy
+from rollout.api.load import TOP_LEVEL_FIELDS, parse_policy
 from rollout.lint.crossrefs import POLICY_KIND, cross_issues
 from rollout.lint.discover import STDIN
 from rollout.lint.findings import Finding, Issue, Severity, error, format_path, parse_path, warning
@@ -25,7 +25,6 @@ from rollout.lint.policy_rules import policy_issues
 from rollout.lint.yamlload import Limits, YamlProblem, decode, parse_documents, read_source
 
 STDIN_NAME = "<stdin>"
-TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
 
 
 @dataclass
