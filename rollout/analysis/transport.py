@@ -143,7 +143,6 @@ class PromClient:
 
     api: PrometheusConnect
     session: requests.Session
-    method: str = "GET"
 
     def close(self) -> None:
         self.session.close()
@@ -203,7 +202,7 @@ def instant_query(client: PromClient, promql: str, at: datetime | None, timeout:
         # are dropped once decoded to text, before the JSON is read (json.loads of bytes copies them to text)
         api, session = client.api, client.session
         response = session.request(
-            method=client.method,
+            method="GET",  # what custom_query sends (the library's default method)
             url=f"{api.url}/api/v1/query",
             params={"query": promql, **params},
             headers=api.headers,
