@@ -41,8 +41,8 @@ COLUMNS = (
 
 @contextmanager
 def checkout(revision: str | None) -> Iterator[Path]:
-    """A directory holding `revision` (None: this working tree, as it is)."""
-    if revision is None:
+    """A directory holding `revision` (None or ".": this working tree, as it is)."""
+    if revision is None or revision == ".":
         yield ROOT
         return
     with tempfile.TemporaryDirectory(prefix="interleave-") as tmp:
@@ -81,7 +81,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("base", help="revision A (git rev; '.': the working tree)")
-    parser.add_argument("new", nargs="?", help="revision B (default: the working tree as it is)")
+    parser.add_argument("new", nargs="?", help="revision B (default and '.': the working tree as it is)")
     parser.add_argument(
         "--rounds", type=int, default=4, help="runs per side (even: as many of A first as of B)"
     )
@@ -101,7 +101,7 @@ def main() -> None:
     common = argv[cut + 1 :] or ["--services", "1000", "--baseline", "0"]
     sides = {"A": [*common, *shlex.split(args.a_args)], "B": [*common, *shlex.split(args.b_args)]}
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
-    with checkout(None if args.base == "." else args.base) as tree_a, checkout(args.new) as tree_b:
+    with checkout(args.base) as tree_a, checkout(args.new) as tree_b:
         trees = {"A": tree_a, "B": tree_b}
         for n in range(1, args.rounds + 1):
             for side in ("B", "A") if args.order == "abba" and n % 2 == 0 else ("A", "B"):
