@@ -11,6 +11,10 @@
   deadline: a change's is when it was added plus `slack`, due work's is its due time. Under a burst, a rollout
   step whose bake has ended does not wait behind a backlog of status notifications that can wait a moment,
   and no change waits longer than `slack` behind due work that arrived after it.
+- One waiter woken per key: an idle worker waits on its own future, and a key made ready wakes one of them
+  (who, taking it, wakes the next if more are ready). One timer, not one per worker, brings delayed keys in.
+  Waking every idle worker for each key (an `asyncio.Event`, as before) made each of the 48 controller
+  workers look for work, and arm a timeout, for every key: bench/workqueue.py measures the difference.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -50,7 +55,9 @@ class WorkQueue(Generic[K]):
         self._due: dict[K, float] = {}  # key -> earliest due time among its delayed entries
         self._seq = 0
         self._failures: dict[K, int] = {}
-        self._wakeup = asyncio.Event()
+        self._waiters: deque[asyncio.Future[None]] = deque()  # idle workers' wake-up calls, oldest first
+        self._timer: asyncio.TimerHandle | None = None  # wakes a waiter when the next delayed key falls due
+        self._timer_due: float | None = None
         self._closed = False
 
     # --- adding ----------------------------------------------------------------------------------------
@@ -64,19 +71,24 @@ class WorkQueue(Generic[K]):
         self._add(key, self._clock())
 
     def _add(self, key: K, deadline: float) -> None:
+        if self._push(key, deadline):
+            self._wake_one()
+
+    def _push(self, key: K, deadline: float) -> bool:
+        """Queue `key` as ready with `deadline`; whether it became (or moved up as) ready work."""
         if self._closed:
-            return
+            return False
         self._due.pop(key, None)
         if key in self._processing:
             self._dirty[key] = min(deadline, self._dirty.get(key, deadline))
-            return
+            return False
         current = self._queued.get(key)
         if current is not None and current <= deadline:
-            return
+            return False
         self._queued[key] = deadline  # an earlier deadline: the entry already in the heap goes stale
         self._seq += 1
         heapq.heappush(self._ready, (deadline, self._seq, key))
-        self._wakeup.set()
+        return True
 
     def add_after(self, key: K, delay: float) -> None:
         if self._closed:
@@ -93,7 +105,8 @@ class WorkQueue(Generic[K]):
         self._due[key] = due
         self._seq += 1
         heapq.heappush(self._delayed, (due, self._seq, key))
-        self._wakeup.set()
+        if self._waiters:
+            self._arm_timer()
 
     def backoff(self, key: K) -> float:
         """The delay the next `add_rate_limited(key)` will use."""
@@ -125,8 +138,40 @@ class WorkQueue(Generic[K]):
             if due > now:
                 return due - now
             heapq.heappop(self._delayed)
-            self._add(key, due)  # (drops the _due entry)
+            self._push(key, due)  # (drops the _due entry)
         return None
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _arm_timer(self) -> None:
+        """Have the timer fire when the earliest delayed key falls due (keys already due are promoted)."""
+        wait = self._promote_due()
+        if self._queued:
+            self._wake_one()
+        if wait is None:
+            self._cancel_timer()
+            return
+        due = self._clock() + wait
+        if self._timer is not None and self._timer_due is not None and self._timer_due <= due:
+            return
+        self._cancel_timer()
+        self._timer_due = due
+        self._timer = asyncio.get_running_loop().call_later(wait, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_due = None, None
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_due = None, None
+        if self._waiters and not self._closed:
+            self._arm_timer()
 
     def _take(self) -> K | None:
         while self._ready:
@@ -141,15 +186,26 @@ class WorkQueue(Generic[K]):
         while True:
             if self._closed:
                 raise QueueShutDown
-            wait = self._promote_due()
+            self._promote_due()
             key = self._take()
             if key is not None:
                 self._processing.add(key)
+                if self._queued:
+                    self._wake_one()  # more ready: pass the turn on to another idle worker
                 return key
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation on 3.11
-                    await self._wakeup.wait()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            if self._delayed:
+                self._arm_timer()
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled: the wake-up goes to another worker
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
@@ -159,7 +215,11 @@ class WorkQueue(Generic[K]):
 
     def shutdown(self) -> None:
         self._closed = True
-        self._wakeup.set()
+        self._cancel_timer()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     # --- introspection ---------------------------------------------------------------------------------
 
@@ -170,6 +230,11 @@ class WorkQueue(Generic[K]):
     @property
     def delayed(self) -> int:
         return len(self._due)
+
+    @property
+    def waiting(self) -> int:
+        """Workers idle in `get`."""
+        return sum(1 for w in self._waiters if not w.done())
 
     @property
     def processing(self) -> int:

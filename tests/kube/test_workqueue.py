@@ -167,3 +167,76 @@ async def test_due_work_for_a_key_in_process_comes_back_as_due_work() -> None:
     q.add("a")  # a later change does not push it back
     q.done("a")
     assert [await q.get(), await q.get()] == ["a", "b"]
+
+
+async def _idle_workers(q: WorkQueue[str], n: int) -> list[asyncio.Task[str]]:
+    tasks = [asyncio.create_task(q.get()) for _ in range(n)]
+    await asyncio.sleep(0)
+    assert not any(t.done() for t in tasks)
+    return tasks
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_key_wakes_one_idle_worker_not_all() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    tasks = await _idle_workers(q, 10)
+    looks = 0
+    take = q._take
+
+    def counted_take() -> str | None:
+        nonlocal looks
+        looks += 1
+        return take()
+
+    q._take = counted_take  # type: ignore[method-assign]
+    q.add("a")
+    await _settle()
+    assert [t.result() for t in tasks if t.done()] == ["a"]
+    assert q.waiting == 9
+    assert looks == 1  # only the worker that took it looked: none of the other nine was woken for nothing
+    q.add("b")
+    q.add("c")
+    await _settle()
+    assert sorted(t.result() for t in tasks if t.done()) == ["a", "b", "c"]
+    q.shutdown()
+    released = await asyncio.gather(*(t for t in tasks if not t.done()), return_exceptions=True)
+    assert len(released) == 7 and all(isinstance(r, QueueShutDown) for r in released)
+
+
+async def test_a_delayed_key_falling_due_wakes_one_of_many_idle_workers() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    tasks = await _idle_workers(q, 5)
+    q.add_after("a", 0.03)
+    q.add_after("b", 0.06)
+    done, _ = await asyncio.wait(tasks, timeout=2, return_when=asyncio.FIRST_COMPLETED)
+    assert [t.result() for t in done] == ["a"]
+    await asyncio.sleep(0.1)
+    assert sorted(t.result() for t in tasks if t.done()) == ["a", "b"]
+    q.shutdown()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_worker_cancelled_after_its_wake_up_passes_the_key_on() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    first, second = await _idle_workers(q, 2)
+    q.add("a")  # wakes the first waiter...
+    first.cancel()  # ...which is cancelled before it runs
+    assert await asyncio.wait_for(second, timeout=1) == "a"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert q.waiting == 0
+
+
+async def test_a_cancelled_idle_worker_leaves_no_waiter_behind() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    (only,) = await _idle_workers(q, 1)
+    only.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await only
+    assert q.waiting == 0
+    q.add("a")
+    assert await asyncio.wait_for(q.get(), timeout=1) == "a"
