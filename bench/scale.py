@@ -40,10 +40,12 @@ import gc
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -204,6 +206,7 @@ async def run(
     rps: float = 2.0,
     tuned_gc: bool = False,
     workers: int = DEFAULT_WORKERS,
+    controller_args: Sequence[str] = (),
 ) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
@@ -341,6 +344,7 @@ async def run(
                 "warning",
                 "--workers",
                 str(workers),
+                *controller_args,
                 *(
                     ["--prometheus-url", env.prometheus.url, "--analysis-settle", "500ms"]
                     if env.prometheus
@@ -593,6 +597,11 @@ def main() -> None:
         default=DEFAULT_WORKERS,
         help=f"the controller's reconcile workers (default {DEFAULT_WORKERS}, the controller's own)",
     )
+    parser.add_argument(
+        "--controller-args",
+        default="",
+        help='more arguments for `rollout controller`, as one string (e.g. "--event-loop asyncio")',
+    )
     args = parser.parse_args()
     if args.sandbox_gc == "tuned":
         tune_gc()
@@ -610,6 +619,7 @@ def main() -> None:
                     args.rps,
                     tuned_gc=args.sandbox_gc == "tuned",
                     workers=args.workers,
+                    controller_args=shlex.split(args.controller_args),
                 )
             )
         )
