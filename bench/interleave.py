@@ -71,7 +71,8 @@ def run_once(tree: Path, args: list[str], timeout: float) -> dict[str, Any]:
 
 def row(label: str, result: dict[str, Any]) -> str:
     cells = [
-        f"{result[key]:.3f}{unit}" if unit == "s" else f"{result[key]}{unit}" for _, key, unit in COLUMNS
+        f"{result[key]:.3f}{unit}" if unit == "s" else f"{round(result[key], 2):g}{unit}"
+        for _, key, unit in COLUMNS
     ]
     return f"{label:<12}" + "".join(f"{c:>17}" for c in cells)
 
