@@ -140,7 +140,12 @@ class Controller:
             enqueue=self.queue.add,
         )
         self._held: dict[ObjectKey, list[Callable[[], None]]] = {}
-        self.caches.wire(self.queue.add, own_write=self.ctx.written.is_echo, hold=self._hold)
+        self.caches.wire(
+            self.queue.add,
+            own_write=self.ctx.written.is_echo,
+            hold=self._hold,
+            own_create=self.ctx.written.is_created_echo,
+        )
         for informer in (self.caches.services, self.caches.routes):
             informer.add_handler(lambda kind, old, new: self.ctx.served.note(kind, new, self.ctx.clock()))
         self.targets = TargetReconciler(self.ctx)

@@ -160,13 +160,16 @@ class Caches:
         enqueue: Callable[[ObjectKey], None],
         own_write: Callable[[str, Obj], bool] | None = None,
         hold: Callable[[ObjectKey, Callable[[], None]], bool] | None = None,
+        own_create: Callable[[str, Obj], bool] | None = None,
     ) -> None:
         """Route every change to the keys it concerns.
 
         `own_write(kind, obj)`: whether a target's new version is the echo of our own write (the reconcile
         that wrote it already went on from it): it queues nothing. Under load the echo can arrive before the
         write's answer has been noted; `hold(key, later)` then keeps the event of a target whose reconcile is
-        still running (True) and calls `later` once it ends, when the echo is known for what it is."""
+        still running (True) and calls `later` once it ends, when the echo is known for what it is.
+        `own_create("Rollout", obj)` does the same for a Rollout's ADDED event: the reconcile that created it
+        went on to write its status and traffic, so the echo of the create queues nothing either."""
 
         def target(kind: str, old: Obj | None, new: Obj) -> None:
             if kind != "MODIFIED" or own_write is None:
@@ -186,7 +189,23 @@ class Caches:
         self.services.add_handler(target)
         self.routes.add_handler(target)
         self.revisions.add_handler(lambda kind, old, new: self._revision_changed(enqueue, kind, old, new))
-        self.rollouts.add_handler(lambda kind, old, new: _rollout_changed(enqueue, kind, old, new))
+
+        def rollout(kind: str, old: Obj | None, new: Obj) -> None:
+            target_of = _rollout_target(new)
+            if kind != "ADDED" or own_create is None or target_of is None:
+                _rollout_changed(enqueue, kind, old, new)
+                return
+            if own_create("Rollout", new):
+                return
+
+            def later() -> None:
+                if not own_create("Rollout", new):
+                    _rollout_changed(enqueue, kind, old, new)
+
+            if hold is None or not hold(target_of, later):
+                _rollout_changed(enqueue, kind, old, new)
+
+        self.rollouts.add_handler(rollout)
         self.policies.add_handler(lambda kind, old, new: self._policy_changed(enqueue, kind, old, new))
 
     def _revision_changed(
@@ -322,12 +341,17 @@ def _target_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | 
         enqueue(ObjectKey("RolloutPolicy", ns, name))
 
 
+def _rollout_target(rollout: Obj) -> ObjectKey | None:
+    labels = _labels(rollout)
+    target = labels.get(TARGET_LABEL)
+    return ObjectKey(labels.get(TARGET_KIND_LABEL, "Service"), _ns(rollout), target) if target else None
+
+
 def _rollout_changed(enqueue: Callable[[ObjectKey], None], kind: str, old: Obj | None, new: Obj) -> None:
     """A Rollout matters when it appears, goes, or its spec changes (a manual request bumps generation);
     status writes are the controller's own and need no reconcile."""
     if kind == "MODIFIED" and old is not None and meta(old).get("generation") == meta(new).get("generation"):
         return
-    labels = _labels(new)
-    target = labels.get(TARGET_LABEL)
-    if target:
-        enqueue(ObjectKey(labels.get(TARGET_KIND_LABEL, "Service"), _ns(new), target))
+    target = _rollout_target(new)
+    if target is not None:
+        enqueue(target)

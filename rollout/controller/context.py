@@ -35,6 +35,7 @@ class WriteOverlay:
 
     def __init__(self, limit: int = 10000) -> None:
         self._objs: dict[tuple[str, str, str], tuple[str, Obj]] = {}
+        self._created: dict[tuple[str, str, str], str] = {}  # objects we created -> the version created
         self.limit = limit
 
     @staticmethod
@@ -55,6 +56,23 @@ class WriteOverlay:
         which tells the reconcile that wrote it nothing it did not know."""
         found = self._objs.get(self._key(kind, obj))
         return found is not None and _rv(found[1]) == _rv(obj)
+
+    def note_created(self, kind: str, obj: Obj) -> None:
+        """A create of ours answered with `obj`: its ADDED event will be that create's echo."""
+        key = self._key(kind, obj)
+        self._created.pop(key, None)
+        self._created[key] = _rv(obj)
+        while len(self._created) > self.limit:
+            self._created.pop(next(iter(self._created)))
+
+    def is_created_echo(self, kind: str, obj: Obj) -> bool:
+        """`obj` is the version one of our creates returned (forgotten once recognised): its ADDED event tells
+        the reconcile that created it nothing it did not know."""
+        key = self._key(kind, obj)
+        if key in self._created and self._created[key] == _rv(obj):
+            del self._created[key]
+            return True
+        return False
 
     def fresher(self, kind: str, cached: Obj) -> Obj:
         key = self._key(kind, cached)

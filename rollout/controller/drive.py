@@ -128,7 +128,8 @@ async def drive(
             message = (
                 f"attempt {action.attempt} of revision {rollout.spec.candidate_revision} started (retry)"
             )
-            outcome.created.append(await fx.create_rollout(view, body, "RetryStarted", message))
+            retried, _ = await fx.create_rollout(view, body, "RetryStarted", message)
+            outcome.created.append(retried)  # driven by the next reconcile, which its ADDED event queues
 
     desired = fx.desired_traffic(snap, decision.plan, rollout)
     # an opted-out target gets one last write: the decision that ends its rollout

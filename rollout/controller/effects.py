@@ -31,8 +31,11 @@ class Effects:
         for n in notices:
             await self.ctx.recorder.record(target_involved(view), n.type, n.reason, n.message)
 
-    async def create_rollout(self, view: TargetView, body: Obj, reason: str, message: str) -> Obj:
-        """Create (AlreadyExists means a previous attempt did: the existing one is returned)."""
+    async def create_rollout(
+        self, view: TargetView, body: Obj, reason: str, message: str
+    ) -> tuple[Obj, bool]:
+        """Create: the Rollout, and whether this call created it (AlreadyExists means a previous attempt did:
+        the existing one is returned)."""
         ctx = self.ctx
         name = body["metadata"]["name"]
         try:
@@ -43,13 +46,13 @@ class Effects:
             existing = await ctx.client.get(ROLLOUTS, view.namespace, name)
             if existing is None:
                 raise Conflict(f"rollout {name} existed and is gone") from None
-            return existing
+            return existing, False
         created.setdefault("kind", "Rollout")
         created.setdefault("apiVersion", "knrollout.dev/v1alpha1")
         await ctx.recorder.record(target_involved(view), "Normal", reason, message)
         await ctx.recorder.record(involved(created), "Normal", reason, message)
         log.info("rollout created", rollout=name, target=view.name, namespace=view.namespace, reason=reason)
-        return created
+        return created, True
 
     async def expire(self, rollouts: Sequence[Rollout]) -> None:
         for r in rollouts:

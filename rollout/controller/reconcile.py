@@ -196,9 +196,13 @@ class TargetReconciler:
                 f"stable {spec['stableRevision']} (policy {spec['policy']['name']}, "
                 f"generation {spec['policy'].get('generation')})"
             )
-            extra.append(await fx.create_rollout(snap.view, a.create, "RolloutStarted", message))
+            created, fresh = await fx.create_rollout(snap.view, a.create, "RolloutStarted", message)
+            extra.append(created)
             snap = await self._read(key, fresh=False, extra=extra) or snap
             a = assess(snap.state)
+            if fresh and a.drive is not None and a.drive.rollout.metadata.name == _name(created):
+                # driven below, in this pass (status, then traffic): the create's ADDED event is its echo
+                self.ctx.written.note_created("Rollout", created)
         await fx.expire(a.expired)
         if a.drive is not None:
             raw = snap.rollout_objs[a.drive.rollout.metadata.name]

@@ -29,6 +29,28 @@ def _rollout(name: str, target: str, phase: str | None) -> dict[str, Any]:
     return obj
 
 
+Wired = tuple[Caches, WriteOverlay, list[ObjectKey], list[Callable[[], None]], set[ObjectKey]]
+
+
+def _wired_with_hold() -> Wired:
+    """Caches wired as the controller wires them, while the reconcile of Service default/hello runs: the
+    queued keys, and the events held until it ends."""
+    caches = Caches.create(cast(KubeClient, None), None)
+    written = WriteOverlay()
+    queued: list[ObjectKey] = []
+    held: list[Callable[[], None]] = []
+    running = {ObjectKey("Service", "default", "hello")}
+
+    def hold(key: ObjectKey, later: Callable[[], None]) -> bool:
+        if key not in running:
+            return False
+        held.append(later)
+        return True
+
+    caches.wire(queued.append, own_write=written.is_echo, hold=hold, own_create=written.is_created_echo)
+    return caches, written, queued, held, running
+
+
 def test_targets_of_running_rollouts_are_reconciled_even_when_no_longer_labelled() -> None:
     """A Service whose label was removed while no controller ran is not in the (labelled) Service cache;
     its running rollout still names it, so it is reconciled (and the rollout ends OptedOut)."""
@@ -80,19 +102,7 @@ def test_the_echo_of_our_own_target_write_is_not_reconciled_again() -> None:
 def test_an_echo_that_beats_the_write_answer_is_held_until_the_reconcile_ends() -> None:
     """Under load the watch event of our write can arrive before the write's answer is noted: while the
     target's reconcile runs its events are held, then dropped if they were its echo, replayed if not."""
-    caches = Caches.create(cast(KubeClient, None), None)
-    written = WriteOverlay()
-    queued: list[ObjectKey] = []
-    held: list[Callable[[], None]] = []
-    running = {ObjectKey("Service", "default", "hello")}
-
-    def hold(key: ObjectKey, later: Callable[[], None]) -> bool:
-        if key not in running:
-            return False
-        held.append(later)
-        return True
-
-    caches.wire(queued.append, own_write=written.is_echo, hold=hold)
+    caches, written, queued, held, running = _wired_with_hold()
     before = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100}])
     ours = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100, "tag": "stable"}])
     ours["metadata"].update(resourceVersion="11", generation=2)
@@ -173,3 +183,42 @@ def test_knative_progress_on_a_target_is_reconciled_only_once_it_settles() -> No
 
 
 KEY = ObjectKey("Service", "default", "hello")
+
+
+def test_the_echo_of_our_own_rollout_create_is_not_reconciled_again() -> None:
+    """The reconcile that created a Rollout went on to write its status and traffic: the create's ADDED
+    event queues nothing, once. A Rollout someone else created, or a later version of ours, still does."""
+    caches = Caches.create(cast(KubeClient, None), None)
+    written = WriteOverlay()
+    queued: list[ObjectKey] = []
+    caches.wire(queued.append, own_write=written.is_echo, own_create=written.is_created_echo)
+    ours = _rollout("hello-00002.1", "hello", None)
+    written.note_created("Rollout", ours)
+
+    caches.rollouts._emit("ADDED", None, ours)
+    assert queued == []
+    caches.rollouts._emit("ADDED", None, ours)  # recognised once: a re-list's ADDED is reconciled
+    theirs = _rollout("other-00002.1", "other", None)
+    caches.rollouts._emit("ADDED", None, theirs)
+    later = copy.deepcopy(ours)
+    later["metadata"]["resourceVersion"] = "7"
+    written.note_created("Rollout", ours)
+    caches.rollouts._emit("ADDED", None, later)  # not the version our create returned
+    assert queued == [
+        ObjectKey("Service", "default", "hello"),
+        ObjectKey("Service", "default", "other"),
+        ObjectKey("Service", "default", "hello"),
+    ]
+
+
+def test_a_rollout_create_echo_that_beats_the_answer_is_held_until_the_reconcile_ends() -> None:
+    caches, written, queued, held, _ = _wired_with_hold()
+    ours = _rollout("hello-00002.1", "hello", None)
+    theirs = _rollout("hello-00003.1", "hello", None)
+    caches.rollouts._emit("ADDED", None, ours)  # the echo, before the create's answer is noted
+    caches.rollouts._emit("ADDED", None, theirs)  # somebody else's, meanwhile
+    assert queued == [] and len(held) == 2
+    written.note_created("Rollout", ours)  # the create's answer
+    for later in held:  # the reconcile ends
+        later()
+    assert queued == [ObjectKey("Service", "default", "hello")]
