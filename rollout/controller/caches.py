@@ -147,9 +147,8 @@ class Caches:
         keys = [target_key(o) for o in (*self.services.items(), *self.routes.items())]
         known = set(keys)
         for o in self.rollouts.items():
-            labels = _labels(o)
-            key = ObjectKey(labels.get(TARGET_KIND_LABEL, "Service"), _ns(o), labels.get(TARGET_LABEL, ""))
-            if key.name and _running(o) and key not in known:
+            key = _rollout_target(o)
+            if key is not None and _running(o) and key not in known:
                 known.add(key)
                 keys.append(key)
         keys += [ObjectKey("RolloutPolicy", _ns(o), str(meta(o).get("name"))) for o in self.policies.items()]
