@@ -4,6 +4,12 @@
 # Two stages: the first installs the package and its dependencies into a virtualenv, the second copies only
 # that virtualenv onto a clean slim Python. tests/chart/test_image.py keeps this file consistent with the
 # package (Python version, console script) and with the chart (user id, entrypoint flags).
+#
+# The base image is named by tag here. To pin it by digest (what docs/install.md recommends for production),
+# resolve the tag once where a registry is reachable and append the digest to both FROM lines:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{json .Manifest.Digest}}'
+#   FROM python:${PYTHON_VERSION}-slim-bookworm@sha256:<digest>
+# and refresh it the same way to take the base image's security updates.
 
 ARG PYTHON_VERSION=3.11
 
@@ -12,11 +18,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-# dependencies first, so that a code change does not re-download them
+# dependencies first, so that a code change does not re-download them: exactly the locked versions, each
+# file checked against its sha256 (requirements/runtime.lock, made by scripts/lock)
+COPY requirements/runtime.lock ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
-RUN mkdir rollout && touch rollout/__init__.py \
-    && /opt/venv/bin/pip install . \
-    && /opt/venv/bin/pip uninstall -y knative-rollout
 COPY rollout ./rollout
 RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/rollout --version
