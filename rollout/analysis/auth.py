@@ -1,9 +1,13 @@
 """How to reach a policy's Prometheus: its `metricSource.prometheus` resolved into concrete connection
 settings (address, headers, credentials, TLS material), reading Secrets through a small protocol.
 
-Secrets are read in the policy's namespace through `SecretReader` (the controller implements it with
-kubernetes-asyncio, the sandbox with its store). A bearer token file is read from disk at every resolution,
-since projected service-account tokens rotate. Resolution fails with AuthError, which the adapter turns
+Two kinds of settings, with different rights (rollout.api.source):
+- granted (a ClusterMetricSource, written by the admins): Secrets of the source's `secretNamespace`, and a
+  bearer token file in the controller's pod, read at every resolution since projected tokens rotate;
+- a policy's own (only where the admins allow it): Secrets of the policy's namespace that opt in with the
+  label knrollout.dev/metric-credentials: "true"; no file, and no credentials without its own address.
+Secrets are read through `SecretReader` (the controller implements it with kubernetes-asyncio, the tests with
+a dictionary). Resolution fails with AuthError, which the adapter turns
 into a MeasurementError for the queries of that source: a missing Secret never crashes anything.
 """
 
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rollout.api.common import SecretKeyRef
-from rollout.api.policy import PrometheusSource
+from rollout.api.source import BasicAuth, GrantedBearerToken, PrometheusSource, TlsConfig
 
 
 class SecretUnavailable(Exception):
@@ -24,8 +28,9 @@ class SecretUnavailable(Exception):
 
 
 class SecretReader(Protocol):
-    async def read(self, namespace: str, name: str, key: str) -> bytes:
-        """The decoded value of `key` in Secret `namespace/name`. Raises SecretUnavailable."""
+    async def read(self, namespace: str, name: str, key: str, *, opt_in: bool) -> bytes:
+        """The decoded value of `key` in Secret `namespace/name`; with `opt_in`, only if the Secret carries
+        the knrollout.dev/metric-credentials: "true" label or annotation. Raises SecretUnavailable."""
         ...
 
 
@@ -80,9 +85,23 @@ def _header_value(raw: bytes | str, what: str) -> str:
     return text
 
 
-async def _secret(secrets: SecretReader, namespace: str, ref: SecretKeyRef, field_path: str) -> bytes:
+@dataclass(frozen=True)
+class _Reader:
+    """Where a source's Secrets are read, and whether they must opt in."""
+
+    secrets: SecretReader
+    namespace: str
+    opt_in: bool
+
+    async def __call__(self, ref: SecretKeyRef, field_path: str) -> bytes:
+        return await _secret(self.secrets, self.namespace, ref, field_path, self.opt_in)
+
+
+async def _secret(
+    secrets: SecretReader, namespace: str, ref: SecretKeyRef, field_path: str, opt_in: bool
+) -> bytes:
     try:
-        return await secrets.read(namespace, ref.name, ref.key)
+        return await secrets.read(namespace, ref.name, ref.key, opt_in=opt_in)
     except SecretUnavailable as exc:
         raise AuthError(
             f"{field_path}: cannot read key {ref.key!r} of Secret {namespace}/{ref.name}: {exc}"
@@ -90,11 +109,12 @@ async def _secret(secrets: SecretReader, namespace: str, ref: SecretKeyRef, fiel
 
 
 async def _read_token_file(path: str) -> bytes:
+    """A granted source's token file (ClusterMetricSource only: no namespaced field reaches here)."""
     try:
         return await asyncio.to_thread(Path(path).read_bytes)
     except OSError as exc:
         raise AuthError(
-            f"metricSource.prometheus.bearerToken.file: cannot read {path}: {exc.strerror or exc}"
+            f"ClusterMetricSource prometheus.bearerToken.file: cannot read {path}: {exc.strerror or exc}"
         ) from exc
 
 
@@ -103,19 +123,44 @@ async def resolve_connection(
     namespace: str,
     secrets: SecretReader,
     default_address: str | None,
+    *,
+    granted: bool = False,
 ) -> Connection:
-    """Concrete settings for `spec` as seen from `namespace`. Raises AuthError."""
+    """Concrete settings for `spec`. `granted`: an admin's ClusterMetricSource whose Secrets live in
+    `namespace` (its secretNamespace); otherwise a policy's own settings as seen from its `namespace`.
+    Raises AuthError."""
     address = spec.address or default_address
     if not address:
         raise AuthError(
-            "metricSource.prometheus.address is not set and the controller has no default Prometheus address; "
-            "set one of them"
+            "metricSource: the controller has no default Prometheus address and the policy names no "
+            "source; set metricSource.ref to a ClusterMetricSource (kubectl get clustermetricsources)"
         )
+    if not granted and spec.address is None and spec.names_secrets():
+        raise AuthError(
+            "metricSource.prometheus: credentials are sent only to the policy's own address, never to the "
+            "controller's Prometheus; set address, or drop the credentials"
+        )
+    read = _Reader(secrets, namespace, opt_in=not granted)
+    headers = await _headers(spec, read)
+    if isinstance(spec.bearer_token, GrantedBearerToken) and spec.bearer_token.file is not None:
+        token = await _read_token_file(spec.bearer_token.file)
+        headers.append(("Authorization", "Bearer " + _header_value(token, "prometheus.bearerToken")))
+    elif spec.bearer_token is not None and spec.bearer_token.secret_key_ref is not None:
+        where = "metricSource.prometheus.bearerToken"
+        token = await read(spec.bearer_token.secret_key_ref, where)
+        headers.append(("Authorization", "Bearer " + _header_value(token, where)))
+    if spec.basic_auth is not None:
+        headers.append(("Authorization", await _basic(spec.basic_auth, read)))
+    tls = await _tls(spec.tls, read) if spec.tls is not None else None
+    return Connection(address=address.rstrip("/"), timeout=spec.timeout, headers=tuple(headers), tls=tls)
+
+
+async def _headers(spec: PrometheusSource, read: _Reader) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     for i, header in enumerate(spec.headers):
         where = f"metricSource.prometheus.headers[{i}] ({header.name})"
         if header.secret_key_ref is not None:
-            raw: bytes | str = await _secret(secrets, namespace, header.secret_key_ref, where)
+            raw: bytes | str = await read(header.secret_key_ref, where)
         else:
             raw = header.value or ""
         headers.append((header.name, _header_value(raw, where)))
@@ -125,66 +170,31 @@ async def resolve_connection(
             "metricSource.prometheus: an Authorization header is given together with bearerToken/basicAuth; "
             "keep one"
         )
+    return headers
 
-    if spec.bearer_token is not None:
-        where = "metricSource.prometheus.bearerToken"
-        if spec.bearer_token.secret_key_ref is not None:
-            token_raw = await _secret(secrets, namespace, spec.bearer_token.secret_key_ref, where)
-        else:
-            assert spec.bearer_token.file is not None
-            token_raw = await _read_token_file(spec.bearer_token.file)
-        headers.append(("Authorization", "Bearer " + _header_value(token_raw, where)))
 
-    if spec.basic_auth is not None:
-        ba = spec.basic_auth
-        where = "metricSource.prometheus.basicAuth"
-        user = await _secret(
-            secrets, namespace, SecretKeyRef(name=ba.secret_name, key=ba.username_key), where
-        )
-        password = await _secret(
-            secrets, namespace, SecretKeyRef(name=ba.secret_name, key=ba.password_key), where
-        )
-        username = _header_value(user, f"{where}.usernameKey")
-        secret = _text(password, f"{where}.passwordKey").rstrip("\r\n")
-        # Built here rather than by requests so that non-Latin-1 credentials are sent as UTF-8.
-        token = base64.b64encode(f"{username}:{secret}".encode()).decode("ascii")
-        headers.append(("Authorization", f"Basic {token}"))
+async def _basic(ba: BasicAuth, read: _Reader) -> str:
+    where = "metricSource.prometheus.basicAuth"
+    user = await read(SecretKeyRef(name=ba.secret_name, key=ba.username_key), where)
+    password = await read(SecretKeyRef(name=ba.secret_name, key=ba.password_key), where)
+    username = _header_value(user, f"{where}.usernameKey")
+    secret = _text(password, f"{where}.passwordKey").rstrip("\r\n")
+    # Built here rather than by requests so that non-Latin-1 credentials are sent as UTF-8.
+    return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode("ascii")
 
-    tls: TlsMaterial | None = None
-    if spec.tls is not None:
-        t = spec.tls
-        where = "metricSource.prometheus.tls"
-        tls = TlsMaterial(
-            ca_pem=await _secret(secrets, namespace, t.ca_secret_ref, f"{where}.caSecretRef")
-            if t.ca_secret_ref
-            else None,
-            cert_pem=await _secret(secrets, namespace, t.cert_secret_ref, f"{where}.certSecretRef")
-            if t.cert_secret_ref
-            else None,
-            key_pem=await _secret(secrets, namespace, t.key_secret_ref, f"{where}.keySecretRef")
-            if t.key_secret_ref
-            else None,
-            server_name=t.server_name,
-            insecure_skip_verify=t.insecure_skip_verify,
-        )
-    return Connection(
-        address=address.rstrip("/"),
-        timeout=spec.timeout,
-        headers=tuple(headers),
-        tls=tls,
+
+async def _tls(t: TlsConfig, read: _Reader) -> TlsMaterial:
+    where = "metricSource.prometheus.tls"
+    return TlsMaterial(
+        ca_pem=await read(t.ca_secret_ref, f"{where}.caSecretRef") if t.ca_secret_ref else None,
+        cert_pem=await read(t.cert_secret_ref, f"{where}.certSecretRef") if t.cert_secret_ref else None,
+        key_pem=await read(t.key_secret_ref, f"{where}.keySecretRef") if t.key_secret_ref else None,
+        server_name=t.server_name,
+        insecure_skip_verify=t.insecure_skip_verify,
     )
 
 
 def uses_secrets(spec: PrometheusSource) -> bool:
     """Whether resolving `spec` reads Secrets of the policy's namespace. Such a source is private to that
     namespace: queries must not be batched with other namespaces', whose Secrets of the same name differ."""
-    tls = spec.tls
-    return (
-        (spec.bearer_token is not None and spec.bearer_token.secret_key_ref is not None)
-        or spec.basic_auth is not None
-        or any(h.secret_key_ref is not None for h in spec.headers)
-        or (
-            tls is not None
-            and any(r is not None for r in (tls.ca_secret_ref, tls.cert_secret_ref, tls.key_secret_ref))
-        )
-    )
+    return spec.names_secrets()

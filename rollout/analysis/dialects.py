@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rollout.analysis.promql import regex_alternation, regex_literal, string_literal
-from rollout.api.policy import Dialect
+from rollout.api.source import Dialect
 from rollout.knative import dialects as names
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ no retry starts if its wait would cross the budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -29,9 +30,11 @@ from tenacity.wait import wait_exponential_jitter
 
 from rollout.analysis.auth import AuthError, Connection, SecretReader, resolve_connection
 from rollout.analysis.builtins import family_queries, measurements
+from rollout.analysis.granted import GrantedLookup, GrantedMetricSource, missing_source
 from rollout.analysis.results import ResultShapeError, Sample, parse_single_number, parse_vector
 from rollout.analysis.source import (
     BuiltinQuery,
+    MetricSource,
     QueryBatch,
     QueryObserver,
     QueryStats,
@@ -39,7 +42,7 @@ from rollout.analysis.source import (
     SourceRef,
 )
 from rollout.analysis.transport import PromClient, QueryFailure, build_client, instant_query
-from rollout.api.policy import PrometheusSource
+from rollout.api.source import ClusterMetricSourceSpec, PrometheusSource
 from rollout.engine.observations import Measurement, MeasurementError, NoData, Scalar
 
 log = structlog.get_logger(__name__)
@@ -60,7 +63,12 @@ class RetryPolicy:
 
 
 class PrometheusMetricSource:
-    """MetricSource for one policy's `metricSource.prometheus`, as seen from one namespace."""
+    """MetricSource for one Prometheus: a policy's own `metricSource.prometheus` as seen from its namespace,
+    or (`granted`) an admin's ClusterMetricSource whose Secrets live in `namespace`.
+
+    An attempt holds one of `slots` (shared with the other sources of the same tenant) from before its thread
+    starts until the thread really ends (an attempt abandoned by its timeout still holds it), so one tenant's
+    slow Prometheus cannot take the threads every other source needs."""
 
     def __init__(
         self,
@@ -73,8 +81,12 @@ class PrometheusMetricSource:
         retry: RetryPolicy | None = None,
         observer: QueryObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        granted: bool = False,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         self._spec = spec
+        self._granted = granted
+        self._slots = slots or asyncio.Semaphore(4)
         self._namespace = namespace
         self._secrets = secrets
         self._default_address = default_address
@@ -102,7 +114,7 @@ class PrometheusMetricSource:
     async def _query(self, batch: QueryBatch) -> Mapping[RevisionKey, Measurement]:
         try:
             connection = await resolve_connection(
-                self._spec, self._namespace, self._secrets, self._default_address
+                self._spec, self._namespace, self._secrets, self._default_address, granted=self._granted
             )
         except AuthError as exc:
             log.warning("prometheus_auth_unresolved", namespace=self._namespace, error=str(exc))
@@ -172,7 +184,14 @@ class PrometheusMetricSource:
             if remaining < _MIN_ATTEMPT_SECONDS:
                 raise QueryFailure("timeout", "the query's time budget is spent", False)
             per_try = min(connection.timeout, remaining)
-            future = loop.run_in_executor(self._executor, instant_query, client, promql, at, per_try)
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise QueryFailure("timeout", "every query slot of this source is busy", False) from None
+            done = self._executor.submit(instant_query, client, promql, at, per_try)
+            done.add_done_callback(lambda _: _release_soon(loop, self._slots))  # when the thread is done
+            future = asyncio.wrap_future(done, loop=loop)
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (shutdown)
                 async with asyncio.timeout(min(per_try + _ABANDON_SLACK_SECONDS, remaining)):
@@ -226,37 +245,65 @@ class PrometheusMetricSource:
 
 class PrometheusSources:
     """The MetricSource for each SourceRef of a tick (`batching.run_tick`'s `sources`), created on first use
-    and kept; all share one bounded executor. Close it when the controller stops."""
+    and kept; all share one bounded executor. Close it when the controller stops.
+
+    A granted ref (a ClusterMetricSource) is looked up through `granted` at every query; without a lookup
+    every granted ref answers with an error. Threads: the sources a namespace's policies name themselves
+    share `own_in_flight` of them; each admin's source (a ClusterMetricSource, the controller's default) has
+    `granted_in_flight` of its own."""
 
     def __init__(
         self,
         secrets: SecretReader,
         *,
         default_address: str | None = None,
-        max_threads: int = 8,
+        granted: GrantedLookup | None = None,
+        max_threads: int = 16,
+        own_in_flight: int = 2,
+        granted_in_flight: int = 8,
         retry: RetryPolicy | None = None,
         observer: QueryObserver | None = None,
     ) -> None:
         self._secrets = secrets
         self._default_address = default_address
+        self._granted: GrantedLookup = granted or missing_source
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="prometheus")
         self._retry = retry
         self._observer = observer
-        self._sources: dict[SourceRef, PrometheusMetricSource] = {}
+        self._own_in_flight = own_in_flight
+        self._granted_in_flight = granted_in_flight
+        self._sources: dict[SourceRef, PrometheusMetricSource | GrantedMetricSource] = {}
+        self._tenant_slots: dict[str, asyncio.Semaphore] = {}  # namespace -> its own sources' share
 
-    def __call__(self, ref: SourceRef) -> PrometheusMetricSource:
+    def __call__(self, ref: SourceRef) -> MetricSource:
         source = self._sources.get(ref)
         if source is None:
-            source = self._sources[ref] = PrometheusMetricSource(
-                ref.spec,
-                ref.namespace or "",  # no namespace: the source reads no Secrets
-                secrets=self._secrets,
-                default_address=self._default_address,
-                executor=self._executor,
-                retry=self._retry,
-                observer=self._observer,
-            )
+            if ref.granted is not None:
+                source = GrantedMetricSource(ref.granted, self._granted, self._for_granted)
+            else:
+                source = self._prometheus(ref.spec, ref.namespace or "", granted=False)
+            self._sources[ref] = source
         return source
+
+    def _for_granted(self, spec: ClusterMetricSourceSpec) -> PrometheusMetricSource:
+        return self._prometheus(spec.prometheus, spec.secret_namespace or "", granted=True)
+
+    def _prometheus(self, spec: PrometheusSource, namespace: str, granted: bool) -> PrometheusMetricSource:
+        if granted or spec.address is None:  # the admins' Prometheus
+            slots = asyncio.Semaphore(self._granted_in_flight)
+        else:
+            slots = self._tenant_slots.setdefault(namespace, asyncio.Semaphore(self._own_in_flight))
+        return PrometheusMetricSource(
+            spec,
+            namespace,  # for a policy's own source: "" when it reads no Secrets
+            secrets=self._secrets,
+            default_address=self._default_address,
+            executor=self._executor,
+            retry=self._retry,
+            observer=self._observer,
+            granted=granted,
+            slots=slots,
+        )
 
     def forget(self, ref: SourceRef) -> None:
         """Drop a source no policy uses any more (its clients and connections)."""
@@ -292,6 +339,11 @@ def _wait_for(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
         return backoff(state)
 
     return wait
+
+
+def _release_soon(loop: asyncio.AbstractEventLoop, slots: asyncio.Semaphore) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed while the thread finished
+        loop.call_soon_threadsafe(slots.release)
 
 
 def _all(batch: QueryBatch, measurement: Measurement) -> dict[RevisionKey, Measurement]:

@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from rollout.analysis.auth import uses_secrets
-from rollout.api.policy import BuiltinMetric, PrometheusSource
+from rollout.api.policy import BuiltinMetric
+from rollout.api.source import MetricSource as PolicyMetricSource
+from rollout.api.source import PrometheusSource
 from rollout.engine.observations import Measurement
 
 if TYPE_CHECKING:
@@ -41,20 +43,28 @@ class RevisionKey:
 
 @dataclass(frozen=True)
 class SourceRef:
-    """Which backend a query goes to, as a hashable key for batching: the policy's Prometheus settings,
-    and the namespace when those settings read that namespace's Secrets (two namespaces' Secrets of the
-    same name are different credentials, so such queries are never shared across namespaces)."""
+    """Which backend a query goes to, as a hashable key for batching: a ClusterMetricSource by name
+    (`granted`: the admins' address and credentials, shared by every namespace it allows), or the policy's own
+    Prometheus settings, with the namespace when those settings read that namespace's Secrets (two
+    namespaces' Secrets of the same name are different credentials, so such queries are never shared; and a
+    policy's own address is bounded per namespace)."""
 
-    spec_json: str
+    spec_json: str = ""
     namespace: str | None = None
+    granted: str | None = None
 
     @classmethod
-    def of(cls, spec: PrometheusSource, namespace: str) -> SourceRef:
-        return cls(spec.model_dump_json(by_alias=True), namespace if uses_secrets(spec) else None)
+    def of(cls, source: PolicyMetricSource, namespace: str) -> SourceRef:
+        if source.ref is not None:
+            return cls(granted=source.ref)
+        spec = source.prometheus
+        # a policy's own address is that namespace's: never shared, so its load is counted against it
+        private = uses_secrets(spec) or spec.address is not None
+        return cls(spec.model_dump_json(by_alias=True), namespace if private else None)
 
     @property
     def spec(self) -> PrometheusSource:
-        return PrometheusSource.model_validate_json(self.spec_json)
+        return PrometheusSource.model_validate_json(self.spec_json or "{}")
 
 
 @dataclass(frozen=True)

@@ -63,11 +63,17 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+# Of an error answer, only this much is read: enough for Prometheus' error text.
+_ERROR_BYTES = 8192
+
+
 def _prometheus_error(response: requests.Response) -> str:
+    head = next(response.iter_content(_ERROR_BYTES), b"") if response.raw is not None else b""
+    raw = head if isinstance(head, bytes) else head.encode()
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
-        text = response.text.strip().replace("\n", " ")
+        text = raw.decode(response.encoding or "utf-8", errors="replace").strip().replace("\n", " ")
         return text[:300] or response.reason or "no body"
     if isinstance(body, dict) and "error" in body:
         kind = body.get("errorType", "error")
@@ -189,19 +195,41 @@ def _classify(exc: Exception) -> QueryFailure:
     return QueryFailure("other", f"{type(exc).__name__}: {exc}", False)
 
 
+# The largest answer read from a Prometheus: a batched query for every due rollout is well under it.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+_CHUNK = 256 * 1024
+
+
+def _read_bounded(response: requests.Response, deadline: float) -> str:
+    """The body, read in chunks until `deadline` (monotonic) or MAX_ANSWER_BYTES: requests' own timeout is
+    per read, so a server trickling bytes could otherwise hold the thread forever."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise QueryFailure(
+                "bad_response", f"the answer is larger than {MAX_ANSWER_BYTES // 2**20} MiB", False
+            )
+        if time.monotonic() > deadline:
+            raise QueryFailure("timeout", "the answer did not arrive within the query's timeout", True)
+        parts.append(chunk)
+    return b"".join(parts).decode(response.encoding or "utf-8")
+
+
 def instant_query(client: PromClient, promql: str, at: datetime | None, timeout: float) -> object:
-    """The `result` of one instant query attempt (instant-vector rows read as `Sample`s). Raises
-    QueryFailure, nothing else."""
+    """The `result` of one instant query attempt (instant-vector rows read as `Sample`s), within `timeout`
+    overall. Raises QueryFailure, nothing else."""
+    deadline = time.monotonic() + timeout
     # Prometheus' own evaluation timeout; its durations take no fractions, hence milliseconds.
     params: Mapping[str, str] = {"timeout": f"{max(1, int(timeout * 1000))}ms"}
     if at is not None:
         params = {**params, "time": f"{at.timestamp():.3f}"}
     try:
-        # prometheus-api-client's custom_query, but its body decoded by `decode_answer` (compact rows)
-        # instead of `response.json()` (a generic tree, ~6x the memory of a large answer); the body's bytes
-        # are dropped once decoded to text, before the JSON is read (json.loads of bytes copies them to text)
+        # prometheus-api-client's custom_query, but streamed under one deadline and a size cap, and decoded
+        # by `decode_answer` (compact rows) instead of `response.json()` (a generic tree, ~6x the memory)
         api, session = client.api, client.session
-        response = session.request(
+        with session.request(
             method="GET",  # what custom_query sends (the library's default method)
             url=f"{api.url}/api/v1/query",
             params={"query": promql, **params},
@@ -210,9 +238,14 @@ def instant_query(client: PromClient, promql: str, at: datetime | None, timeout:
             verify=session.verify,
             cert=session.cert,
             timeout=timeout,
-        )
-        text = response.content.decode(response.encoding or "utf-8")
-        del response
+            stream=True,
+            allow_redirects=False,  # credentials never follow a redirect to another address
+        ) as response:
+            if 300 <= response.status_code < 400:
+                raise QueryFailure(
+                    "http_4xx", f"HTTP {response.status_code}: redirects are not followed", False
+                )
+            text = _read_bounded(response, deadline)
         return decode_answer(text)
     except Exception as exc:  # every failure becomes a classified value for the retry policy
         raise _classify(exc) from exc

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from rollout.api.common import GROUP, VERSION
 from rollout.api.policy import RolloutPolicySpec, RolloutPolicyStatus
 from rollout.api.rollout import RolloutSpec, RolloutStatus
+from rollout.api.source import ClusterMetricSourceSpec, ClusterMetricSourceStatus
 
 Schema = dict[str, Any]
 
@@ -31,6 +32,7 @@ class CrdInfo:
     status_model: type[BaseModel]
     description: str
     printer_columns: tuple[dict[str, str], ...]
+    scope: str = "Namespaced"
 
 
 POLICY_CRD = CrdInfo(
@@ -79,7 +81,27 @@ ROLLOUT_CRD = CrdInfo(
     ),
 )
 
-ALL_CRDS: tuple[CrdInfo, ...] = (POLICY_CRD, ROLLOUT_CRD)
+CLUSTER_SOURCE_CRD = CrdInfo(
+    kind="ClusterMetricSource",
+    plural="clustermetricsources",
+    singular="clustermetricsource",
+    short_names=("kms",),
+    spec_model=ClusterMetricSourceSpec,
+    status_model=ClusterMetricSourceStatus,
+    description=(
+        "A Prometheus and the credentials to reach it, granted by the platform admins. RolloutPolicies use it "
+        "with metricSource.ref: <name>; only the namespaces in spec.namespaces may (empty: every namespace). "
+        "Cluster-scoped so that only those with cluster rights can write it."
+    ),
+    printer_columns=(
+        {"name": "Address", "type": "string", "jsonPath": ".spec.prometheus.address"},
+        {"name": "Dialect", "type": "string", "jsonPath": ".spec.dialect"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ),
+    scope="Cluster",
+)
+
+ALL_CRDS: tuple[CrdInfo, ...] = (POLICY_CRD, ROLLOUT_CRD, CLUSTER_SOURCE_CRD)
 
 _DROP_KEYS = {"title", "additionalProperties", "discriminator", "examples"}
 
@@ -155,12 +177,24 @@ def _one_of_rules(kind: str) -> list[dict[str, str]]:
     ]
 
 
+def _drop_rules(schema: Schema) -> None:
+    schema.pop("x-kubernetes-validations", None)
+    for sub in schema.get("properties", {}).values():
+        _drop_rules(sub)
+    if isinstance(schema.get("items"), dict):
+        _drop_rules(schema["items"])
+
+
 def crd_manifest(info: CrdInfo) -> dict[str, Any]:
     spec_schema = model_schema(info.spec_model)
     status_schema = model_schema(info.status_model)
     if info.kind == "RolloutPolicy":
         strategy = spec_schema["properties"]["strategy"]
         strategy["x-kubernetes-validations"] = _one_of_rules(info.kind)
+    if info.kind == "Rollout":
+        # the policy copy was checked when the policy was written; a rule added since must not make the
+        # API server refuse the status writes of a rollout that started before it
+        _drop_rules(spec_schema["properties"]["policy"])
     root: Schema = {
         "type": "object",
         "description": info.description,
@@ -192,7 +226,7 @@ def crd_manifest(info: CrdInfo) -> dict[str, Any]:
         },
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": info.scope,
             "names": {
                 "kind": info.kind,
                 "listKind": f"{info.kind}List",

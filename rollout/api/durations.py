@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonSchema
+from pydantic.config import JsonDict
 
 _UNIT_SECONDS: dict[str, float] = {
     "ns": 1e-9,
@@ -89,3 +90,13 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN}),
 ]
 """A duration field: seconds in Python, a string such as `30s` in YAML/JSON."""
+
+
+def at_most(seconds: float) -> JsonDict:
+    """CRD schema extras bounding a Duration field, checked by the API server (CEL) before the models see it."""
+    text = format_duration(seconds)
+    return {
+        "x-kubernetes-validations": [
+            {"rule": f"duration(self) <= duration('{text}')", "message": f"must be at most {text}"}
+        ]
+    }

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 from rollout.api.durations import WIRE
 from rollout.api.policy import RolloutPolicy, RolloutPolicySpec
 from rollout.api.rollout import Rollout
+from rollout.api.source import ClusterMetricSourceSpec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -156,6 +157,11 @@ def parse_policy(obj: Mapping[str, Any]) -> tuple[RolloutPolicy | None, list[Fie
 
 def parse_policy_spec(spec: Any) -> tuple[RolloutPolicySpec | None, list[FieldProblem]]:
     return parse(RolloutPolicySpec, spec, prefix=("spec",))
+
+
+def parse_cluster_source(obj: Mapping[str, Any]) -> tuple[ClusterMetricSourceSpec | None, list[FieldProblem]]:
+    """The spec of a stored ClusterMetricSource (admin-written, cluster-scoped)."""
+    return parse(ClusterMetricSourceSpec, obj.get("spec") or {}, prefix=("spec",))
 
 
 def parse_rollout(obj: Mapping[str, Any]) -> tuple[Rollout | None, list[FieldProblem]]:

@@ -13,8 +13,9 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from rollout.analysis.promql import template_problems
-from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr, SecretKeyRef
-from rollout.api.durations import Duration
+from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr
+from rollout.api.durations import Duration, at_most
+from rollout.api.source import HeaderValue, MetricSource
 
 Percent = Annotated[int, Field(ge=0, le=100)]
 
@@ -438,89 +439,6 @@ class Analysis(ApiModel):
         return self
 
 
-# ---------------------------------------------------------------------------------------------- source
-
-
-class Dialect(StrEnum):
-    """Which metrics the cluster has (see docs: Knative <= 1.18 OpenCensus, >= 1.21 OpenTelemetry, Kourier)."""
-
-    KNATIVE_CLASSIC = "knative-classic"
-    KNATIVE_OTEL = "knative-otel"
-    KOURIER = "kourier"
-
-
-class BearerToken(ApiModel):
-    secret_key_ref: SecretKeyRef | None = Field(default=None, description="Token from a Secret key.")
-    file: str | None = Field(default=None, description="Token read from a file in the controller's pod.")
-
-    @model_validator(mode="after")
-    def _one(self) -> Self:
-        if (self.secret_key_ref is None) == (self.file is None):
-            raise ValueError("a bearer token comes from exactly one of `secretKeyRef` or `file`")
-        return self
-
-
-class BasicAuth(ApiModel):
-    secret_name: str = Field(min_length=1, description="Secret holding the credentials (same namespace).")
-    username_key: str = Field(default="username", description="Key of the user name. Default username.")
-    password_key: str = Field(default="password", description="Key of the password. Default password.")
-
-
-class HeaderValue(ApiModel):
-    name: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9-]+$", description="Header name.")
-    value: str | None = Field(default=None, description="Literal value.")
-    secret_key_ref: SecretKeyRef | None = Field(default=None, description="Value from a Secret key.")
-
-    @model_validator(mode="after")
-    def _one(self) -> Self:
-        if (self.value is None) == (self.secret_key_ref is None):
-            raise ValueError("a header takes exactly one of `value` or `secretKeyRef`")
-        return self
-
-
-class TlsConfig(ApiModel):
-    ca_secret_ref: SecretKeyRef | None = Field(default=None, description="CA bundle (PEM) from a Secret key.")
-    cert_secret_ref: SecretKeyRef | None = Field(default=None, description="Client certificate (PEM).")
-    key_secret_ref: SecretKeyRef | None = Field(default=None, description="Client key (PEM).")
-    server_name: str | None = Field(default=None, description="Server name to verify instead of the host.")
-    insecure_skip_verify: bool = Field(
-        default=False, description="Do not verify the server certificate. Never use in production."
-    )
-
-    @model_validator(mode="after")
-    def _pair(self) -> Self:
-        if (self.cert_secret_ref is None) != (self.key_secret_ref is None):
-            raise ValueError("a client certificate needs both `certSecretRef` and `keySecretRef`")
-        return self
-
-
-class PrometheusSource(ApiModel):
-    address: str | None = Field(
-        default=None,
-        pattern=r"^https?://[^\s]+$",
-        description="Base URL, e.g. http://prometheus.monitoring:9090. Default: the controller's setting.",
-    )
-    timeout: Duration = Field(default=10.0, description="Per-query timeout. Default 10s.")
-    bearer_token: BearerToken | None = None
-    basic_auth: BasicAuth | None = None
-    headers: list[HeaderValue] = Field(default_factory=list, max_length=20, description="Extra HTTP headers.")
-    tls: TlsConfig | None = None
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> Self:
-        if self.bearer_token is not None and self.basic_auth is not None:
-            raise ValueError("use either `bearerToken` or `basicAuth`, not both")
-        return self
-
-
-class MetricSource(ApiModel):
-    prometheus: PrometheusSource = Field(default_factory=PrometheusSource)
-    dialect: Dialect | None = Field(
-        default=None,
-        description="knative-classic, knative-otel or kourier. Default: the controller's setting.",
-    )
-
-
 # ---------------------------------------------------------------------------------------------- deadlines
 
 
@@ -553,13 +471,51 @@ class WebhookType(StrEnum):
     ROLLBACK = "rollback"  # polled during analysis; 2xx asks for a rollback
 
 
+# One attempt of a webhook call, and the whole call with its retries and waits: a hook never holds a
+# rollout longer than this (rollout.controller.webhooks enforces the overall deadline).
+MAX_WEBHOOK_TIMEOUT_SECONDS = 30.0
+MAX_WEBHOOK_CALL_SECONDS = 60.0
+
+
 class Webhook(ApiModel):
     name: NameStr
     type: WebhookType
-    url: str = Field(pattern=r"^https?://[^\s]+$", description="Called with POST and a JSON body.")
-    timeout: Duration = Field(default=10.0, description="Per-call timeout. Default 10s.")
-    retries: int = Field(default=2, ge=0, le=10, description="Retries after a failed call. Default 2.")
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^https?://[^\s]+$",
+        description="Called with POST and a JSON body; the host must be one the admins allow "
+        "(rollout controller --webhook-allow). No credentials in the URL: use `headers`.",
+    )
+    timeout: Duration = Field(
+        default=10.0,
+        description="Timeout of one attempt, at most 30s. Default 10s. The whole call, retries included, "
+        "ends after at most 1m.",
+        json_schema_extra=at_most(MAX_WEBHOOK_TIMEOUT_SECONDS),
+    )
+    retries: int = Field(default=2, ge=0, le=5, description="Retries after a failed call. Default 2.")
+    headers: list[HeaderValue] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Extra HTTP headers, e.g. the receiver's credentials from a Secret of the policy's "
+        'namespace that opts in (label knrollout.dev/metric-credentials: "true").',
+    )
     metadata: dict[str, str] = Field(default_factory=dict, description="Extra fields sent in the body.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if "@" in self.url.split("/")[2]:
+            raise field_error(
+                "credentials in a webhook URL are refused",
+                ("url",),
+                "send them in `headers` with secretKeyRef (a Secret labelled knrollout.dev/metric-credentials)",
+            )
+        if not 0 < self.timeout <= MAX_WEBHOOK_TIMEOUT_SECONDS:
+            raise field_error(
+                f"a webhook's timeout must be above 0 and at most {MAX_WEBHOOK_TIMEOUT_SECONDS:g}s",
+                ("timeout",),
+                "use a few seconds; a hook that needs longer should answer at once and be polled (rollback)",
+            )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------- policy

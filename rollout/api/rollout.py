@@ -149,6 +149,10 @@ class RolloutStatus(ApiModel):
     completed_webhooks: list[str] = Field(
         default_factory=list, description="Webhook gates already passed (e.g. preRollout/smoke, step-1/load)."
     )
+    pending_webhooks: list[str] = Field(
+        default_factory=list,
+        description="Webhook calls started and not answered yet (a restarted controller calls them again).",
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 

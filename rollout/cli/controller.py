@@ -8,16 +8,20 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from rollout.api.durations import DurationError, parse_duration
-from rollout.api.policy import Dialect
+from rollout.api.source import Dialect
 from rollout.controller.app import DEFAULT_WORKERS, Controller, ControllerConfig
+from rollout.controller.egress import Destinations
 from rollout.controller.memory import DEFAULT_GC_THRESHOLD
 from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.webhooks import WebhookSettings
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
 from rollout.kube.leader import LeaseSettings
@@ -38,6 +42,39 @@ def _address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 0.0.0.0:8080), got {text!r}")
     return host or "0.0.0.0", int(port)
+
+
+def _destinations(text: str) -> Destinations:
+    try:
+        return Destinations.parse(text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def webhook_settings(args: argparse.Namespace) -> WebhookSettings:
+    """The admins' webhook settings. Raises ValueError naming the flag when the signing key is unusable."""
+    allowed = Destinations(
+        tuple(h for d in args.webhook_allow for h in d.hosts),
+        tuple(n for d in args.webhook_allow for n in d.networks),
+    )
+    key: bytes | None = None
+    if args.webhook_signing_key_file:
+        try:
+            key = Path(args.webhook_signing_key_file).read_bytes().strip()
+        except OSError as err:
+            raise ValueError(
+                f"--webhook-signing-key-file: cannot read {args.webhook_signing_key_file}: "
+                f"{err.strerror or err}"
+            ) from None
+        if len(key) < 16:
+            raise ValueError("--webhook-signing-key-file: the key is shorter than 16 bytes; use a random one")
+    return WebhookSettings(allowed, key, per_namespace=args.webhook_calls_per_namespace)
 
 
 def register(subparsers: Any) -> None:
@@ -83,6 +120,41 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--prometheus-url", help="Prometheus for policies that leave metricSource.prometheus.address unset"
+    )
+    p.add_argument(
+        "--allow-policy-metric-address",
+        action="store_true",
+        help="let RolloutPolicies name their own Prometheus (metricSource.prometheus.address), with "
+        "credentials only from Secrets of their namespace labelled knrollout.dev/metric-credentials=true "
+        "(default: off; policies use the controller's Prometheus or a ClusterMetricSource)",
+    )
+    p.add_argument(
+        "--no-cluster-metric-sources",
+        dest="cluster_metric_sources",
+        action="store_false",
+        help="do not read ClusterMetricSources (for installs without the right to list them cluster-wide)",
+    )
+    p.add_argument(
+        "--webhook-allow",
+        action="append",
+        default=[],
+        type=_destinations,
+        metavar="DEST[,DEST...]",
+        help="destinations policies' webhooks may call: hosts, *.suffix patterns, networks (repeatable; "
+        "default: none). Loopback, link-local and metadata addresses are refused unless a network names them",
+    )
+    p.add_argument(
+        "--webhook-signing-key-file",
+        metavar="PATH",
+        help="sign every webhook body with the key in this file (HMAC-SHA256, header X-Rollout-Signature); "
+        "mount it from a Secret",
+    )
+    p.add_argument(
+        "--webhook-calls-per-namespace",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="webhook calls of one namespace running at once (default 4)",
     )
     p.add_argument(
         "--dialect",
@@ -141,18 +213,23 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         workers=max(args.workers, 1),
         leader_elect=args.leader_elect,
         lease=lease,
-        defaults=ControllerDefaults(prometheus_url=args.prometheus_url, dialect=Dialect(args.dialect)),
+        defaults=ControllerDefaults(
+            prometheus_url=args.prometheus_url,
+            dialect=Dialect(args.dialect),
+            allow_policy_metric_address=args.allow_policy_metric_address,
+        ),
         metrics_host=host,
         metrics_port=port,
         informer=InformerSettings(resync=args.resync),
         analysis_settle=args.analysis_settle,
         identity=args.identity,
+        webhooks=webhook_settings(args),
+        cluster_sources=args.cluster_metric_sources,
         gc_threshold=DEFAULT_GC_THRESHOLD,  # this process is the controller's own
     )
 
 
-async def serve(args: argparse.Namespace) -> int:
-    config = config_from(args)
+async def serve(args: argparse.Namespace, config: ControllerConfig) -> int:
     client = await KubeClient.connect(args.kubeconfig, context=args.context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -169,7 +246,12 @@ async def serve(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
-        return asyncio.run(serve(args))
+        config = config_from(args)
+    except ValueError as err:
+        print(f"rollout controller: {err}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(args, config))
     except ValueError as err:  # e.g. inconsistent lease timings
         log.error("invalid settings", error=str(err))
         return 2

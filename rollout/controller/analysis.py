@@ -20,8 +20,8 @@ import structlog
 from rollout.analysis.batching import AnalysisRequest, Answer, plan_tick
 from rollout.analysis.dialects import DEFAULT_SPECS, DialectSpec
 from rollout.analysis.source import SourceRef
-from rollout.api.policy import Dialect
 from rollout.api.rollout import Rollout
+from rollout.api.source import Dialect
 from rollout.controller.schedule import Tick
 from rollout.controller.views import ObjectKey
 from rollout.engine.inputs import AnalysisUpdate
@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 Evaluator = Callable[[Rollout, Mapping[str, MetricObservation], Tick], AnalysisUpdate]
 Measure = Callable[[Sequence[AnalysisRequest]], Awaitable[Mapping[AnalysisRequest, Answer]]]
 RolloutId = tuple[str, str]  # (namespace, name)
+SourceDialect = Callable[[str], Dialect | None]  # a ClusterMetricSource's name -> its dialect, if it sets one
 
 
 def rollout_id(rollout: Rollout) -> RolloutId:
@@ -44,13 +45,17 @@ def analysis_requests(
     tick: Tick,
     specs: Mapping[Dialect, DialectSpec] = DEFAULT_SPECS,
     default_dialect: Dialect = Dialect.KNATIVE_CLASSIC,
+    source_dialect: SourceDialect = lambda ref: None,
 ) -> list[AnalysisRequest]:
-    """What one rollout needs measured for `tick`: each policy metric, for its candidate and its stable."""
+    """What one rollout needs measured for `tick`: each policy metric, for its candidate and its stable.
+    The dialect: the policy's, else its ClusterMetricSource's (`source_dialect`), else the controller's."""
     spec = rollout.spec
     policy = spec.policy.spec
     namespace = rollout.metadata.namespace or ""
-    source = SourceRef.of(policy.metric_source.prometheus, namespace)
-    dialect = specs[policy.metric_source.dialect or default_dialect]
+    source = SourceRef.of(policy.metric_source, namespace)
+    ref = policy.metric_source.ref
+    chosen = policy.metric_source.dialect or (source_dialect(ref) if ref is not None else None)
+    dialect = specs[chosen or default_dialect]
     window = (tick.end - tick.start).total_seconds()
     ident = f"{namespace}/{rollout.metadata.name}"
     out = []
@@ -109,6 +114,7 @@ class AnalysisScheduler:
         *,
         settle: float = 0.5,
         default_dialect: Dialect = Dialect.KNATIVE_CLASSIC,
+        source_dialect: SourceDialect = lambda ref: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> None:
@@ -116,6 +122,7 @@ class AnalysisScheduler:
         self.notify = notify
         self.settle = settle
         self.default_dialect = default_dialect
+        self.source_dialect = source_dialect
         self.clock = clock
         self.on_tick = on_tick
         self._wanted: dict[RolloutId, _Wanted] = {}
@@ -193,7 +200,9 @@ class AnalysisScheduler:
 
     async def _measure(self, end: datetime, batch: dict[RolloutId, _Wanted]) -> None:
         requests: dict[RolloutId, list[AnalysisRequest]] = {
-            rid: analysis_requests(w.rollout, w.tick, default_dialect=self.default_dialect)
+            rid: analysis_requests(
+                w.rollout, w.tick, default_dialect=self.default_dialect, source_dialect=self.source_dialect
+            )
             for rid, w in batch.items()
         }
         flat = [r for reqs in requests.values() for r in reqs]

@@ -11,16 +11,19 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
+from aiohttp.abc import AbstractResolver
 
 from rollout.analysis.batching import AnalysisRequest, Answer, run_tick
 from rollout.analysis.prometheus import PrometheusSources
-from rollout.api.policy import Dialect
+from rollout.api.source import ClusterMetricSourceSpec, Dialect
 from rollout.controller.analysis import AnalysisScheduler, Evaluator, Measure, TickReport
 from rollout.controller.caches import Caches
 from rollout.controller.context import Context
 from rollout.controller.evaluation import evaluate_rollout
+from rollout.controller.grants import ClusterSources
 from rollout.controller.health import HealthChecks, HealthServer
 from rollout.controller.memory import (
     DEFAULT_MMAP_THRESHOLD,
@@ -33,7 +36,7 @@ from rollout.controller.policies import PolicyReconciler
 from rollout.controller.reconcile import TargetReconciler
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.views import ObjectKey
-from rollout.controller.webhooks import WebhookCaller
+from rollout.controller.webhooks import WebhookCaller, WebhookRunner, WebhookSettings
 from rollout.kube.client import KubeClient, NotLeader
 from rollout.kube.eventqueue import EventQueue
 from rollout.kube.events import EventRecorder
@@ -66,6 +69,10 @@ class ControllerConfig:
     shutdown_grace: float = 10.0
     wedged_after: float = 300.0  # a reconcile running longer than this makes /healthz fail
     identity: str = ""
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    cluster_sources: bool = True  # watch ClusterMetricSources (needs list/watch on them cluster-wide)
+    webhook_resolver: AbstractResolver | None = None  # None: the system's; tests point names at 127.0.0.1
+    webhook_socket_factory: Callable[[Any], Any] | None = None  # tests refuse any address off 127.0.0.0/8
     # glibc's mmap threshold held at this many bytes when the controller runs (rollout.controller.memory);
     # None leaves the allocator alone
     malloc_mmap_threshold: int | None = DEFAULT_MMAP_THRESHOLD
@@ -73,6 +80,10 @@ class ControllerConfig:
     # once the caches have synced. Process-wide, so the CLI sets it (DEFAULT_GC_THRESHOLD); None, the library's
     # default, leaves the collector alone (a controller embedded in another program, the tests)
     gc_threshold: int | None = None
+
+
+def _dialect(found: ClusterMetricSourceSpec | str) -> Dialect | None:
+    return found.dialect if isinstance(found, ClusterMetricSourceSpec) else None
 
 
 class Controller:
@@ -98,13 +109,18 @@ class Controller:
             client.fence = self.leader.check
             self.leader.on_change(self._on_leadership)
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
-        self.caches = Caches.create(client, list(config.namespaces) or None, config.informer)
+        self.caches = Caches.create(
+            client, list(config.namespaces) or None, config.informer, cluster_sources=config.cluster_sources
+        )
         self.metrics.watch_rollouts(self.caches.parsed_rollouts)
         self._sources: PrometheusSources | None = None
+        secrets = KubeSecretReader(client)
+        cluster_sources = ClusterSources(self.caches.cluster_source)
         if measure is None:
             self._sources = PrometheusSources(
-                KubeSecretReader(client),
+                secrets,
                 default_address=config.defaults.prometheus_url,
+                granted=cluster_sources,
                 observer=self.metrics.observe_query,
             )
             sources = self._sources
@@ -120,9 +136,16 @@ class Controller:
             self.queue.add_due,  # a measured window is due work, like a timer
             settle=config.analysis_settle,
             default_dialect=config.defaults.dialect or Dialect.KNATIVE_CLASSIC,
+            source_dialect=lambda name: _dialect(cluster_sources(name)),
             on_tick=self._on_tick,
         )
-        self.webhooks = WebhookCaller()
+        caller = WebhookCaller(
+            config.webhooks,
+            secrets=secrets,
+            resolver=config.webhook_resolver,
+            socket_factory=config.webhook_socket_factory,
+        )
+        self.webhooks = WebhookRunner(caller, self.queue.add)  # a finished call re-queues its target
         self.recorder = EventRecorder(client, instance=self.identity)
         # Events leave the reconciles' critical path, and wait (up to 2 s) while reconciles are queued
         self.events = EventQueue(self.recorder, busy=lambda: len(self.queue) > 0)

@@ -14,6 +14,7 @@ from typing import Any
 from rollout.api.load import FieldProblem, parse_policy
 from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import Rollout
+from rollout.controller.grants import Grants, grant_problems
 from rollout.controller.layout import ROLLOUT_TAGS, Adopt, Layout, Managed, Unmanageable, Waiting, classify
 from rollout.controller.rollouts import (
     CandidateCheck,
@@ -55,19 +56,25 @@ class PolicyView:
         return "; ".join(str(p) for p in self.problems)
 
 
-_VIEWS: dict[tuple[str, str], PolicyView] = {}  # (uid, resourceVersion) -> the view parsed from it
+NO_GRANTS = Grants()
+_VIEWS: dict[tuple[str, str, Grants], PolicyView] = {}  # (uid, resourceVersion, grant) -> the view parsed
 _VIEWS_KEPT = 256
 
 
-def policy_view(obj: Mapping[str, Any]) -> PolicyView:
-    """The policy parsed and validated; memoised by uid and resourceVersion (one object version has one
-    content), since every reconcile of every target reads its policy."""
+def policy_view(obj: Mapping[str, Any], grants: Grants = NO_GRANTS) -> PolicyView:
+    """The policy parsed and validated, and checked against what the admins grant (rollout.controller.grants);
+    memoised by uid and resourceVersion (one object version has one content),
+    since every reconcile of every target reads its policy."""
     m = meta(obj)
     uid, rv = str(m.get("uid") or ""), str(m.get("resourceVersion") or "")
-    known = _VIEWS.get((uid, rv)) if uid and rv else None
+    memo = (uid, rv, grants)
+    known = _VIEWS.get(memo) if uid and rv else None
     if known is not None:
         return known
     parsed, problems = parse_policy(obj)
+    if parsed is not None:
+        problems = grant_problems(parsed.spec, grants)
+        parsed = None if problems else parsed
     gen = m.get("generation")
     view = PolicyView(
         name=str(m.get("name") or ""),
@@ -80,7 +87,7 @@ def policy_view(obj: Mapping[str, Any]) -> PolicyView:
     if uid and rv:
         if len(_VIEWS) >= _VIEWS_KEPT:
             _VIEWS.pop(next(iter(_VIEWS)))
-        _VIEWS[(uid, rv)] = view
+        _VIEWS[memo] = view
     return view
 
 

@@ -21,7 +21,15 @@ from rollout.controller.views import (
 )
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.informer import Informer, InformerSettings
-from rollout.kube.resources import POLICIES, REVISIONS, ROLLOUTS, ROUTES, SERVICES, Resource
+from rollout.kube.resources import (
+    CLUSTER_SOURCES,
+    POLICIES,
+    REVISIONS,
+    ROLLOUTS,
+    ROUTES,
+    SERVICES,
+    Resource,
+)
 
 BY_POLICY = "policy"
 BY_SERVICE = "service"
@@ -78,11 +86,16 @@ class Caches:
     revisions: Informer
     rollouts: Informer
     policies: Informer
+    cluster_sources: Informer | None  # ClusterMetricSources (cluster-scoped, the admins'); None: not read
     parser: RolloutParser = field(default_factory=RolloutParser)
 
     @classmethod
     def create(
-        cls, client: KubeClient, namespaces: Sequence[str] | None, settings: InformerSettings | None = None
+        cls,
+        client: KubeClient,
+        namespaces: Sequence[str] | None,
+        settings: InformerSettings | None = None,
+        cluster_sources: bool = True,
     ) -> Caches:
         def informer(resource: Resource, selector: str | None = None) -> Informer:
             return Informer(
@@ -101,6 +114,9 @@ class Caches:
             revisions=informer(REVISIONS),
             rollouts=informer(ROLLOUTS),
             policies=informer(POLICIES),
+            cluster_sources=Informer(client, CLUSTER_SOURCES, None, settings=settings)
+            if cluster_sources
+            else None,
         )
         caches.services.add_index(BY_POLICY, policy_index)
         caches.routes.add_index(BY_POLICY, policy_index)
@@ -113,11 +129,16 @@ class Caches:
 
     @property
     def all(self) -> tuple[Informer, ...]:
-        return (self.services, self.routes, self.revisions, self.rollouts, self.policies)
+        namespaced = (self.services, self.routes, self.revisions, self.rollouts, self.policies)
+        return namespaced if self.cluster_sources is None else (*namespaced, self.cluster_sources)
 
     @property
     def synced(self) -> bool:
         return all(i.synced for i in self.all)
+
+    def cluster_source(self, name: str) -> Obj | None:
+        """A ClusterMetricSource by name; None when missing or when this controller does not read them."""
+        return None if self.cluster_sources is None else self.cluster_sources.get("", name)
 
     def target(self, key: ObjectKey) -> Obj | None:
         informer = self.services if key.kind == "Service" else self.routes

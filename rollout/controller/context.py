@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from rollout.controller.analysis import AnalysisScheduler, Evaluator
 from rollout.controller.assess import TargetState
 from rollout.controller.caches import Caches
+from rollout.controller.grants import Grants
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.served import ServedClock
 from rollout.controller.slim import slimmer
 from rollout.controller.views import ObjectKey, TargetView
-from rollout.controller.webhooks import WebhookCaller
+from rollout.controller.webhooks import WebhookRunner
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.events import EventSink, InvolvedObject
 from rollout.kube.traffic import TrafficValidator
@@ -92,7 +93,7 @@ class Context:
     caches: Caches
     recorder: EventSink
     metrics: ControllerMetrics
-    webhooks: WebhookCaller
+    webhooks: WebhookRunner
     validator: TrafficValidator
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
     analysis: AnalysisScheduler | None = None
@@ -106,6 +107,11 @@ class Context:
     # targets whose last traffic write Knative's rules refused: key -> (policy, message), for the policy's
     # TargetsManageable condition (the target's next reconcile clears or renews it)
     refused: dict[ObjectKey, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def grants(self) -> Grants:
+        """What the admins allow policies (a policy reaching past it is invalid)."""
+        return Grants(self.defaults.allow_policy_metric_address, self.webhooks.caller.settings.destinations)
 
 
 @dataclass

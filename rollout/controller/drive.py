@@ -74,14 +74,17 @@ def _want_next_window(fx: Effects, key: ObjectKey, after: Rollout, now: datetime
         ctx.analysis.want(key, after, tick)
 
 
-def requeue_after(after: Rollout, now: datetime, scheduled: bool) -> float | None:
+def requeue_after(
+    after: Rollout, now: datetime, scheduled: bool, hooks_pending: bool = False
+) -> float | None:
     """When to look again: the next timed moment (the analysis scheduler wakes the target itself for its
-    windows), and at most SAFETY_POLL later."""
+    windows, the webhook runner when a call ends), and at most SAFETY_POLL later."""
     if after.status.phase in TERMINAL_PHASES:
         if settled(after):
             return None
-        # served, postRollout webhooks due: at once; not served yet: Knative's status change wakes it
-        return 0.05 if after.status.traffic_applied else SETTLE_POLL
+        # served, postRollout webhooks due: at once (running: their end wakes it); not served yet:
+        # Knative's status change wakes it
+        return 0.05 if after.status.traffic_applied and not hooks_pending else SETTLE_POLL
     wake = next_wakeup(after, now)
     tick = analysis_tick(after, now)
     if scheduled and tick is not None and wake == tick.end:
@@ -98,7 +101,10 @@ async def drive(
     now = ctx.clock()
     update = _analysis(fx, rollout)
     calls = due_webhooks(rollout, d.candidate.ready is True, now, analysis_due=update is not None)
-    results = await ctx.webhooks.call_all(rollout, calls) if calls else {}
+    # run beside the workers, started once this decision has recorded them in status.pendingWebhooks; a
+    # finished call re-queues the target, whose next pass decides on its answer
+    results, starting = ctx.webhooks.collect(rollout, calls)
+    pending = sorted({*ctx.webhooks.pending(rollout), *(c.key for c in starting)})
     decision = decide(
         Inputs(
             now=now,
@@ -110,6 +116,7 @@ async def drive(
             template_reverted=d.check.template_reverted,
             opted_out=snap.state.opted_out,
             webhooks=results,
+            webhooks_pending=tuple(pending),
         )
     )
     terminal = decision.row is not None and decision.row.to in TERMINAL_PHASES and not is_terminal(rollout)
@@ -149,6 +156,7 @@ async def drive(
     # decision recorded and writes its traffic; the other order could lose a step decided on an analysis
     # result that only lived in memory, and write the previous step's traffic back.
     await fx.write_rollout_status(raw, decision.status)
+    ctx.webhooks.start(key, rollout, starting)  # the attempt is recorded: a restart calls it again
     if update is not None and ctx.analysis is not None:
         ctx.analysis.consumed(rollout)
     await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
@@ -157,7 +165,10 @@ async def drive(
     carry.drift = None
     after = outcome.after
     _want_next_window(fx, key, after, now)
-    outcome.requeue_after = requeue_after(after, now, ctx.analysis is not None and ctx.evaluator is not None)
+    scheduled = ctx.analysis is not None and ctx.evaluator is not None
+    outcome.requeue_after = requeue_after(after, now, scheduled, hooks_pending=bool(pending))
+    if outcome.finished:
+        ctx.webhooks.forget(rollout)
     return outcome
 
 

@@ -81,7 +81,7 @@ class PolicyReconciler:
         obj = ctx.caches.policies.get(key.namespace, key.name)
         if obj is None:
             return None
-        policy = policy_view(obj)
+        policy = policy_view(obj, ctx.grants)
         status = obj.get("status") or {}
         current = [Condition.model_validate(c) for c in status.get("conditions") or () if _is_condition(c)]
         conds = policy_conditions(policy, current, unmanageable_targets(ctx, policy), ctx.clock())

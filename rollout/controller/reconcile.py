@@ -131,7 +131,7 @@ class TargetReconciler:
         else:
             revs, route, view = await self._route_revisions(view, rollouts)
         revisions: Mapping[str, RevisionView] = {r.name: r for r in map(revision_view, revs)}
-        policy = policy_view(policy_obj) if policy_obj is not None else None
+        policy = policy_view(policy_obj, ctx.grants) if policy_obj is not None else None
         state = TargetState(
             view,
             policy,

@@ -10,8 +10,9 @@ from typing import Any
 
 from rollout.api.common import GROUP, format_time
 from rollout.api.load import policy_hash
-from rollout.api.policy import Dialect, RolloutPolicySpec
+from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import TERMINAL_PHASES, PolicyRef, Rollout, RolloutSpec, TargetRef
+from rollout.api.source import Dialect
 from rollout.controller.views import RevisionView, TargetView, revision_generation
 
 TARGET_LABEL = f"{GROUP}/target"
@@ -32,15 +33,19 @@ def rollout_name(target: TargetView | TargetRef, candidate: str, attempt: int) -
 
 @dataclass(frozen=True)
 class ControllerDefaults:
-    """What policies inherit when they leave the metric source unset (`rollout controller` flags)."""
+    """What policies inherit when they leave the metric source unset, and whether the admins let them name
+    their own Prometheus (`rollout controller` flags)."""
 
     prometheus_url: str | None = None
     dialect: Dialect | None = None
+    allow_policy_metric_address: bool = False
 
 
 def resolve_policy(spec: RolloutPolicySpec, defaults: ControllerDefaults) -> RolloutPolicySpec:
     """The policy as a rollout freezes it: the controller's defaults filled in where the policy is silent."""
     source = spec.metric_source
+    if source.ref is not None:  # the ClusterMetricSource's settings apply at every query
+        return spec
     prom = source.prometheus
     if prom.address is None and defaults.prometheus_url:
         prom = prom.model_copy(update={"address": defaults.prometheus_url})

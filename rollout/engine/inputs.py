@@ -42,6 +42,7 @@ class Inputs:
     template_reverted: bool = False  # the template is back to the stable revision's configuration
     opted_out: bool = False  # the target no longer carries knrollout.dev/policy
     webhooks: Mapping[str, WebhookResult] = field(default_factory=dict)  # key -> result, for due calls
+    webhooks_pending: tuple[str, ...] = ()  # keys of calls started and not answered yet
 
 
 @dataclass(frozen=True)

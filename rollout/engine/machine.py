@@ -108,6 +108,11 @@ def step_check(
         early = metric.compare is not None and metric.compare.early_stop
         if not (early and r is not None and r.no_worse and fresh):
             comparisons_no_worse = False
+    done = set(status.completed_webhooks)
+    hooks = [webhook_key(h, status.current_step) for h in policy.webhooks if h.type == WebhookType.STEP]
+    waiting = [key for key in hooks if key not in done]
+    if waiting:  # a step hook gates its step: the step ends only once every one has passed
+        blockers.append(f"waiting for webhook {', '.join(waiting)}")
     if blockers:
         return StepCheck(False, "; ".join(blockers))
     if elapsed >= step.bake:
@@ -366,7 +371,9 @@ def decide(inp: Inputs) -> Decision:
             completed.append(key)
         if not result.ok and not key.startswith("postRollout/"):
             actions.append(RecordEvent("Warning", "WebhookFailed", f"webhook {key} failed: {result.message}"))
-    status = status.model_copy(update={"completed_webhooks": completed})
+    status = status.model_copy(
+        update={"completed_webhooks": completed, "pending_webhooks": list(inp.webhooks_pending)}
+    )
     status, _ = _with_traffic(rollout, status, steps, inp)
     step = steps[min(status.current_step, len(steps) - 1)]
     check = step_check(policy, step, status, now) if status.phase == Phase.PROGRESSING else None

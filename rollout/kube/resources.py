@@ -49,6 +49,7 @@ ROLLOUTS = Resource(GROUP, VERSION, "rollouts", "Rollout")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 EVENTS = Resource("", "v1", "events", "Event")
 SECRETS = Resource("", "v1", "secrets", "Secret")
+CLUSTER_SOURCES = Resource(GROUP, VERSION, "clustermetricsources", "ClusterMetricSource", namespaced=False)
 
 BY_KIND: dict[str, Resource] = {
     r.kind: r for r in (SERVICES, ROUTES, REVISIONS, CONFIGURATIONS, POLICIES, ROLLOUTS, LEASES, SECRETS)
@@ -67,6 +68,8 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         ("list", GROUP, "rolloutpolicies"),  # an informer
         ("watch", GROUP, "rolloutpolicies"),
         ("patch", GROUP, "rolloutpolicies/status"),
+        ("list", GROUP, "clustermetricsources"),  # an informer, cluster-wide
+        ("watch", GROUP, "clustermetricsources"),
         *((verb, GROUP, "rollouts") for verb in ("list", "watch", "get", "create", "delete")),
         ("patch", GROUP, "rollouts/status"),
         *((verb, "coordination.k8s.io", "leases") for verb in ("get", "create", "update")),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
 from rollout.api.common import GROUP
-from rollout.api.load import TOP_LEVEL_FIELDS, parse_policy
+from rollout.api.load import TOP_LEVEL_FIELDS, parse_cluster_source, parse_policy
 from rollout.lint.crossrefs import POLICY_KIND, cross_issues
 from rollout.lint.discover import STDIN
 from rollout.lint.findings import Finding, Issue, Severity, error, format_path, parse_path, warning
@@ -51,6 +51,8 @@ def manifest_issues(manifest: Manifest) -> list[Issue]:
     if manifest.group == GROUP:
         if manifest.kind == POLICY_KIND:
             return _policy(manifest)
+        if manifest.kind == "ClusterMetricSource":
+            return _cluster_source(manifest)
         if manifest.kind == "Rollout":
             return [
                 error(
@@ -65,7 +67,7 @@ def manifest_issues(manifest: Manifest) -> list[Issue]:
                 "rollout/unknown-kind",
                 ("kind",),
                 f"{GROUP} has no kind {manifest.kind!r}",
-                f"users write {POLICY_KIND} objects",
+                f"teams write {POLICY_KIND} objects, admins ClusterMetricSource objects",
             )
         ]
     if manifest.group == KNATIVE_GROUP:
@@ -102,6 +104,24 @@ def _policy(manifest: Manifest) -> list[Issue]:
             issues.append(error("policy/schema", path, problem.message, problem.hint))
     if policy is not None:
         issues += policy_issues(policy, manifest.data)
+    return issues
+
+
+def _cluster_source(manifest: Manifest) -> list[Issue]:
+    """An admin's ClusterMetricSource: cluster-scoped, its spec valid."""
+    issues: list[Issue] = []
+    if manifest.namespace:
+        issues.append(
+            error(
+                "source/namespace",
+                ("metadata", "namespace"),
+                "a ClusterMetricSource is cluster-scoped and has no namespace",
+                "remove metadata.namespace",
+            )
+        )
+    _, problems = parse_cluster_source(manifest.data)
+    for problem in problems:
+        issues.append(error("source/schema", parse_path(problem.path), problem.message, problem.hint))
     return issues
 
 

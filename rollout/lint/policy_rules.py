@@ -442,6 +442,15 @@ def _url_issues(policy: RolloutPolicy) -> list[Issue]:
     if address is not None:
         where: Path = ("spec", "metricSource", "prometheus", "address")
         issues += url_issues(address, where, "Prometheus")
+        issues.append(
+            warning(
+                "policy/metric-source-grant",
+                where,
+                "a policy's own Prometheus works only where the admins allow it "
+                "(rollout controller --allow-policy-metric-address, off by default)",
+                "prefer metricSource.ref: <a ClusterMetricSource the admins grant>",
+            )
+        )
         if "/api/v1" in (urlsplit(address).path or ""):
             issues.append(
                 warning(

@@ -24,7 +24,8 @@ from rollout.analysis.batching import AnalysisRequest, run_tick
 from rollout.analysis.dialects import KNATIVE_CLASSIC
 from rollout.analysis.prometheus import PrometheusSources
 from rollout.analysis.source import QueryStats, SourceRef
-from rollout.api.policy import BuiltinMetric, PrometheusSource
+from rollout.api.policy import BuiltinMetric
+from rollout.api.source import MetricSource, PrometheusSource
 from tests.analysis import prometheus_server
 from tests.analysis.conftest import DictSecrets
 from tests.analysis.prometheus_server import Series
@@ -93,7 +94,7 @@ async def _main(counts: list[int]) -> None:
             data = prometheus_server.backfill(_series(n), workdir)
             server = prometheus_server.start(data, workdir)
             try:
-                ref = SourceRef.of(PrometheusSource(), "ns0")
+                ref = SourceRef.of(MetricSource(prometheus=PrometheusSource()), "ns0")
                 requests = _requests(n, ref)
                 for mode, one_by_one in (("batched (ours)", False), ("per rollout and metric", True)):
                     queries, seconds = await _tick(server.url, requests, one_by_one)

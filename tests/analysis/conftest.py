@@ -6,22 +6,31 @@ from pathlib import Path
 import pytest
 
 from rollout.analysis.auth import SecretUnavailable
+from rollout.kube.secrets import not_opted_in
 from tests.analysis import knative_data, prometheus_server
 from tests.analysis.prometheus_server import LocalPrometheus, Series
 
 
 class DictSecrets:
-    """SecretReader over a dict {(namespace, name): {key: value}}; records what was read."""
+    """SecretReader over a dict {(namespace, name): {key: value}}; records what was read. Every Secret has
+    opted in unless named in `private`."""
 
-    def __init__(self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]]) -> None:
+    def __init__(
+        self,
+        secrets: Mapping[tuple[str, str], Mapping[str, bytes]],
+        private: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self._secrets = secrets
+        self._private = private
         self.reads: list[tuple[str, str, str]] = []
 
-    async def read(self, namespace: str, name: str, key: str) -> bytes:
+    async def read(self, namespace: str, name: str, key: str, *, opt_in: bool) -> bytes:
         self.reads.append((namespace, name, key))
         secret = self._secrets.get((namespace, name))
         if secret is None:
             raise SecretUnavailable(f'secrets "{name}" not found')
+        if opt_in and (namespace, name) in self._private:
+            raise SecretUnavailable(not_opted_in(namespace, name))
         if key not in secret:
             raise SecretUnavailable(f"no key {key!r}")
         return secret[key]

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from rollout.analysis.source import RevisionKey
-from rollout.api.policy import Dialect
+from rollout.api.source import Dialect
 from rollout.engine.observations import LatencyHistogram, Measurement, NoData, RequestCounts
 from tests.analysis.prometheus_server import Series
 

@@ -8,10 +8,11 @@ from rollout.analysis.batching import AnalysisRequest, plan_tick, run_tick
 from rollout.analysis.dialects import KNATIVE_CLASSIC, KNATIVE_OTEL
 from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryBatch, RevisionKey, SourceRef
 from rollout.api.common import SecretKeyRef
-from rollout.api.policy import BearerToken, BuiltinMetric, PrometheusSource
+from rollout.api.policy import BuiltinMetric
+from rollout.api.source import BearerToken, MetricSource, PrometheusSource
 from rollout.engine.observations import Measurement, MeasurementError, NoData, RequestCounts, Scalar
 
-PROM = SourceRef.of(PrometheusSource(address="http://prometheus:9090"), "shop")
+PROM = SourceRef.of(MetricSource(prometheus=PrometheusSource(address="http://prometheus:9090")), "shop")
 
 
 def _builtin(ns: str, svc: str, canary: str, stable: str, **kw: object) -> AnalysisRequest:
@@ -55,8 +56,8 @@ def test_batches_split_by_metric_window_dialect_and_source() -> None:
         _builtin("a", "web", "c", "s", window_seconds=120.0),
         _builtin("a", "web", "c", "s", dialect=KNATIVE_OTEL),
         # Sources reading a namespace's Secrets are never shared across namespaces.
-        _builtin("a", "web", "c", "s", source=SourceRef.of(secret_spec, "a")),
-        _builtin("b", "web", "c", "s", source=SourceRef.of(secret_spec, "b")),
+        _builtin("a", "web", "c", "s", source=SourceRef.of(MetricSource(prometheus=secret_spec), "a")),
+        _builtin("b", "web", "c", "s", source=SourceRef.of(MetricSource(prometheus=secret_spec), "b")),
     ]
     assert len(plan_tick(requests).batches) == 6
 
@@ -117,7 +118,7 @@ async def test_run_tick_routes_answers_back() -> None:
 
 async def test_a_raising_source_only_fails_its_own_batches() -> None:
     good, broken = FakeSource(), BrokenSource()
-    other = SourceRef.of(PrometheusSource(address="http://other:9090"), "x")
+    other = SourceRef.of(MetricSource(prometheus=PrometheusSource(address="http://other:9090")), "x")
     a = _builtin("ab", "web", "c", "s")
     b = _builtin("ab", "web", "c", "s", source=other)
     answers = await run_tick([a, b], lambda ref: broken if ref == other else good)

@@ -19,7 +19,15 @@ from aiohttp import web
 from rollout.analysis.prometheus import PrometheusMetricSource, RetryPolicy
 from rollout.analysis.source import CustomQuery, QueryStats, RevisionKey
 from rollout.api.common import SecretKeyRef
-from rollout.api.policy import BasicAuth, BearerToken, HeaderValue, PrometheusSource, TlsConfig
+from rollout.api.source import (
+    BasicAuth,
+    BearerToken,
+    GrantedBearerToken,
+    GrantedPrometheus,
+    HeaderValue,
+    PrometheusSource,
+    TlsConfig,
+)
 from rollout.engine.observations import Measurement, MeasurementError, Scalar
 from tests.analysis.conftest import DictSecrets
 
@@ -81,7 +89,12 @@ async def _measure(
 ) -> Measurement:
     observer: Callable[[QueryStats], None] | None = stats.append if stats is not None else None
     source = PrometheusMetricSource(
-        spec, "shop", secrets=secrets or DictSecrets({}), retry=retry, observer=observer
+        spec,
+        "shop",
+        secrets=secrets or DictSecrets({}),
+        retry=retry,
+        observer=observer,
+        granted=isinstance(spec, GrantedPrometheus),
     )
     try:
         return (await source.query(CustomQuery("vector(42)", frozenset({KEY}))))[KEY]
@@ -105,7 +118,7 @@ async def test_bearer_token_from_secret(server: ScriptedServer) -> None:
 async def test_bearer_token_file_is_reread(server: ScriptedServer, tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("first\n")
-    spec = PrometheusSource(address=server.url, bearer_token=BearerToken(file=str(token)))
+    spec = GrantedPrometheus(address=server.url, bearer_token=GrantedBearerToken(file=str(token)))
     await _measure(spec)
     token.write_text("rotated")
     await _measure(spec)

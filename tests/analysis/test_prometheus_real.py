@@ -13,7 +13,8 @@ from rollout.analysis.dialects import DEFAULT_SPECS
 from rollout.analysis.prometheus import PrometheusMetricSource, PrometheusSources, RetryPolicy
 from rollout.analysis.promql import TemplateError, TemplateValues, render_template
 from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, RevisionKey, SourceRef
-from rollout.api.policy import BuiltinMetric, Dialect, PrometheusSource
+from rollout.api.policy import BuiltinMetric
+from rollout.api.source import Dialect, MetricSource, PrometheusSource
 from rollout.engine.observations import MeasurementError, NoData, Scalar
 from tests.analysis import knative_data as kd
 from tests.analysis.conftest import DECOYS, INJECTIONS, DictSecrets
@@ -95,7 +96,7 @@ async def test_wide_batch_without_revision_filter_gives_the_same_counts(
 async def test_one_tick_many_rollouts_few_queries(prometheus: LocalPrometheus) -> None:
     stats: list[QueryStats] = []
     sources = PrometheusSources(DictSecrets({}), default_address=prometheus.url, observer=stats.append)
-    ref = SourceRef.of(PrometheusSource(), "shop")
+    ref = SourceRef.of(MetricSource(prometheus=PrometheusSource()), "shop")
     classic = DEFAULT_SPECS[Dialect.KNATIVE_CLASSIC]
     per_revision = 'sum(increase(revision_request_count{revision_name="{{ revision }}", namespace_name="{{ namespace }}"}[{{ interval }}]))'
     requests = []

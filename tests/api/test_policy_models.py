@@ -103,10 +103,20 @@ def test_duplicate_metric_names_rejected() -> None:
 
 
 def test_auth_choices_are_exclusive() -> None:
-    src: dict[str, Any] = {"prometheus": {"bearerToken": {"file": "/t"}, "basicAuth": {"secretName": "s"}}}
+    token = {"secretKeyRef": {"name": "a", "key": "b"}}
+    src: dict[str, Any] = {"prometheus": {"bearerToken": token, "basicAuth": {"secretName": "s"}}}
     assert any("not both" in p for p in problems(spec_of(metricSource=src)))
-    src = {"prometheus": {"bearerToken": {"file": "/t", "secretKeyRef": {"name": "a", "key": "b"}}}}
-    assert any("exactly one of" in p for p in problems(spec_of(metricSource=src)))
+    src = {"prometheus": {"bearerToken": {"file": "/t", **token}}}
+    found = problems(spec_of(metricSource=src))
+    assert any(
+        "spec.metricSource.prometheus.bearerToken.file" in p and "cannot name a file" in p for p in found
+    )
+    src = {"ref": "shared", "prometheus": {"address": "http://mine:9090"}}
+    assert any(
+        "spec.metricSource.prometheus" in p and "ref" in p for p in problems(spec_of(metricSource=src))
+    )
+    src = {"prometheus": {"address": "http://p:9090", "timeout": "8760h"}}
+    assert any("spec.metricSource.prometheus.timeout" in p for p in problems(spec_of(metricSource=src)))
     src = {"prometheus": {"address": "prometheus:9090"}}
     assert any("spec.metricSource.prometheus.address" in p for p in problems(spec_of(metricSource=src)))
 

@@ -35,6 +35,31 @@ VALUE_SETS: dict[str, Values] = {
     "default": {},
     "namespaced": {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a", "team-b"]},
     "ha": {"replicas": 3},
+    "hardened": {
+        "rbac": {
+            "readSecrets": True,
+            "secretNamespaces": ["monitoring"],
+            "secretNames": ["prometheus-reader"],
+        },
+        "webhooks": {
+            "allowedDestinations": ["*.svc.cluster.local", "hooks.example.com", "10.20.0.0/16"],
+            "signingSecret": {"name": "rollout-webhook-key", "key": "signing-key"},
+            "callsPerNamespace": 2,
+        },
+        "networkPolicy": {
+            "enabled": True,
+            "apiServer": [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+            "egress": [
+                {
+                    "to": [
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+                    ],
+                    "ports": [{"port": 9090, "protocol": "TCP"}],
+                }
+            ],
+        },
+        "image": {"digest": "sha256:" + "b" * 64},
+    },
     "observability": OBSERVABILITY,
     "all": {
         **OBSERVABILITY,

@@ -151,8 +151,8 @@ def _rules(values: dict[str, Any]) -> list[Obj]:
     return [rule for o in render(values) if o["kind"] in {"Role", "ClusterRole"} for rule in o["rules"]]
 
 
-# leader election on, so that the Lease rules are rendered; readSecrets on (the default)
-HA = {"replicas": 2}
+# leader election on, so that the Lease rules are rendered; readSecrets on (off by default)
+HA: dict[str, Any] = {"replicas": 2, "rbac": {"readSecrets": True}}
 
 
 def _module(name: str) -> Any:
@@ -172,7 +172,8 @@ def test_rules_grant_exactly_what_the_client_may_send() -> None:
     never be used (least privilege says drop it), and a call in CALLS the chart does not grant would be
     denied: the two are the same set (with leader election on and Secrets readable, as in HA)."""
     calls: frozenset[tuple[str, str, str]] = _module("rollout.kube.resources").CALLS
-    for values in (HA, {**HA, "rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a"]}):
+    namespaced = {**HA, "rbac": {"scope": "namespaced", "readSecrets": True}, "watchNamespaces": ["team-a"]}
+    for values in (HA, namespaced):
         granted = permissions(_rules(values))
         assert (sorted(granted - calls), sorted(calls - granted)) == ([], [])
 
@@ -195,7 +196,7 @@ def test_lease_rules_name_the_controllers_lease() -> None:
 
 
 def test_rbac_is_scoped_to_what_the_controller_watches() -> None:
-    objs = render({"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a"], **HA})
+    objs = render({**HA, "rbac": {"scope": "namespaced", "readSecrets": True}, "watchNamespaces": ["team-a"]})
     where = {(o["kind"], o["metadata"]["namespace"]) for o in objs if o["kind"] in {"Role", "RoleBinding"}}
     assert where == {
         ("Role", "team-a"),

@@ -36,9 +36,8 @@ POLICY = {
         "minRequests": 0,
         "metrics": [{"name": "errors", "builtin": "errorRate", "threshold": {"max": 0.5}}],
     },
-    "metricSource": {
-        "prometheus": {"bearerToken": {"secretKeyRef": {"name": "prometheus-reader", "key": "token"}}}
-    },
+    # the admins' source, whose token Secret the controller reads (Secret get, ClusterMetricSource list/watch)
+    "metricSource": {"ref": "prometheus"},
     "deadlines": {"candidateReady": "60s", "rollout": "5m"},
     "historyLimit": 1,
 }
@@ -106,6 +105,28 @@ async def test_every_request_of_the_controller_is_granted_and_every_grant_used()
                     "kind": "Secret",
                     "metadata": {"name": "prometheus-reader", "namespace": NS},
                     "data": {"token": token},
+                },
+            )
+            prometheus_url = env.prometheus.url if env.prometheus else "http://127.0.0.1:9"
+            store.create(
+                ResourceType(
+                    "knrollout.dev",
+                    "v1alpha1",
+                    "clustermetricsources",
+                    "ClusterMetricSource",
+                    namespaced=False,
+                ),
+                {
+                    "apiVersion": "knrollout.dev/v1alpha1",
+                    "kind": "ClusterMetricSource",
+                    "metadata": {"name": "prometheus"},
+                    "spec": {
+                        "prometheus": {
+                            "address": prometheus_url,
+                            "bearerToken": {"secretKeyRef": {"name": "prometheus-reader", "key": "token"}},
+                        },
+                        "secretNamespace": NS,
+                    },
                 },
             )
             store.create(
@@ -226,7 +247,10 @@ async def test_every_request_of_the_controller_is_granted_and_every_grant_used()
                 await client.close()
 
     rules = [
-        rule for o in render({"replicas": 2}) if o["kind"] in {"Role", "ClusterRole"} for rule in o["rules"]
+        rule
+        for o in render({"replicas": 2, "rbac": {"readSecrets": True}})
+        if o["kind"] in {"Role", "ClusterRole"}
+        for rule in o["rules"]
     ]
     requests = proxy.recording.requests
     assert requests, "nothing recorded"

@@ -37,7 +37,7 @@ def test_every_object_is_valid(values: Values) -> None:
 
 def test_crds_are_valid_objects() -> None:
     kinds = {c["spec"]["names"]["kind"] for c in crds()}
-    assert kinds == {"Rollout", "RolloutPolicy"}
+    assert kinds == {"Rollout", "RolloutPolicy", "ClusterMetricSource"}
     for crd in crds():
         validate(crd)
 
@@ -64,7 +64,8 @@ def test_lint_strict_is_clean(values: Values) -> None:
 
 @SETS
 def test_objects_live_in_the_release_namespace(values: Values) -> None:
-    watched = set(values.get("watchNamespaces", []))
+    # Roles live where the controller watches, or where it may read Secrets
+    watched = set(values.get("watchNamespaces", [])) | set(values.get("rbac", {}).get("secretNamespaces", []))
     for obj in render(values):
         ns = obj["metadata"].get("namespace")
         if obj["kind"] in CLUSTER_SCOPED:
@@ -92,7 +93,8 @@ def test_pod_is_hardened(values: Values) -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
     assert 5 <= pod["terminationGracePeriodSeconds"] <= 600
     # the read-only root filesystem gets one writable scratch directory, nothing else
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    signing = ["/etc/knative-rollout/webhook-signing"] if values.get("webhooks") else []
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp", *signing]
     assert pod["automountServiceAccountToken"] is True  # the controller talks to the API server
 
 
@@ -186,7 +188,14 @@ def test_ha_has_a_disruption_budget_rolling_updates_and_spread() -> None:
 
 def test_namespaced_install_has_roles_only_where_it_watches() -> None:
     objs = render(VALUE_SETS["namespaced"])
-    assert select(objs, "ClusterRole") == [] and select(objs, "ClusterRoleBinding") == []
+    # cluster-wide: only reading the admins' ClusterMetricSources, and not even that when turned off
+    (sources,) = select(objs, "ClusterRole")
+    assert sources["rules"] == [
+        {"apiGroups": ["knrollout.dev"], "resources": ["clustermetricsources"], "verbs": ["list", "watch"]}
+    ]
+    off = render({**VALUE_SETS["namespaced"], "rbac": {"scope": "namespaced", "clusterMetricSources": False}})
+    assert select(off, "ClusterRole") == [] and select(off, "ClusterRoleBinding") == []
+    assert "--no-cluster-metric-sources" in controller(off).args
     roles = {r["metadata"]["namespace"] for r in select(objs, "Role")}
     assert roles == {"team-a", "team-b"}
     for binding in select(objs, "RoleBinding"):
@@ -217,11 +226,24 @@ def test_no_wildcards_and_no_write_on_what_is_only_read(values: Values) -> None:
     assert not any(escalation & set(r["verbs"]) for r in rules)
 
 
+def _secret_grants(objs: list[Obj]) -> list[tuple[str, str, list[str]]]:
+    """(kind, namespace, resourceNames) of every rule that grants Secrets."""
+    return [
+        (o["kind"], o["metadata"].get("namespace", ""), r.get("resourceNames", []))
+        for o in objs
+        if o["kind"] in {"Role", "ClusterRole"}
+        for r in o["rules"]
+        if "secrets" in r["resources"]
+    ]
+
+
 def test_secret_rights_follow_the_value() -> None:
-    with_secrets = _all_rules(render({}))
-    without = _all_rules(render({"rbac": {"readSecrets": False}}))
-    assert any("secrets" in r["resources"] for r in with_secrets)
-    assert not any("secrets" in r["resources"] for r in without)
+    assert _secret_grants(render({})) == []  # the default: no Secret is readable at all
+    assert _secret_grants(render({"rbac": {"readSecrets": True}})) == [("ClusterRole", "", [])]
+    scoped = {
+        "rbac": {"readSecrets": True, "secretNamespaces": ["monitoring", "team-a"], "secretNames": ["prom"]}
+    }
+    assert _secret_grants(render(scoped)) == [("Role", "monitoring", ["prom"]), ("Role", "team-a", ["prom"])]
 
 
 def test_no_rbac_objects_when_rbac_create_is_off() -> None:
@@ -257,3 +279,27 @@ def test_notes_tell_what_to_do_next() -> None:
     assert "kn_revision_name" in text
     assert "kn_revision_name" not in notes(VALUE_SETS["observability"])
     assert "in: team-a, team-b" in notes(VALUE_SETS["namespaced"])
+
+
+def test_grants_reach_the_controller_and_the_network_policy_fences_the_pod() -> None:
+    default = controller(render({})).args
+    assert "--allow-policy-metric-address" not in default
+    assert not any(a.startswith("--webhook-allow") for a in default)  # no webhook destination by default
+    objs = render(VALUE_SETS["hardened"])
+    args = controller(objs).args
+    assert "--webhook-allow=*.svc.cluster.local,hooks.example.com,10.20.0.0/16" in args
+    assert "--webhook-calls-per-namespace=2" in args
+    assert "--webhook-signing-key-file=/etc/knative-rollout/webhook-signing/signing-key" in args
+    policies = {p["metadata"]["name"]: p for p in select(objs, "NetworkPolicy")}
+    assert set(policies) == {f"{RELEASE}-knative-rollout", f"{RELEASE}-knative-rollout-test"}
+    spec = policies[f"{RELEASE}-knative-rollout"]["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    ports = [sorted(p["port"] for p in rule["ports"]) for rule in spec["egress"]]
+    assert ports == [[53, 53], [443], [9090]]  # DNS, the API server, the granted Prometheus: nothing else
+    assert spec["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    (ingress,) = spec["ingress"]
+    assert ingress["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in ingress[
+        "from"
+    ]
+    assert select(render({}), "NetworkPolicy") == []

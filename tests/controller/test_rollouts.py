@@ -1,7 +1,8 @@
 from typing import Any
 
-from rollout.api.policy import Dialect, RolloutPolicySpec
+from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import Phase, TargetRef
+from rollout.api.source import Dialect
 from rollout.controller.rollouts import (
     ControllerDefaults,
     active,

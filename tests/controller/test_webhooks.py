@@ -11,10 +11,15 @@ import pytest
 from aiohttp import web
 
 from rollout.api.policy import Webhook, WebhookType
-from rollout.controller.webhooks import WebhookCaller
+from rollout.api.rollout import Phase
+from rollout.controller.egress import Destinations
+from rollout.controller.webhooks import WebhookCaller, WebhookRunner, WebhookSettings
+from rollout.engine.inputs import WebhookResult
 from rollout.engine.webhooks import WebhookCall
 from tests.controller.objects import rollout
 from tests.local_http import serving
+
+LOCAL = WebhookSettings(Destinations.parse(["127.0.0.1/32"]))
 
 
 @pytest.fixture
@@ -61,7 +66,7 @@ def call(url: str, retries: int = 2, timeout: str = "1s", key: str = "step-0/gat
 
 async def test_webhook_outcomes(server: tuple[str, dict[str, Any]]) -> None:
     url, state = server
-    caller = WebhookCaller(backoff=0.01, max_backoff=0.02)
+    caller = WebhookCaller(LOCAL, backoff=0.01, max_backoff=0.02)
     r = rollout()
     try:
         ok = await caller.call(r, call(f"{url}/ok"))
@@ -89,3 +94,74 @@ async def test_webhook_outcomes(server: tuple[str, dict[str, Any]]) -> None:
         assert results["a"].ok and not results["b"].ok
     finally:
         await caller.close()
+
+
+class _SlowCaller(WebhookCaller):
+    """Answers after `gate` opens; counts calls in flight per namespace."""
+
+    def __init__(self) -> None:
+        super().__init__(LOCAL)
+        self.gate = asyncio.Event()
+        self.running: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    async def call(self, rollout: Any, call: WebhookCall) -> Any:
+        ns = rollout.metadata.namespace
+        self.running[ns] = self.running.get(ns, 0) + 1
+        self.peak[ns] = max(self.peak.get(ns, 0), self.running[ns])
+        try:
+            if ns == "slow":
+                await self.gate.wait()
+            return WebhookResult(True, 200, "ok")
+        finally:
+            self.running[ns] -= 1
+
+
+def _in(namespace: str, name: str) -> Any:
+    r = rollout(phase=Phase.PROGRESSING)
+    meta = r.metadata.model_copy(update={"namespace": namespace, "name": name})
+    return r.model_copy(update={"metadata": meta})
+
+
+async def test_the_runner_starts_recorded_calls_bounds_each_namespace_and_requeues() -> None:
+    caller = _SlowCaller()
+    woken: list[str] = []
+    runner = WebhookRunner(caller, woken.append, per_namespace=2)
+    slow = [_in("slow", f"r{i}") for i in range(4)]
+    hook = call("http://127.0.0.1:9/x", key="step-0/gate")
+    try:
+        for r in slow:
+            results, starting = runner.collect(r, [hook])
+            assert results == {} and [c.key for c in starting] == ["step-0/gate"]
+            runner.start(f"slow/{r.metadata.name}", r, starting)
+        await asyncio.sleep(0.05)
+        assert caller.peak["slow"] == 2  # the namespace's bound, not 4
+        assert runner.pending(slow[0]) == ["step-0/gate"]
+        # another namespace is served at once, while "slow" waits
+        fast = _in("fast", "f")
+        _, starting = runner.collect(fast, [hook])
+        runner.start("fast/f", fast, starting)
+        for _ in range(50):
+            if "fast/f" in woken:
+                break
+            await asyncio.sleep(0.01)
+        assert woken == ["fast/f"]
+        results, starting = runner.collect(fast, [hook])
+        assert results["step-0/gate"].ok and starting == []
+        # asked again while running: nothing new starts
+        assert runner.collect(slow[0], [hook]) == ({}, [])
+        caller.gate.set()
+        for _ in range(100):
+            if len(woken) == 5:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(woken) == ["fast/f", "slow/r0", "slow/r1", "slow/r2", "slow/r3"]
+        # a rollback hook's answer is delivered at the next decision, although no longer due then
+        poll = call("http://127.0.0.1:9/x", key="rollback/alarm")
+        _, starting = runner.collect(fast, [poll])
+        runner.start("fast/f", fast, starting)
+        await asyncio.sleep(0.05)
+        results, _ = runner.collect(fast, [])
+        assert list(results) == ["rollback/alarm"]
+    finally:
+        await runner.close()

@@ -21,8 +21,10 @@ import yaml
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import Rollout
 from rollout.controller.app import Controller, ControllerConfig
+from rollout.controller.egress import Destinations
 from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.rollouts import ControllerDefaults
+from rollout.controller.webhooks import WebhookSettings
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
 from rollout.kube.traffic import knative_rules
@@ -167,8 +169,8 @@ class Cluster:
             out.append(parsed)
         return sorted(out, key=lambda r: r.metadata.name)
 
-    def rollout(self, name: str) -> Rollout | None:
-        obj = self.store.get(ROLLOUTS, NS, name)
+    def rollout(self, name: str, namespace: str = NS) -> Rollout | None:
+        obj = self.store.get(ROLLOUTS, namespace, name)
         if obj is None:
             return None
         parsed, problems = parse_rollout(obj)
@@ -263,6 +265,8 @@ async def controller(cluster: Cluster, **config: Any) -> AsyncIterator[Controlle
             "informer": FAST_INFORMERS,
             "defaults": ControllerDefaults(prometheus_url=prom),
             "analysis_settle": 0.3,
+            # the tests' hooks listen on 127.0.0.1, which only an explicit network entry allows
+            "webhooks": WebhookSettings(Destinations.parse(["127.0.0.0/8"])),
             **config,
         }
     )

@@ -72,6 +72,18 @@ spec:
         ),
         (spec(webhooks=[{"name": "a", "type": "step", "url": "ftp://x"}]), "spec.webhooks[0].url"),
         (
+            spec(webhooks=[{"name": "a", "type": "step", "url": "https://user:secret@hooks.example.com/x"}]),
+            "spec.webhooks[0].url",
+        ),
+        (
+            spec(webhooks=[{"name": "a", "type": "step", "url": "http://h/x", "timeout": "1h"}]),
+            "spec.webhooks[0].timeout",
+        ),
+        (
+            spec(metricSource={"prometheus": {"bearerToken": {"file": "/t"}}}),
+            "spec.metricSource.prometheus.bearerToken.file",
+        ),
+        (
             spec(
                 webhooks=[
                     {"name": "a", "type": "step", "url": "http://a"},
@@ -276,12 +288,6 @@ def test_unknown_top_level_field_and_bad_metadata() -> None:
             Severity.WARNING,
         ),
         (
-            spec(webhooks=[{"name": "a", "type": "step", "url": "https://user:secret@hooks.example.com/x"}]),
-            "policy/url",
-            "spec.webhooks[0].url",
-            Severity.WARNING,
-        ),
-        (
             spec(webhooks=[{"name": "a", "type": "step", "url": "http:///no-host"}]),
             "policy/url",
             "spec.webhooks[0].url",
@@ -292,6 +298,12 @@ def test_unknown_top_level_field_and_bad_metadata() -> None:
             "policy/url",
             "spec.webhooks[0].url",
             Severity.ERROR,
+        ),
+        (
+            spec(metricSource={"prometheus": {"address": "http://prometheus.team-a:9090"}}),
+            "policy/metric-source-grant",
+            "spec.metricSource.prometheus.address",
+            Severity.WARNING,
         ),
         (
             spec(metricSource={"prometheus": {"address": "http://prometheus:9090/api/v1/query"}}),

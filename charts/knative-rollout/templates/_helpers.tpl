@@ -102,11 +102,21 @@ the controller code makes (tests/chart/test_rbac.py, test_rbac_recorded.py); kee
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
-{{- if .Values.rbac.readSecrets }}
+{{- if and .Values.rbac.readSecrets (not .Values.rbac.secretNamespaces) }}
+{{ include "knative-rollout.secretRule" . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Secret `get`, limited to the named Secrets when rbac.secretNames lists them. Never list or watch.
+*/}}
+{{- define "knative-rollout.secretRule" -}}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-{{- end }}
+  {{- with .Values.rbac.secretNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
 {{- end -}}
 
 {{/*
