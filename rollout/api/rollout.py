@@ -119,6 +119,9 @@ class MetricResult(ApiModel):
     message: str = ""
     measured_at: Time | None = Field(default=None, description="End of the last interval evaluated.")
     last_data_at: Time | None = Field(default=None, description="End of the last interval that had data.")
+    errored_at: Time | None = Field(
+        default=None, description="End of the last interval whose measurement failed (the source erred)."
+    )
 
 
 class RolloutStatus(ApiModel):

@@ -139,7 +139,28 @@ def render_markdown() -> str:
             lines.append(
                 f"| {phase.value} | {event.value} | {row.to.value} | {row.reason} | {kind} | {row.effect.value} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *STEP_RULE]) + "\n"
+
+
+# When StepDone / StepDoneAtGate / StepDoneLast hold (rollout.engine.machine.step_check), in the doc's words.
+STEP_RULE = (
+    "## When a step may end",
+    "",
+    "A traffic step ends (StepDone, StepDoneAtGate, or StepDoneLast, which promotes) only when Knative serves",
+    "its split and every gating metric (not `dryRun`) has fresh evidence:",
+    "",
+    "- its latest analysed window had data, inside the current step; a latest window without data holds the",
+    "  step, unless the policy says `noData: pass`;",
+    "- its latest window was measured: an error of the metric source on that window holds the step whatever",
+    "  `noData` says and however few errors came in a row (the consecutive-error limit only decides when",
+    "  holding turns into the verdict Error);",
+    "- no metric failed its last check;",
+    "- every step webhook of the step has passed.",
+    "",
+    "Then the step ends either early, when every comparison with `earlyStop` shows the candidate no worse, or",
+    "at the end of its bake, once the window reaching into the bake's last interval has been measured (an",
+    "outage in the last seconds of a step is seen before the step ends).",
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

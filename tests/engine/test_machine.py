@@ -1,8 +1,8 @@
 """Scenario tests of `decide` with synthetic observations (no server, no clock)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from rollout.api.rollout import Phase, RequestAction, Verdict
+from rollout.api.rollout import MetricResult, Phase, RequestAction, Verdict
 from rollout.engine.inputs import AnalysisUpdate, RecordEvent, RetryRollout, WebhookResult
 from rollout.engine.machine import analysis_due
 from rollout.engine.observations import ObservedTraffic
@@ -370,3 +370,66 @@ def test_warmup_keeps_the_first_seconds_of_each_step_out_of_the_analysis() -> No
     plain.tick()
     plain.tick()
     assert analysis_due(plain.rollout, plain.status.step_started_at + timedelta(seconds=30))
+
+
+def _window(w: World, seconds: float, *, data: bool, error: bool = False) -> datetime:
+    """Tick `seconds` with one analysed window of both default metrics ending then: with data, without, or
+    with the source failing (before the consecutive-error limit: the verdict is still Inconclusive)."""
+    end = w.now + timedelta(seconds=seconds)
+    before = {r.name: r.last_data_at for r in w.status.analysis}
+    found = tuple(
+        MetricResult(
+            name=name,
+            verdict=Verdict.PASS if data else Verdict.INCONCLUSIVE,
+            measured_at=end,
+            last_data_at=end if data else before.get(name),
+            errored_at=end if error else None,
+        )
+        for name in ("error-rate", "latency")
+    )
+    w.tick(seconds, analysis=AnalysisUpdate(window_end=end, results=found, judge_state={"n": 1}))
+    return end
+
+
+def test_an_error_on_the_last_window_holds_the_step_whatever_the_count_of_errors() -> None:
+    """Prometheus cut in the last seconds of a step: one failed window (far below the consecutive-error limit)
+    must hold the step at its bake's end, and the next window with data lets it go on."""
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    _window(w, 30, data=True)
+    for _ in range(4):  # the bake (1m) ends meanwhile
+        _window(w, 30, data=False, error=True)
+        assert w.status.current_step == 0, w.status.message
+    assert "failed on the last window" in w.status.message
+    _window(w, 30, data=True)
+    assert w.status.current_step == 1
+
+
+def test_a_last_window_without_data_holds_the_step() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    _window(w, 30, data=True)
+    for _ in range(3):
+        _window(w, 30, data=False)
+    assert w.status.current_step == 0 and "the last window had no data" in w.status.message
+    # with noData: pass the policy says so explicitly: the same windows end the step
+    p = World(make_rollout({**LADDER, "analysis": {"noData": "pass"}}))
+    p.tick()
+    p.tick()
+    _window(p, 30, data=True)
+    for _ in range(3):
+        _window(p, 30, data=False)
+    assert p.status.current_step == 1
+
+
+def test_the_bake_ends_a_step_only_once_its_last_window_is_measured() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    _window(w, 20, data=True)
+    w.tick(45)  # the bake's minute has passed; no window reaching into its last interval is measured yet
+    assert w.status.current_step == 0 and "waiting for the last window" in w.status.message
+    _window(w, 1, data=True)
+    assert w.status.current_step == 1

@@ -208,6 +208,11 @@ def judge_metric(
     last_data = observation.end.isoformat() if had_data else state.get("lastDataAt")
     if last_data is not None:
         new_state["lastDataAt"] = last_data
+    # the source failed on this window (before the consecutive-error limit makes the verdict Error): the
+    # step holds on it all the same (rollout.engine.machine.step_check)
+    last_error = observation.end.isoformat() if (c_error or s_error) else state.get("lastErrorAt")
+    if last_error is not None:
+        new_state["lastErrorAt"] = last_error
     rollback = any(o.rollback for o in outcomes) or (cmp_out is not None and cmp_out.rollback)
     hold = any(o.hold for o in outcomes)
     errored = any(o.errored for o in outcomes)
@@ -222,6 +227,7 @@ def judge_metric(
         errored=errored,
         ready=ready,
         last_data_at=datetime.fromisoformat(last_data) if last_data is not None else None,
+        errored_at=datetime.fromisoformat(last_error) if last_error is not None else None,
     )
     deciding = not rules.dry_run
     return Judgement(
@@ -260,6 +266,7 @@ def _result(
     errored: bool,
     ready: bool,
     last_data_at: datetime | None,
+    errored_at: datetime | None,
 ) -> MetricResult:
     c_value, c_sample, _ = value_of(observation.canary, rules.quantile)
     s_value, s_sample, _ = value_of(observation.stable, rules.quantile)
@@ -320,6 +327,7 @@ def _result(
         message="; ".join(p for p in parts if p),
         measured_at=observation.end,
         last_data_at=last_data_at,
+        errored_at=errored_at,
         **fields,
     )
 
