@@ -243,10 +243,11 @@ class WebhookRunner:
                 out[call.key] = self._done.pop(cid)
             elif cid not in self._running:
                 starting.append(call)
-        if rollout.status.phase in (Phase.PROGRESSING, Phase.PAUSED):
-            for cid in [c for c in self._done if c[2].startswith(_POLLED)]:
-                if cid[:2] == self._id(rollout, "")[:2]:
-                    out[cid[2]] = self._done.pop(cid)
+        analysing = rollout.status.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        for cid in [c for c in self._done if c[2].startswith(_POLLED) and c[:2] == self._id(rollout, "")[:2]]:
+            answer = self._done.pop(cid)
+            if analysing:  # a rollback hook that answers after its rollout ended asks for nothing
+                out[cid[2]] = answer
         return out, starting
 
     def start(self, target: Any, rollout: Rollout, calls: Sequence[WebhookCall]) -> None:

@@ -163,5 +163,11 @@ async def test_the_runner_starts_recorded_calls_bounds_each_namespace_and_requeu
         await asyncio.sleep(0.05)
         results, _ = runner.collect(fast, [])
         assert list(results) == ["rollback/alarm"]
+        # one that answers after its rollout ended is dropped, not kept for a decision that never comes
+        _, starting = runner.collect(fast, [poll])
+        runner.start("fast/f", fast, starting)
+        await asyncio.sleep(0.05)
+        ended = fast.model_copy(update={"status": fast.status.model_copy(update={"phase": Phase.SUCCEEDED})})
+        assert runner.collect(ended, []) == ({}, []) and runner.collect(fast, []) == ({}, [])
     finally:
         await runner.close()
