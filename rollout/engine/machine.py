@@ -408,7 +408,11 @@ def decide(inp: Inputs) -> Decision:
         gate_passed = result.ok and not key.startswith("rollback/")
         if (gate_passed or key.startswith("postRollout/")) and key not in completed:
             completed.append(key)
-        if not result.ok and not key.startswith("postRollout/"):
+        # a rollback hook's non-2xx answer means "no rollback": an answer, not a failure of the hook
+        answered_no = (
+            key.startswith("rollback/") and result.status_code is not None and result.status_code < 500
+        )
+        if not result.ok and not key.startswith("postRollout/") and not answered_no:
             actions.append(RecordEvent("Warning", "WebhookFailed", f"webhook {key} failed: {result.message}"))
     status = status.model_copy(
         update={"completed_webhooks": completed, "pending_webhooks": list(inp.webhooks_pending)}
@@ -446,7 +450,7 @@ def decide(inp: Inputs) -> Decision:
     # 4. the transition
     if chosen is not None:
         event, row = chosen
-        before = status.phase
+        prior = status
         updates = _apply_effect(row, status, steps, inp)
         to = row.to
         if row.effect == Effect.RESUME and status.paused_from is not None:
@@ -467,10 +471,10 @@ def decide(inp: Inputs) -> Decision:
         status, _ = _with_traffic(rollout, status, steps, inp)
         if row.effect == Effect.RETRY:
             actions.append(RetryRollout(rollout.spec.attempt + 1))
-        message = _transition_message(event, row, before, status, steps, inp, check)
+        message = _transition_message(event, row, prior, status, steps, inp, check)
         actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))
         log.update(
-            {"event": event.value, "from": before.value, "to": status.phase.value, "reason": row.reason}
+            {"event": event.value, "from": prior.phase.value, "to": status.phase.value, "reason": row.reason}
         )
 
     # 5. conditions and message
@@ -507,14 +511,14 @@ def decide(inp: Inputs) -> Decision:
 def _transition_message(
     event: Event,
     row: Row,
-    before: Phase,
+    prior: RolloutStatus,
     status: RolloutStatus,
     steps: list[EngineStep],
     inp: Inputs,
     check: StepCheck | None,
 ) -> str:
     spec = inp.rollout.spec
-    base = f"{before.value} -> {status.phase.value}"
+    base = f"{prior.phase.value} -> {status.phase.value}"
     if event == Event.CANDIDATE_FAILED:
         return f"{base}: revision {spec.candidate_revision} failed: {inp.candidate.reason} {inp.candidate.message}".strip()
     if event == Event.READY_DEADLINE:
@@ -531,7 +535,8 @@ def _transition_message(
     if event == Event.SUPERSEDED:
         return f"{base}: revision {inp.superseded_by} replaced candidate {spec.candidate_revision}"
     if event in (Event.STEP_DONE, Event.STEP_DONE_AT_GATE, Event.STEP_DONE_LAST) and check is not None:
-        return f"{base}: step {status.current_step + 1}/{len(steps)} at {status.canary_weight}%: {check.why}"
+        # the step that ended, as it was: the new status already shows the next step (or 100% when promoting)
+        return f"{base}: step {prior.current_step + 1}/{len(steps)} at {prior.canary_weight}%: {check.why}"
     if event == Event.PROMOTION_APPLIED:
         return f"{base}: revision {spec.candidate_revision} serves 100% and is the new stable"
     req = inp.rollout.spec.request

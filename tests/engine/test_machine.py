@@ -433,3 +433,29 @@ def test_the_bake_ends_a_step_only_once_its_last_window_is_measured() -> None:
     assert w.status.current_step == 0 and "waiting for the last window" in w.status.message
     _window(w, 1, data=True)
     assert w.status.current_step == 1
+
+
+def test_step_events_describe_the_step_that_ended() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    drive_step(w)
+    drive_step(w)
+    messages = [a.message for d in w.history for a in d.actions if isinstance(a, RecordEvent)]
+    advanced = next(m for m in messages if m.startswith("Progressing -> Progressing"))
+    passed = next(m for m in messages if m.startswith("Progressing -> Promoting"))
+    assert "step 1/2 at 10%" in advanced and "step 2/2 at 50%" in passed, messages
+
+
+def test_a_rollback_hook_that_answers_no_is_not_a_failed_hook() -> None:
+    policy = {**LADDER, "webhooks": [{"name": "alarm", "type": "rollback", "url": "http://hooks.test/alarm"}]}
+    w = World(make_rollout(policy))
+    w.tick()
+    w.tick()
+    no = w.tick(30, analysis=w.passing(), webhooks={"rollback/alarm": WebhookResult(False, 404, "no alarm")})
+    assert not [a for a in no.actions if isinstance(a, RecordEvent) and a.reason == "WebhookFailed"]
+    broken = w.tick(
+        30, analysis=w.passing(), webhooks={"rollback/alarm": WebhookResult(False, None, "timed out")}
+    )
+    (failed,) = [a for a in broken.actions if isinstance(a, RecordEvent) and a.reason == "WebhookFailed"]
+    assert "timed out" in failed.message and w.status.phase == Phase.PROGRESSING
