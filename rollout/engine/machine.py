@@ -8,27 +8,25 @@ which events hold and does the bookkeeping (step clock, traffic applied, conditi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from rollout.api.common import ConditionStatus
 from rollout.api.durations import format_duration
-from rollout.api.policy import NoDataPolicy, RolloutPolicySpec, WebhookType
+from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import (
     TERMINAL_PHASES,
     ManualRequest,
-    MetricResult,
     Phase,
     RequestAction,
     Rollout,
     RolloutStatus,
     TrafficEntry,
-    Verdict,
 )
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
+from rollout.engine.stepcheck import StepCheck, step_check
 from rollout.engine.steps import EngineStep, engine_steps
 from rollout.engine.transitions import OPTED_OUT_REASON, Effect, Event, Row, lookup
 from rollout.engine.webhooks import webhook_key
@@ -42,12 +40,6 @@ _REQUEST_EVENTS: dict[RequestAction, Event] = {
     RequestAction.PAUSE: Event.PAUSE_REQUESTED,
     RequestAction.RETRY: Event.RETRY_REQUESTED,
 }
-
-
-@dataclass(frozen=True)
-class StepCheck:
-    done: bool
-    why: str
 
 
 def pending_request(rollout: Rollout) -> ManualRequest | None:
@@ -79,93 +71,6 @@ def analysis_due(rollout: Rollout, now: datetime) -> bool:
 
 def _seconds(a: datetime, b: datetime | None) -> float:
     return (a - b).total_seconds() if b is not None else 0.0
-
-
-def _fresh(r: MetricResult, started: datetime) -> bool:
-    """The metric's latest window had data, and it lies in the current step."""
-    return (
-        r.last_data_at is not None
-        and r.measured_at is not None
-        and r.last_data_at >= r.measured_at
-        and r.last_data_at > started
-    )
-
-
-def _metric_blocker(
-    name: str, r: MetricResult | None, started: datetime, no_data: NoDataPolicy
-) -> str | None:
-    """Why this gating metric holds the step, if it does. Missing or failed evidence never counts as good:
-    an error on the latest window holds whatever the count of errors in a row (that count only decides when
-    holding turns into failure), and so does a latest window without data, unless the policy says noData:
-    pass."""
-    if r is not None and r.verdict == Verdict.FAIL:
-        return f"{name} failed its last check"
-    if r is not None and r.verdict == Verdict.ERROR:
-        return f"{name}: the metric source errs ({r.message})"
-    if (
-        r is not None
-        and r.errored_at is not None
-        and r.measured_at is not None
-        and r.errored_at >= r.measured_at
-    ):
-        return f"{name}: the metric source failed on the last window; holding until a window is measured"
-    if no_data != NoDataPolicy.PASS and (r is None or not _fresh(r, started)):
-        if r is not None and r.last_data_at is not None and r.last_data_at > started:
-            return f"{name}: the last window had no data"
-        return f"{name}: no data at this step yet"
-    return None
-
-
-def step_check(
-    policy: RolloutPolicySpec, step: EngineStep, status: RolloutStatus, now: datetime
-) -> StepCheck:
-    """Whether the current traffic step may end now, and why (or why not)."""
-    if step.is_gate:
-        return StepCheck(False, "at a gate")
-    started = status.step_started_at
-    if not status.traffic_applied or started is None:
-        return StepCheck(False, "waiting for Knative to serve the step's traffic")
-    elapsed = _seconds(now, started)
-    results = {r.name: r for r in status.analysis}
-    blockers: list[str] = []
-    comparisons_no_worse = True
-    # the bake may end the step only once the window reaching its end has been measured
-    final_window = started + timedelta(seconds=step.bake - policy.analysis.interval)
-    unmeasured: list[str] = []
-    for metric in policy.analysis.metrics:
-        if metric.dry_run:
-            continue
-        r = results.get(metric.name)
-        no_data = metric.no_data or policy.analysis.no_data
-        blocker = _metric_blocker(metric.name, r, started, no_data)
-        if blocker is not None:
-            blockers.append(blocker)
-        if r is None or r.measured_at is None or r.measured_at <= started or r.measured_at < final_window:
-            unmeasured.append(metric.name)
-        early = metric.compare is not None and metric.compare.early_stop
-        if not (early and r is not None and r.no_worse and _fresh(r, started)):
-            comparisons_no_worse = False
-    done = set(status.completed_webhooks)
-    hooks = [webhook_key(h, status.current_step) for h in policy.webhooks if h.type == WebhookType.STEP]
-    waiting = [key for key in hooks if key not in done]
-    if waiting:  # a step hook gates its step: the step ends only once every one has passed
-        blockers.append(f"waiting for webhook {', '.join(waiting)}")
-    if blockers:
-        return StepCheck(False, "; ".join(blockers))
-    if elapsed >= step.bake and unmeasured:
-        return StepCheck(False, f"bake time passed; waiting for the last window of {', '.join(unmeasured)}")
-    if elapsed >= step.bake:
-        return StepCheck(True, f"bake time {format_duration(step.bake)} passed")
-    if (
-        step.early_stop
-        and comparisons_no_worse
-        and any(not m.dry_run for m in policy.analysis.metrics)
-        and elapsed >= policy.analysis.interval
-    ):
-        return StepCheck(
-            True, f"evidence shows the candidate is no worse after {format_duration(int(elapsed))}"
-        )
-    return StepCheck(False, f"baking {format_duration(int(elapsed))} of {format_duration(step.bake)}")
 
 
 def _hooks_done(

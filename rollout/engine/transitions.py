@@ -142,7 +142,7 @@ def render_markdown() -> str:
     return "\n".join([*lines, "", *STEP_RULE]) + "\n"
 
 
-# When StepDone / StepDoneAtGate / StepDoneLast hold (rollout.engine.machine.step_check), in the doc's words.
+# When StepDone / StepDoneAtGate / StepDoneLast hold (rollout.engine.stepcheck), in the doc's words.
 STEP_RULE = (
     "## When a step may end",
     "",

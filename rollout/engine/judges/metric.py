@@ -209,7 +209,7 @@ def judge_metric(
     if last_data is not None:
         new_state["lastDataAt"] = last_data
     # the source failed on this window (before the consecutive-error limit makes the verdict Error): the
-    # step holds on it all the same (rollout.engine.machine.step_check)
+    # step holds on it all the same (rollout.engine.stepcheck)
     last_error = observation.end.isoformat() if (c_error or s_error) else state.get("lastErrorAt")
     if last_error is not None:
         new_state["lastErrorAt"] = last_error
