@@ -74,6 +74,7 @@ def step_check(
     # the bake may end the step only once the window reaching its end has been measured
     final_window = started + timedelta(seconds=step.bake - policy.analysis.interval)
     unmeasured: list[str] = []
+    blind: list[str] = []  # noData: pass metrics whose latest window had no data
     for metric in policy.analysis.metrics:
         if metric.dry_run:
             continue
@@ -82,6 +83,8 @@ def step_check(
         blocker = _metric_blocker(metric.name, r, started, no_data)
         if blocker is not None:
             blockers.append(blocker)
+        elif r is None or not _fresh(r, started):
+            blind.append(metric.name)
         if r is None or r.measured_at is None or r.measured_at <= started or r.measured_at < final_window:
             unmeasured.append(metric.name)
         early = metric.compare is not None and metric.compare.early_stop
@@ -97,7 +100,9 @@ def step_check(
     if elapsed >= step.bake and unmeasured:
         return StepCheck(False, f"bake time passed; waiting for the last window of {', '.join(unmeasured)}")
     if elapsed >= step.bake:
-        return StepCheck(True, f"bake time {format_duration(step.bake)} passed")
+        # the policy allows it, and whoever reads the Event must know the step ended without that evidence
+        without = f" without data for {', '.join(blind)} (noData: pass)" if blind else ""
+        return StepCheck(True, f"bake time {format_duration(step.bake)} passed{without}")
     if (
         step.early_stop
         and comparisons_no_worse

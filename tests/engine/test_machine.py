@@ -422,6 +422,8 @@ def test_a_last_window_without_data_holds_the_step() -> None:
     for _ in range(3):
         _window(p, 30, data=False)
     assert p.status.current_step == 1
+    advanced = [a.message for d in p.history for a in d.actions if isinstance(a, RecordEvent)]
+    assert any("without data for error-rate, latency (noData: pass)" in m for m in advanced), advanced
 
 
 def test_the_bake_ends_a_step_only_once_its_last_window_is_measured() -> None:
