@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 GROUP = "knrollout.dev"
 VERSION = "v1alpha1"
@@ -32,6 +33,12 @@ class ApiModel(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON form written to the cluster: camelCase, no unset optional fields."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def field_error(message: str, at: tuple[int | str, ...], hint: str = "") -> PydanticCustomError:
+    """A validation error located below the model that raises it: `at` is the path from that model (e.g.
+    `("steps", 2, "weight")`), `hint` how to fix it. rollout.api.load turns both into the FieldProblem."""
+    return PydanticCustomError("field_error", "{message}", {"message": message, "at": at, "hint": hint})
 
 
 def _in_utc(value: datetime) -> datetime:

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonSchema
 from pydantic.config import JsonDict
 
+from rollout.api.common import field_error
+
 _UNIT_SECONDS: dict[str, float] = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -100,3 +102,9 @@ def at_most(seconds: float) -> JsonDict:
             {"rule": f"duration(self) <= duration('{text}')", "message": f"must be at most {text}"}
         ]
     }
+
+
+def check_at_most(seconds: float, maximum: float, what: str, at: tuple[int | str, ...], hint: str) -> None:
+    """The models' side of `at_most`: a duration outside (0, maximum] is the field error of `at`."""
+    if not 0 < seconds <= maximum:
+        raise field_error(f"{what} must be above 0 and at most {maximum:g}s", at, hint)

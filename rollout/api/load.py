@@ -81,7 +81,7 @@ def _allowed_names(model: type[BaseModel]) -> list[str]:
 def _problem(root: type[BaseModel], err: ErrorDetails, prefix: Sequence[str]) -> FieldProblem:
     loc = list(err["loc"])
     kind = err["type"]
-    if kind == "field_error":  # rollout.api.policy.field_error: located below the raising model
+    if kind == "field_error":  # rollout.api.common.field_error: located below the raising model
         ctx = err.get("ctx", {})
         return FieldProblem(format_path([*prefix, *loc, *ctx.get("at", ())]), err["msg"], ctx.get("hint", ""))
     path = format_path([*prefix, *loc])

@@ -10,20 +10,13 @@ from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
 
 from rollout.analysis.promql import template_problems
-from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr
-from rollout.api.durations import Duration, at_most
+from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr, field_error
+from rollout.api.durations import Duration, at_most, check_at_most
 from rollout.api.source import HeaderValue, MetricSource
 
 Percent = Annotated[int, Field(ge=0, le=100)]
-
-
-def field_error(message: str, at: tuple[int | str, ...], hint: str = "") -> PydanticCustomError:
-    """A validation error located below the model that raises it: `at` is the path from that model (e.g.
-    `("steps", 2, "weight")`), `hint` how to fix it. rollout.api.load turns both into the FieldProblem."""
-    return PydanticCustomError("field_error", "{message}", {"message": message, "at": at, "hint": hint})
 
 
 # ---------------------------------------------------------------------------------------------- strategy
@@ -509,12 +502,13 @@ class Webhook(ApiModel):
                 ("url",),
                 "send them in `headers` with secretKeyRef (a Secret labelled knrollout.dev/metric-credentials)",
             )
-        if not 0 < self.timeout <= MAX_WEBHOOK_TIMEOUT_SECONDS:
-            raise field_error(
-                f"a webhook's timeout must be above 0 and at most {MAX_WEBHOOK_TIMEOUT_SECONDS:g}s",
-                ("timeout",),
-                "use a few seconds; a hook that needs longer should answer at once and be polled (rollback)",
-            )
+        check_at_most(
+            self.timeout,
+            MAX_WEBHOOK_TIMEOUT_SECONDS,
+            "a webhook's timeout",
+            ("timeout",),
+            "use a few seconds; a hook that needs longer should answer at once and be polled (rollback)",
+        )
         return self
 
 

@@ -17,10 +17,9 @@ from enum import StrEnum
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
 
-from rollout.api.common import API_VERSION, GROUP, ApiModel, Condition, NameStr, SecretKeyRef
-from rollout.api.durations import Duration, at_most
+from rollout.api.common import API_VERSION, GROUP, ApiModel, Condition, NameStr, SecretKeyRef, field_error
+from rollout.api.durations import Duration, at_most, check_at_most
 
 # The label (or annotation) a Secret carries to let the controller read it for a namespaced object.
 CREDENTIALS_OPT_IN = f"{GROUP}/metric-credentials"
@@ -34,10 +33,6 @@ class Dialect(StrEnum):
     KNATIVE_CLASSIC = "knative-classic"
     KNATIVE_OTEL = "knative-otel"
     KOURIER = "kourier"
-
-
-def _problem(message: str, at: tuple[int | str, ...], hint: str) -> PydanticCustomError:
-    return PydanticCustomError("field_error", "{message}", {"message": message, "at": at, "hint": hint})
 
 
 _NO_FILE = (
@@ -64,9 +59,9 @@ class BearerToken(ApiModel):
     def _no_file(self) -> Self:
         if self.file is not None:
             message, _, hint = _NO_FILE.partition("; ")
-            raise _problem(message, ("file",), hint)
+            raise field_error(message, ("file",), hint)
         if self.secret_key_ref is None:
-            raise _problem(
+            raise field_error(
                 "a bearer token needs `secretKeyRef`", ("secretKeyRef",), "name the Secret and key"
             )
         return self
@@ -106,15 +101,6 @@ class TlsConfig(ApiModel):
         return self
 
 
-def _bounded_timeout(timeout: float) -> None:
-    if timeout <= 0 or timeout > MAX_QUERY_TIMEOUT_SECONDS:
-        raise _problem(
-            f"a query timeout must be above 0 and at most {MAX_QUERY_TIMEOUT_SECONDS:g}s",
-            ("timeout",),
-            "use a few seconds, e.g. 10s; a slower Prometheus needs a cheaper query, not a longer wait",
-        )
-
-
 class PrometheusSource(ApiModel):
     """A policy's own Prometheus (only where the admins allow it; see metricSource.ref)."""
 
@@ -139,7 +125,13 @@ class PrometheusSource(ApiModel):
     def _one_auth(self) -> Self:
         if self.bearer_token is not None and self.basic_auth is not None:
             raise ValueError("use either `bearerToken` or `basicAuth`, not both")
-        _bounded_timeout(self.timeout)
+        check_at_most(
+            self.timeout,
+            MAX_QUERY_TIMEOUT_SECONDS,
+            "a query timeout",
+            ("timeout",),
+            "use a few seconds, e.g. 10s; a slower Prometheus needs a cheaper query, not a longer wait",
+        )
         return self
 
     def names_secrets(self) -> bool:
@@ -175,7 +167,7 @@ class MetricSource(ApiModel):
     @model_validator(mode="after")
     def _ref_alone(self) -> Self:
         if self.ref is not None and not self.prometheus.is_default():
-            raise _problem(
+            raise field_error(
                 "`ref` names a granted source, so the policy cannot also set its own Prometheus settings",
                 ("prometheus",),
                 "keep `ref` and drop `prometheus` (the ClusterMetricSource holds address and credentials)",
@@ -231,7 +223,7 @@ class ClusterMetricSourceSpec(ApiModel):
     @model_validator(mode="after")
     def _secret_namespace(self) -> Self:
         if self.prometheus.names_secrets() and self.secret_namespace is None:
-            raise _problem(
+            raise field_error(
                 "this source names Secrets but not the namespace they live in",
                 ("secretNamespace",),
                 "set secretNamespace, e.g. the controller's namespace",
