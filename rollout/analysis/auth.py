@@ -74,7 +74,7 @@ def _text(raw: bytes | str, what: str) -> str:
         raise AuthError(f"{what} is not UTF-8 text") from exc
 
 
-def _header_value(raw: bytes | str, what: str) -> str:
+def header_value(raw: bytes | str, what: str) -> str:
     text = _text(raw, what).strip()
     if not text:
         raise AuthError(f"{what} is empty")
@@ -86,26 +86,21 @@ def _header_value(raw: bytes | str, what: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Reader:
-    """Where a source's Secrets are read, and whether they must opt in."""
+class SecretRefReader:
+    """Reads the Secret keys an object names: in `namespace`, and (`opt_in`) only from Secrets that opted in.
+    A failure is an AuthError naming the field (`field_path`) and the Secret."""
 
     secrets: SecretReader
     namespace: str
     opt_in: bool
 
     async def __call__(self, ref: SecretKeyRef, field_path: str) -> bytes:
-        return await _secret(self.secrets, self.namespace, ref, field_path, self.opt_in)
-
-
-async def _secret(
-    secrets: SecretReader, namespace: str, ref: SecretKeyRef, field_path: str, opt_in: bool
-) -> bytes:
-    try:
-        return await secrets.read(namespace, ref.name, ref.key, opt_in=opt_in)
-    except SecretUnavailable as exc:
-        raise AuthError(
-            f"{field_path}: cannot read key {ref.key!r} of Secret {namespace}/{ref.name}: {exc}"
-        ) from exc
+        try:
+            return await self.secrets.read(self.namespace, ref.name, ref.key, opt_in=self.opt_in)
+        except SecretUnavailable as exc:
+            raise AuthError(
+                f"{field_path}: cannot read key {ref.key!r} of Secret {self.namespace}/{ref.name}: {exc}"
+            ) from exc
 
 
 async def _read_token_file(path: str) -> bytes:
@@ -140,22 +135,22 @@ async def resolve_connection(
             "metricSource.prometheus: credentials are sent only to the policy's own address, never to the "
             "controller's Prometheus; set address, or drop the credentials"
         )
-    read = _Reader(secrets, namespace, opt_in=not granted)
+    read = SecretRefReader(secrets, namespace, opt_in=not granted)
     headers = await _headers(spec, read)
     if isinstance(spec.bearer_token, GrantedBearerToken) and spec.bearer_token.file is not None:
         token = await _read_token_file(spec.bearer_token.file)
-        headers.append(("Authorization", "Bearer " + _header_value(token, "prometheus.bearerToken")))
+        headers.append(("Authorization", "Bearer " + header_value(token, "prometheus.bearerToken")))
     elif spec.bearer_token is not None and spec.bearer_token.secret_key_ref is not None:
         where = "metricSource.prometheus.bearerToken"
         token = await read(spec.bearer_token.secret_key_ref, where)
-        headers.append(("Authorization", "Bearer " + _header_value(token, where)))
+        headers.append(("Authorization", "Bearer " + header_value(token, where)))
     if spec.basic_auth is not None:
         headers.append(("Authorization", await _basic(spec.basic_auth, read)))
     tls = await _tls(spec.tls, read) if spec.tls is not None else None
     return Connection(address=address.rstrip("/"), timeout=spec.timeout, headers=tuple(headers), tls=tls)
 
 
-async def _headers(spec: PrometheusSource, read: _Reader) -> list[tuple[str, str]]:
+async def _headers(spec: PrometheusSource, read: SecretRefReader) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     for i, header in enumerate(spec.headers):
         where = f"metricSource.prometheus.headers[{i}] ({header.name})"
@@ -163,7 +158,7 @@ async def _headers(spec: PrometheusSource, read: _Reader) -> list[tuple[str, str
             raw: bytes | str = await read(header.secret_key_ref, where)
         else:
             raw = header.value or ""
-        headers.append((header.name, _header_value(raw, where)))
+        headers.append((header.name, header_value(raw, where)))
     has_auth_header = any(name.lower() == "authorization" for name, _ in headers)
     if (spec.bearer_token is not None or spec.basic_auth is not None) and has_auth_header:
         raise AuthError(
@@ -173,17 +168,17 @@ async def _headers(spec: PrometheusSource, read: _Reader) -> list[tuple[str, str
     return headers
 
 
-async def _basic(ba: BasicAuth, read: _Reader) -> str:
+async def _basic(ba: BasicAuth, read: SecretRefReader) -> str:
     where = "metricSource.prometheus.basicAuth"
     user = await read(SecretKeyRef(name=ba.secret_name, key=ba.username_key), where)
     password = await read(SecretKeyRef(name=ba.secret_name, key=ba.password_key), where)
-    username = _header_value(user, f"{where}.usernameKey")
+    username = header_value(user, f"{where}.usernameKey")
     secret = _text(password, f"{where}.passwordKey").rstrip("\r\n")
     # Built here rather than by requests so that non-Latin-1 credentials are sent as UTF-8.
     return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode("ascii")
 
 
-async def _tls(t: TlsConfig, read: _Reader) -> TlsMaterial:
+async def _tls(t: TlsConfig, read: SecretRefReader) -> TlsMaterial:
     where = "metricSource.prometheus.tls"
     return TlsMaterial(
         ca_pem=await read(t.ca_secret_ref, f"{where}.caSecretRef") if t.ca_secret_ref else None,

@@ -23,7 +23,7 @@ import structlog
 from aiohttp.abc import AbstractResolver
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from rollout.analysis.auth import SecretReader, SecretUnavailable
+from rollout.analysis.auth import AuthError, SecretReader, SecretRefReader, header_value
 from rollout.api.policy import MAX_WEBHOOK_CALL_SECONDS
 from rollout.api.rollout import Phase, Rollout
 from rollout.controller.egress import Destinations, GuardedResolver, refusal
@@ -118,24 +118,19 @@ class WebhookCaller:
         return self._session
 
     async def _headers(self, rollout: Rollout, call: WebhookCall, body: bytes) -> dict[str, str]:
+        """The call's headers: literal ones, those from opted-in Secrets of the policy's namespace (read and
+        checked as a metric source's are), and the signature. Raises AuthError."""
         headers = {"Content-Type": "application/json"}
         namespace = rollout.metadata.namespace or ""
+        read = SecretRefReader(self.secrets, namespace, opt_in=True) if self.secrets is not None else None
         for i, header in enumerate(call.webhook.headers):
             where = f"webhooks[{call.webhook.name}].headers[{i}] ({header.name})"
             if header.secret_key_ref is None:
                 headers[header.name] = header.value or ""
-                continue
-            if self.secrets is None:
-                raise SecretUnavailable(f"{where}: this controller reads no Secrets for webhooks")
-            ref = header.secret_key_ref
-            try:
-                raw = await self.secrets.read(namespace, ref.name, ref.key, opt_in=True)
-            except SecretUnavailable as exc:
-                raise SecretUnavailable(f"{where}: {exc}") from None
-            value = raw.decode("utf-8", errors="replace").strip()
-            if any(ord(c) < 0x20 for c in value):
-                raise SecretUnavailable(f"{where}: the Secret's value holds control characters")
-            headers[header.name] = value
+            elif read is None:
+                raise AuthError(f"{where}: this controller reads no Secrets for webhooks")
+            else:
+                headers[header.name] = header_value(await read(header.secret_key_ref, where), where)
         if self.settings.signing_key is not None:
             stamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = stamp
@@ -174,7 +169,7 @@ class WebhookCaller:
         body = json.dumps(webhook_payload(rollout, call), separators=(",", ":")).encode()
         try:
             headers = await self._headers(rollout, call, body)
-        except SecretUnavailable as exc:
+        except AuthError as exc:
             return WebhookResult(False, None, str(exc))
         retrying = AsyncRetrying(
             stop=stop_after_attempt(hook.retries + 1),
@@ -196,10 +191,6 @@ class WebhookCaller:
             )
         log.warning("webhook failed", key=call.key, rollout=rollout.metadata.name, message=last.message)
         return last
-
-    async def call_all(self, rollout: Rollout, calls: Sequence[WebhookCall]) -> dict[str, WebhookResult]:
-        results = await asyncio.gather(*(self.call(rollout, c) for c in calls))
-        return {c.key: r for c, r in zip(calls, results, strict=True)}
 
 
 CallId = tuple[str, str, str]  # (namespace, rollout name, call key)
@@ -244,7 +235,8 @@ class WebhookRunner:
             elif cid not in self._running:
                 starting.append(call)
         analysing = rollout.status.phase in (Phase.PROGRESSING, Phase.PAUSED)
-        for cid in [c for c in self._done if c[2].startswith(_POLLED) and c[:2] == self._id(rollout, "")[:2]]:
+        owner = self._id(rollout, "")[:2]
+        for cid in [c for c in self._done if c[:2] == owner and c[2].startswith(_POLLED)]:
             answer = self._done.pop(cid)
             if analysing:  # a rollback hook that answers after its rollout ended asks for nothing
                 out[cid[2]] = answer
