@@ -26,10 +26,10 @@ from rollout.api.rollout import (
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
-from rollout.engine.stepcheck import StepCheck, step_check
+from rollout.engine.stepcheck import StepCheck, seconds_since, step_check
 from rollout.engine.steps import EngineStep, engine_steps
 from rollout.engine.transitions import OPTED_OUT_REASON, Effect, Event, Row, lookup
-from rollout.engine.webhooks import webhook_key
+from rollout.engine.webhooks import hooks_waiting
 
 DEADLINE_CONDITION = "DeadlineExceeded"
 
@@ -69,14 +69,10 @@ def analysis_due(rollout: Rollout, now: datetime) -> bool:
     return since is not None and now - since >= interval
 
 
-def _seconds(a: datetime, b: datetime | None) -> float:
-    return (a - b).total_seconds() if b is not None else 0.0
-
-
 def _hooks_done(
     policy: RolloutPolicySpec, kind: WebhookType, done: set[str], step: int | None = None
 ) -> bool:
-    return all(webhook_key(h, step) in done for h in policy.webhooks if h.type == kind)
+    return not hooks_waiting(policy, kind, done, step)
 
 
 def _next_kind(steps: list[EngineStep], index: int) -> str:
@@ -96,7 +92,7 @@ def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: 
     done = set(status.completed_webhooks)
     step = steps[min(status.current_step, len(steps) - 1)]
     at_gate = phase == Phase.PAUSED and step.is_gate and status.reason in ("ManualGate",)
-    age = _seconds(now, status.started_at)
+    age = seconds_since(now, status.started_at)
 
     if req is not None and req.action == RequestAction.ABORT:
         events.append(Event.ABORT_REQUESTED)
@@ -128,7 +124,7 @@ def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: 
     if req is not None and req.action in _REQUEST_EVENTS and req.action != RequestAction.ABORT:
         events.append(_REQUEST_EVENTS[req.action])
     gate_timer = (
-        step.gate_duration is not None and _seconds(now, status.step_started_at) >= step.gate_duration
+        step.gate_duration is not None and seconds_since(now, status.step_started_at) >= step.gate_duration
     )
     if req is not None and req.action == RequestAction.RESUME and not at_gate:
         events.append(Event.RESUME_REQUESTED)

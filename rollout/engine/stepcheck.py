@@ -10,7 +10,7 @@ from rollout.api.durations import format_duration
 from rollout.api.policy import NoDataPolicy, RolloutPolicySpec, WebhookType
 from rollout.api.rollout import MetricResult, RolloutStatus, Verdict
 from rollout.engine.steps import EngineStep
-from rollout.engine.webhooks import webhook_key
+from rollout.engine.webhooks import hooks_waiting
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class StepCheck:
     why: str
 
 
-def _seconds(a: datetime, b: datetime | None) -> float:
+def seconds_since(a: datetime, b: datetime | None) -> float:
+    """Seconds from `b` to `a`; 0 when `b` is unknown."""
     return (a - b).total_seconds() if b is not None else 0.0
 
 
@@ -67,7 +68,7 @@ def step_check(
     started = status.step_started_at
     if not status.traffic_applied or started is None:
         return StepCheck(False, "waiting for Knative to serve the step's traffic")
-    elapsed = _seconds(now, started)
+    elapsed = seconds_since(now, started)
     results = {r.name: r for r in status.analysis}
     blockers: list[str] = []
     comparisons_no_worse = True
@@ -90,9 +91,7 @@ def step_check(
         early = metric.compare is not None and metric.compare.early_stop
         if not (early and r is not None and r.no_worse and _fresh(r, started)):
             comparisons_no_worse = False
-    done = set(status.completed_webhooks)
-    hooks = [webhook_key(h, status.current_step) for h in policy.webhooks if h.type == WebhookType.STEP]
-    waiting = [key for key in hooks if key not in done]
+    waiting = hooks_waiting(policy, WebhookType.STEP, set(status.completed_webhooks), status.current_step)
     if waiting:  # a step hook gates its step: the step ends only once every one has passed
         blockers.append(f"waiting for webhook {', '.join(waiting)}")
     if blockers:

@@ -3,10 +3,11 @@ results to `decide` by key; completed gates are remembered in status.completedWe
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from rollout.api.policy import Webhook, WebhookType
+from rollout.api.policy import RolloutPolicySpec, Webhook, WebhookType
 from rollout.api.rollout import TERMINAL_PHASES, Phase, Rollout
 from rollout.engine.steps import engine_steps
 
@@ -21,6 +22,14 @@ def webhook_key(webhook: Webhook, step: int | None = None) -> str:
     if webhook.type == WebhookType.STEP:
         return f"step-{step}/{webhook.name}"
     return f"{webhook.type.value}/{webhook.name}"
+
+
+def hooks_waiting(
+    policy: RolloutPolicySpec, kind: WebhookType, done: Collection[str], step: int | None = None
+) -> list[str]:
+    """Keys of the policy's `kind` hooks (at `step`, for step hooks) that have not passed yet."""
+    keys = (webhook_key(h, step) for h in policy.webhooks if h.type == kind)
+    return [key for key in keys if key not in done]
 
 
 def due_webhooks(
