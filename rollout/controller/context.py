@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,9 +109,10 @@ class Context:
     # TargetsManageable condition (the target's next reconcile clears or renews it)
     refused: dict[ObjectKey, tuple[str, str]] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def grants(self) -> Grants:
-        """What the admins allow policies (a policy reaching past it is invalid)."""
+        """What the admins allow policies (a policy reaching past it is invalid). Built once: every reconcile
+        reads it, and it keys the memo of parsed policies (rollout.controller.assess.policy_view)."""
         return Grants(self.defaults.allow_policy_metric_address, self.webhooks.caller.settings.destinations)
 
 
