@@ -71,14 +71,14 @@ def detect_drift(
 ) -> Drift | None:
     """Someone else rewrote spec.traffic away from the rollout's plan `last_written` (its status.traffic).
 
-    The status is written before the traffic, so spec.traffic may still hold the previous plan while the
-    status holds the next one (a write in flight, or lost to a crash or a conflict): that is not drift.
-    With managedFields, the last writer of spec.traffic says who it was (drift when it is not the
-    controller); without them, drift is reported only when the plan had been served (`served`: Knative
-    showed it, so spec.traffic held it, and someone changed it since). None when spec.traffic is the plan
-    (plus users' 0% entries) or there is no plan yet. `configuration`: a standalone Route's, which its
-    `latest` entry names."""
-    if not last_written:
+    Drift needs the plan to have been served (`served`: Knative showed it, so spec.traffic held it) and
+    changed since. The status is written before the traffic, so spec.traffic may still hold the previous
+    plan while the status holds the next one (a write in flight, or lost to a crash or a conflict): the
+    last writer of spec.traffic then is whoever wrote before us, who changed nothing of ours. With
+    managedFields, the last writer of spec.traffic names who changed it (no drift when it is the
+    controller). None when spec.traffic is the plan (plus users' 0% entries) or there is no plan yet.
+    `configuration`: a standalone Route's, which its `latest` entry names."""
+    if not last_written or not served:
         return None
     expected = with_configuration(
         merge_user_entries(TrafficPlan(tuple(last_written)), current), configuration
@@ -86,12 +86,6 @@ def detect_drift(
     if same_traffic(current, expected):
         return None
     writer = last_traffic_writer(managed_fields)
-    if writer is not None:
-        return (
-            None
-            if writer.manager == field_manager
-            else Drift(writer, entries_summary(expected), entries_summary(current))
-        )
-    if not served:
+    if writer is not None and writer.manager == field_manager:
         return None
-    return Drift(None, entries_summary(expected), entries_summary(current))
+    return Drift(writer, entries_summary(expected), entries_summary(current))

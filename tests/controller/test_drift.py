@@ -29,7 +29,7 @@ def test_gitops_rewrite_is_drift_naming_the_manager_and_the_change() -> None:
         managed("kubectl-edit", "2026-11-25T11:00:00Z"),
         managed("knative-serving", "2026-11-25T12:05:00Z", traffic=False),
     ]
-    drift = detect_drift(current, PLAN, fields, "knative-rollout", served=False)
+    drift = detect_drift(current, PLAN, fields, "knative-rollout", served=True)
     assert drift is not None
     assert drift.writer is not None and drift.writer.manager == "argocd-controller"
     msg = drift.message()
@@ -49,6 +49,18 @@ def test_a_plan_recorded_but_not_yet_written_is_not_drift() -> None:
     fields = [managed("kubectl", "2026-11-25T11:00:00Z"), managed("knative-rollout", "2026-11-25T12:00:00Z")]
     assert detect_drift(PREVIOUS_STEP, PLAN, fields, "knative-rollout", served=False) is None
     assert detect_drift(PREVIOUS_STEP, PLAN, [], "knative-rollout", served=False) is None
+
+
+def test_a_conflict_on_our_own_write_does_not_blame_the_last_writer() -> None:
+    # our first step write met a 409: spec.traffic is still what kubectl applied with the new image, and
+    # the plan recorded in the status was never served
+    applied = [{"latestRevision": True, "percent": 100}]
+    fields = [managed("kubectl-client-side-apply", "2026-11-25T12:00:00Z")]
+    assert detect_drift(applied, PLAN, fields, "knative-rollout", served=False) is None
+    # once the plan has been served, the same change is drift, and kubectl is named
+    drift = detect_drift(applied, PLAN, fields, "knative-rollout", served=True)
+    assert drift is not None and drift.writer is not None
+    assert drift.writer.manager == "kubectl-client-side-apply"
 
 
 def test_without_managed_fields_drift_needs_the_plan_to_have_been_served() -> None:

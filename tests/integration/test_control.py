@@ -4,12 +4,14 @@ unmanageable traffic layout, against the sandbox."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio import config as kube_config
 
 from rollout.api.rollout import Phase
+from rollout.sandbox.apiserver import kinds
 from tests.integration.harness import (
     allowed_splits,
     assert_within_plan,
@@ -21,6 +23,7 @@ from tests.integration.harness import (
     phase_of,
     sandbox,
     settles,
+    template,
 )
 
 GATED: dict[str, Any] = {
@@ -188,6 +191,30 @@ async def test_drift_is_restored_with_a_warning_naming_the_change() -> None:
             assert traffic_owners(cluster, "hello") == [("knative-rollout", "Update", "")]
             r = cluster.rollout("hello-00002.1")
             assert r is not None and r.status.phase == Phase.PAUSED  # the rollout itself is untouched
+
+
+async def test_a_conflict_on_the_first_step_write_is_not_drift() -> None:
+    """A person applies the new image with `traffic: latest 100%`; the controller's first writes meet 409s
+    (its re-pin, then the rollout's first plan). That plan was never served, so the person changed nothing
+    of the rollout's: no drift Warning."""
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster) as ctl:
+            await onboard(cluster, "hello")
+            conflict = cluster.env.api.faults.add(
+                action="error", code=409, count=3, verbs=["patch", "update"], resources=["services"]
+            )
+            svc = copy.deepcopy(cluster.service("hello"))
+            svc.pop("status", None)
+            svc["spec"]["template"] = template("ghcr.io/acme/hello:v2", None)
+            svc["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
+            cluster.store.update(kinds.KSERVICES, svc, field_manager="kubectl-client-side-apply")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+            await eventually(lambda: stable_of(cluster, "hello") == [("hello-00001", 80)], within=10)
+            assert conflict.injected == 3
+            await settles(ctl)
+            assert "TrafficDriftCorrected" not in cluster.reasons("hello")
+            assert "TrafficDriftCorrected" not in cluster.reasons("hello-00002.1")
 
 
 async def test_invalid_policy_leaves_traffic_alone_and_says_why() -> None:
