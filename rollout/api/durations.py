@@ -34,8 +34,10 @@ class DurationError(ValueError):
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration string. Raises DurationError with a message saying what a valid one looks like."""
-    value = text.strip()
-    if not value or not _DURATION_RE.match(value):
+    # no stripping, and a full match: the API server checks the CRD's pattern on the text as written, so
+    # " 30s" or "30s\n" accepted here would pass lint and be refused by the cluster
+    value = text
+    if not _DURATION_RE.fullmatch(value):
         raise DurationError(
             f"{text!r} is not a duration: write a number followed by a unit (ms, s, m, h), "
             "for example '30s', '1m30s' or '2h'"

@@ -10,6 +10,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -133,9 +134,34 @@ def problems_from(
     return [_problem(root, e, prefix) for e in exc.errors(include_url=False)]
 
 
-def parse(model: type[M], data: Any, prefix: Sequence[str] = ()) -> tuple[M | None, list[FieldProblem]]:
-    """Validate user-written data (durations must carry units, unknown fields are errors)."""
+def _json_value(value: Any) -> Any:
+    """What kubectl sends for a YAML value JSON has no type for (a timestamp): its text."""
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
+def _as_decoded(value: Any) -> Any:
+    """The API server decodes a whole JSON number such as `10.0` as an integer (then `type: integer`
+    accepts it); so do we."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _as_decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_decoded(v) for v in value]
+    return value
+
+
+def parse(
+    model: type[M], data: Any, prefix: Sequence[str] = (), *, strict: bool = False
+) -> tuple[M | None, list[FieldProblem]]:
+    """Validate user-written data (durations must carry units, unknown fields are errors). `strict`: JSON
+    types as the API server checks them (`weight: "10"` or `weight: false` is not a number), for what a user
+    writes by hand, so that lint never passes what the cluster refuses; objects read from the cluster passed
+    the API server already."""
     try:
+        if strict:
+            text = json.dumps(_as_decoded(data), default=_json_value)
+            return model.model_validate_json(text, strict=True, context={WIRE: True}), []
         return model.model_validate(data, context={WIRE: True}), []
     except ValidationError as exc:
         return None, problems_from(model, exc, prefix)
@@ -152,16 +178,16 @@ def object_body(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_policy(obj: Mapping[str, Any]) -> tuple[RolloutPolicy | None, list[FieldProblem]]:
     """A whole RolloutPolicy object as stored in the cluster or in git (metadata and status tolerated)."""
-    return parse(RolloutPolicy, object_body(obj))
+    return parse(RolloutPolicy, object_body(obj), strict=True)
 
 
 def parse_policy_spec(spec: Any) -> tuple[RolloutPolicySpec | None, list[FieldProblem]]:
-    return parse(RolloutPolicySpec, spec, prefix=("spec",))
+    return parse(RolloutPolicySpec, spec, prefix=("spec",), strict=True)
 
 
 def parse_cluster_source(obj: Mapping[str, Any]) -> tuple[ClusterMetricSourceSpec | None, list[FieldProblem]]:
     """The spec of a stored ClusterMetricSource (admin-written, cluster-scoped)."""
-    return parse(ClusterMetricSourceSpec, obj.get("spec") or {}, prefix=("spec",))
+    return parse(ClusterMetricSourceSpec, obj.get("spec") or {}, prefix=("spec",), strict=True)
 
 
 def parse_rollout(obj: Mapping[str, Any]) -> tuple[Rollout | None, list[FieldProblem]]:
