@@ -156,6 +156,18 @@ class RolloutStatus(ApiModel):
         default_factory=list,
         description="Webhook calls started and not answered yet (a restarted controller calls them again).",
     )
+    outcome: str = Field(
+        default="",
+        description="One sentence, set when the rollout ends: what ended it and why, with the numbers.",
+    )
+    without_data: list[str] = Field(
+        default_factory=list,
+        description="Gating metrics the decisive step ended without data for (their policy says noData: pass).",
+    )
+    inconclusive: list[str] = Field(
+        default_factory=list,
+        description="Gating metrics still inconclusive when the decisive step ended (see onInconclusive).",
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from rollout.api.common import ConditionStatus
 from rollout.api.durations import format_duration
 from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import (
@@ -23,8 +22,10 @@ from rollout.api.rollout import (
     RolloutStatus,
     TrafficEntry,
 )
+from rollout.api.strategy import InconclusiveAction
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
+from rollout.engine.messages import conditions, describe, transition_detail
 from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
 from rollout.engine.stepcheck import StepCheck, seconds_since, step_check
 from rollout.engine.steps import EngineStep, engine_steps
@@ -32,6 +33,9 @@ from rollout.engine.transitions import OPTED_OUT_REASON, Effect, Event, Row, loo
 from rollout.engine.webhooks import hooks_waiting
 
 DEADLINE_CONDITION = "DeadlineExceeded"
+
+# The events that end the decisive step: the status keeps what it ended without (no data, no conclusion).
+_DECISIVE = (Event.STEP_DONE_LAST, Event.INCONCLUSIVE_HOLD, Event.INCONCLUSIVE_ROLLBACK)
 
 # The event each manual request raises (resume depends on where the rollout is paused).
 _REQUEST_EVENTS: dict[RequestAction, Event] = {
@@ -146,6 +150,10 @@ def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: 
             events.append(Event.STEP_DONE)
         elif kind == "gate":
             events.append(Event.STEP_DONE_AT_GATE)
+        elif check.inconclusive and step.on_inconclusive == InconclusiveAction.ROLLBACK:
+            events.append(Event.INCONCLUSIVE_ROLLBACK)
+        elif check.inconclusive and step.on_inconclusive == InconclusiveAction.HOLD:
+            events.append(Event.INCONCLUSIVE_HOLD)
         elif _hooks_done(policy, WebhookType.CONFIRM_PROMOTION, done):
             events.append(Event.STEP_DONE_LAST)
     if phase == Phase.PROMOTING and status.traffic_applied:
@@ -187,39 +195,6 @@ def _apply_effect(row: Row, status: RolloutStatus, steps: list[EngineStep], inp:
     if row.to == Phase.PROMOTING:
         updates["traffic_applied"] = False
     return updates
-
-
-def _describe(status: RolloutStatus, steps: list[EngineStep], check: StepCheck | None) -> str:
-    parts: list[str] = []
-    if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
-        step = steps[min(status.current_step, len(steps) - 1)]
-        label = "gate" if step.is_gate else f"{status.canary_weight}% to the candidate"
-        parts.append(f"step {status.current_step + 1}/{len(steps)} ({label})")
-        if check is not None and status.phase == Phase.PROGRESSING:
-            parts.append(check.why)
-    for r in status.analysis:
-        parts.append(_metric_summary(r))
-    return "; ".join(parts)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def _metric_summary(r: Any) -> str:
-    text = f"{r.name} {r.verdict.value}"
-    if r.value is not None or r.stable_value is not None:
-        text += f" (canary {_fmt(r.value)} vs stable {_fmt(r.stable_value)}"
-        if r.threshold_max is not None:
-            text += f", max {_fmt(r.threshold_max)}"
-        if r.threshold_min is not None:
-            text += f", min {_fmt(r.threshold_min)}"
-        if r.p_value is not None:
-            text += f", p={_fmt(r.p_value)}"
-        text += ")"
-    if r.dry_run:
-        text += " [dry-run]"
-    return text
 
 
 def _plan(
@@ -368,11 +343,18 @@ def decide(inp: Inputs) -> Decision:
                 generation,
             )
             updates["conditions"] = conds
+        if check is not None and event in _DECISIVE:
+            updates.update(
+                {"without_data": list(check.without_data), "inconclusive": list(check.inconclusive)}
+            )
         status = status.model_copy(update=updates)
         status, _ = _with_traffic(rollout, status, steps, inp)
         if row.effect == Effect.RETRY:
             actions.append(RetryRollout(rollout.spec.attempt + 1))
-        message = _transition_message(event, row, prior, status, steps, inp, check)
+        detail = transition_detail(event, row, prior, status, steps, inp, check)
+        if row.to in TERMINAL_PHASES and prior.phase not in TERMINAL_PHASES:
+            status = status.model_copy(update={"outcome": detail})
+        message = f"{prior.phase.value} -> {status.phase.value}: {detail}"
         actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))
         log.update(
             {"event": event.value, "from": prior.phase.value, "to": status.phase.value, "reason": row.reason}
@@ -385,11 +367,9 @@ def decide(inp: Inputs) -> Decision:
         if (status.phase == Phase.PROGRESSING)
         else None
     )
-    status = _conditions(status, generation, now, inp)
-    message = _describe(status, steps, new_check)
-    if status.phase in TERMINAL_PHASES and status.reason:
-        # why it ended leads the message, also when a finished rollout is decided again
-        message = f"{status.reason}: {message}" if message else status.reason
+    status = conditions(status, generation, now, inp)
+    # why it ended leads the message (status.outcome), also when a finished rollout is decided again
+    message = describe(status, steps, new_check)
     status = status.model_copy(update={"message": message[:2048], "observed_generation": generation})
     log.update(
         {
@@ -407,77 +387,6 @@ def decide(inp: Inputs) -> Decision:
         row=chosen[1] if chosen else None,
         log=log,
     )
-
-
-def _transition_message(
-    event: Event,
-    row: Row,
-    prior: RolloutStatus,
-    status: RolloutStatus,
-    steps: list[EngineStep],
-    inp: Inputs,
-    check: StepCheck | None,
-) -> str:
-    spec = inp.rollout.spec
-    base = f"{prior.phase.value} -> {status.phase.value}"
-    if event == Event.CANDIDATE_FAILED:
-        return f"{base}: revision {spec.candidate_revision} failed: {inp.candidate.reason} {inp.candidate.message}".strip()
-    if event == Event.READY_DEADLINE:
-        detail = inp.candidate.message or "it is still not Ready"
-        return f"{base}: revision {spec.candidate_revision} did not become Ready in time: {detail}"
-    if event == Event.REGRESSION and inp.analysis is not None:
-        failed = [r for r in inp.analysis.results if r.name in inp.analysis.failed]
-        return f"{base}: " + "; ".join(f"{_metric_summary(r)}: {r.message}" for r in failed)
-    if event == Event.OPTED_OUT:
-        return (
-            f"{base}: the {spec.target.kind} no longer carries the knrollout.dev/policy label; stable "
-            f"{spec.stable_revision} serves 100% again and its traffic is no longer managed"
-        )
-    if event == Event.SUPERSEDED:
-        return f"{base}: revision {inp.superseded_by} replaced candidate {spec.candidate_revision}"
-    if event in (Event.STEP_DONE, Event.STEP_DONE_AT_GATE, Event.STEP_DONE_LAST) and check is not None:
-        # the step that ended, as it was: the new status already shows the next step (or 100% when promoting)
-        return f"{base}: step {prior.current_step + 1}/{len(steps)} at {prior.canary_weight}%: {check.why}"
-    if event == Event.PROMOTION_APPLIED:
-        return f"{base}: revision {spec.candidate_revision} serves 100% and is the new stable"
-    req = inp.rollout.spec.request
-    if req is not None and event.name.endswith("REQUESTED"):
-        who = req.requested_by or "someone"
-        return f"{base}: {req.action.value} requested by {who}" + (f" ({req.reason})" if req.reason else "")
-    return f"{base}: {row.reason}"
-
-
-def _conditions(status: RolloutStatus, generation: int | None, now: datetime, inp: Inputs) -> RolloutStatus:
-    conds = status.conditions
-    phase = status.phase
-    terminal = phase in TERMINAL_PHASES
-    conds = set_condition(
-        conds,
-        "Completed",
-        "True" if terminal else "False",
-        status.reason if terminal else phase.value,
-        status.reason if terminal else "the rollout is running",
-        now,
-        generation,
-    )
-    prog_status: ConditionStatus = "False" if terminal or phase == Phase.PAUSED else "True"
-    if terminal:
-        prog_reason, prog_message = status.reason or phase.value, f"finished: {phase.value}"
-    elif phase == Phase.PAUSED:
-        prog_reason, prog_message = status.reason or "Paused", "paused; `rollout resume` continues"
-    else:
-        prog_reason, prog_message = status.reason or phase.value, phase.value
-    conds = set_condition(conds, "Progressing", prog_status, prog_reason, prog_message, now, generation)
-    if status.traffic_applied:
-        conds = set_condition(
-            conds, "TrafficApplied", "True", "PlanServed", "Knative serves the planned split", now, generation
-        )
-    else:
-        why = "Knative has not yet served the planned split"
-        if inp.traffic is not None and inp.traffic.failed:
-            why = "the Service/Route is not Ready (a referenced revision may be missing or unready)"
-        conds = set_condition(conds, "TrafficApplied", "False", "WaitingForKnative", why, now, generation)
-    return status.model_copy(update={"conditions": conds})
 
 
 def plan_entries(plan: TrafficPlan) -> list[TrafficEntry]:

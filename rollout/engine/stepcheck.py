@@ -17,6 +17,8 @@ from rollout.engine.webhooks import hooks_waiting
 class StepCheck:
     done: bool
     why: str
+    without_data: tuple[str, ...] = ()  # gating metrics it ends without data for (noData: pass)
+    inconclusive: tuple[str, ...] = ()  # gating comparisons it ends on without a conclusion
 
 
 def seconds_since(a: datetime, b: datetime | None) -> float:
@@ -101,7 +103,15 @@ def step_check(
     if elapsed >= step.bake:
         # the policy allows it, and whoever reads the Event must know the step ended without that evidence
         without = f" without data for {', '.join(blind)} (noData: pass)" if blind else ""
-        return StepCheck(True, f"bake time {format_duration(step.bake)} passed{without}")
+        open_ = tuple(
+            m.name
+            for m in policy.analysis.metrics
+            if not m.dry_run and (r := results.get(m.name)) is not None and r.verdict == Verdict.INCONCLUSIVE
+        )
+        why = f"bake time {format_duration(step.bake)} passed{without}"
+        if open_:
+            why += f"; {', '.join(open_)} still inconclusive"
+        return StepCheck(True, why, tuple(blind), open_)
     if (
         step.early_stop
         and comparisons_no_worse

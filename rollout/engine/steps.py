@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from rollout.api.policy import AbRouting, RolloutPolicySpec
+from rollout.api.policy import RolloutPolicySpec
+from rollout.api.strategy import AbRouting, InconclusiveAction
 
 
 class Layout(StrEnum):
@@ -27,6 +28,8 @@ class EngineStep:
     early_stop: bool = False  # a comparison showing "no worse" may end the step before `bake`
     layout: Layout = Layout.CANARY
     name: str = ""
+    # the decisive step (its end would promote): what a comparison still inconclusive at its end means
+    on_inconclusive: InconclusiveAction | None = None
 
     @property
     def is_gate(self) -> bool:
@@ -56,12 +59,19 @@ def engine_steps(policy: RolloutPolicySpec) -> list[EngineStep]:
                         name=f"weight-{weight}",
                     )
                 )
+        if not out[-1].is_gate:
+            out[-1] = replace(out[-1], on_inconclusive=strategy.canary.on_inconclusive)
         return out
     if strategy.blue_green is not None:
         bg = strategy.blue_green
         steps = [
             EngineStep(
-                kind="traffic", weight=0, bake=bg.analysis_duration, layout=Layout.PREVIEW, name="preview"
+                kind="traffic",
+                weight=0,
+                bake=bg.analysis_duration,
+                layout=Layout.PREVIEW,
+                name="preview",
+                on_inconclusive=None if bg.manual_promotion else bg.on_inconclusive,
             )
         ]
         if bg.manual_promotion:
@@ -72,7 +82,17 @@ def engine_steps(policy: RolloutPolicySpec) -> list[EngineStep]:
     split = ab.routing == AbRouting.SPLIT
     layout = Layout.AB_SPLIT if split else Layout.AB_HEADER
     weight = ab.split_percent if split else 0
-    steps = [EngineStep(kind="traffic", weight=weight, bake=ab.duration, layout=layout, name="experiment")]
+    decisive = ab.on_inconclusive if ab.promote_on_success else None
+    steps = [
+        EngineStep(
+            kind="traffic",
+            weight=weight,
+            bake=ab.duration,
+            layout=layout,
+            name="experiment",
+            on_inconclusive=decisive,
+        )
+    ]
     if not ab.promote_on_success:
         steps.append(EngineStep(kind="gate", weight=weight, layout=layout, name="decision"))
     return steps

@@ -38,6 +38,10 @@ class Event(StrEnum):
     RETRY_REQUESTED = "RetryRequested"
     CANDIDATE_READY = "CandidateReady"  # Ready, pre-rollout hooks passed; the first step is a weight
     CANDIDATE_READY_AT_GATE = "CandidateReadyAtGate"  # ... the first step is a gate
+    INCONCLUSIVE_ROLLBACK = (
+        "InconclusiveRollback"  # the decisive step ended inconclusive; onInconclusive: rollback
+    )
+    INCONCLUSIVE_HOLD = "InconclusiveHold"  # ... onInconclusive: hold
     STEP_DONE = "StepDone"  # the step's bake passed (or evidence ended it early); next is a weight
     STEP_DONE_AT_GATE = "StepDoneAtGate"  # ... the next step is a gate
     STEP_DONE_LAST = "StepDoneLast"  # ... it was the last step and promotion is confirmed
@@ -102,6 +106,8 @@ def _rows() -> dict[tuple[Phase, Event], Row]:
         add((terminal,), Event.RETRY_REQUESTED, Row(terminal, "RetryRequested", False, Effect.RETRY))
     add((P,), Event.CANDIDATE_READY, Row(G, "CandidateReady", False, Effect.START))
     add((P,), Event.CANDIDATE_READY_AT_GATE, Row(Z, "ManualGate", False, Effect.START))
+    add((G,), Event.INCONCLUSIVE_ROLLBACK, Row(Phase.ROLLED_BACK, "InconclusiveRollback", True, FINISH))
+    add((G,), Event.INCONCLUSIVE_HOLD, Row(Z, "InconclusiveHold", True, Effect.PAUSE))
     add((G,), Event.STEP_DONE, Row(G, "StepAdvanced", False, Effect.ADVANCE))
     add((G,), Event.STEP_DONE_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE))
     add((G,), Event.STEP_DONE_LAST, Row(M, "AnalysisPassed"))
@@ -160,6 +166,28 @@ STEP_RULE = (
     "Then the step ends either early, when every comparison with `earlyStop` shows the candidate no worse, or",
     "at the end of its bake, once the window reaching into the bake's last interval has been measured (an",
     "outage in the last seconds of a step is seen before the step ends).",
+    "",
+    "## When the evidence stays inconclusive",
+    "",
+    "A comparison that has shown neither a regression nor that the candidate is no worse is Inconclusive.",
+    "An earlier canary step advances at the end of its bake all the same (more traffic brings more",
+    "evidence). The decisive step, the one whose end would promote, does what its strategy's",
+    "`onInconclusive` says: `canary.onInconclusive` for the last step of a ladder (default `promote`: every",
+    "step had fresh data and no step showed a regression), `blueGreen.onInconclusive` for a preview without",
+    "`manualPromotion` (default `promote`), `abTest.onInconclusive` for an experiment with",
+    "`promoteOnSuccess` (default `hold`: an experiment passes only on evidence that the treatment is no",
+    "worse).",
+    "",
+    "- `hold`: InconclusiveHold pauses the rollout; `rollout promote` promotes it, `rollout abort` rolls it",
+    "  back, `rollout resume` checks the evidence gathered since (and holds again if it is still",
+    "  inconclusive). Analysis goes on meanwhile, and the rollout deadline still applies;",
+    "- `rollback`: InconclusiveRollback rolls the candidate back;",
+    "- `promote`: StepDoneLast promotes; `status.inconclusive`, the Promoted Event and the Completed",
+    "  condition name the metrics promoted without a conclusion.",
+    "",
+    "Likewise a rollout promoted with a metric without data under `noData: pass` lists it in",
+    '`status.withoutData` and says "promoted without data for X" in its Promoted Event and condition.',
+    "A step followed by a gate never decides by itself: the person at the gate reads the verdicts.",
 )
 
 

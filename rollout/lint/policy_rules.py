@@ -14,17 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rollout.api.durations import format_duration
-from rollout.api.policy import (
-    AbRouting,
-    Analysis,
-    BuiltinMetric,
-    CanaryStrategy,
-    Metric,
-    NoDataPolicy,
-    RolloutPolicy,
-    Strategy,
-)
+from rollout.api.policy import Analysis, BuiltinMetric, Metric, NoDataPolicy, RolloutPolicy
+from rollout.api.strategy import AbRouting, CanaryStrategy, Strategy
 from rollout.knative.traffic import dns1035_label_errors
+from rollout.lint.decision_rules import inconclusive_issues
 from rollout.lint.findings import Issue, Path, error, warning
 from rollout.lint.manifests import get
 from rollout.lint.promql import template_problems
@@ -45,6 +38,7 @@ def policy_issues(policy: RolloutPolicy, raw: Mapping[str, Any]) -> list[Issue]:
     issues: list[Issue] = []
     issues += _name_issues(policy)
     issues += _strategy_issues(spec.strategy, spec.analysis, raw)
+    issues += inconclusive_issues(spec.strategy, spec.analysis, raw)
     issues += _timing_issues(policy, raw)
     issues += _metric_issues(spec.analysis, raw)
     issues += _url_issues(policy)

@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from rollout.api.load import FieldProblem, parse_policy, parse_policy_spec
-from rollout.api.policy import AbRouting, BuiltinMetric, RolloutPolicySpec
+from rollout.api.policy import BuiltinMetric, RolloutPolicySpec
+from rollout.api.strategy import AbRouting
 from rollout.sim.drivers import Driver, FlaggerDriver, KnativeDurationDriver
 from rollout.sim.engine_driver import EngineDriver
 from rollout.sim.runner import Baseline, DriverFactory

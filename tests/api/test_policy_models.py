@@ -3,12 +3,8 @@ from typing import Any
 import pytest
 
 from rollout.api.load import parse_policy, parse_policy_spec, policy_hash
-from rollout.api.policy import (
-    BuiltinMetric,
-    CanaryStrategy,
-    NoDataPolicy,
-    RolloutPolicySpec,
-)
+from rollout.api.policy import BuiltinMetric, NoDataPolicy, RolloutPolicySpec
+from rollout.api.strategy import CanaryStrategy
 
 
 def spec_of(**overrides: Any) -> dict[str, Any]:

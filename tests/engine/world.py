@@ -65,6 +65,7 @@ class World:
     now: datetime = T0
     candidate_ready: bool | None = True
     candidate_message: str = ""
+    candidate_reason: str = ""
     knative_follows: bool = True
     served: ObservedTraffic | None = field(
         default_factory=lambda: ObservedTraffic({"hello-00001": 100}, {"stable": "hello-00001"}, True)
@@ -103,7 +104,9 @@ class World:
             Inputs(
                 now=self.now,
                 rollout=self.rollout,
-                candidate=RevisionState("hello-00002", self.candidate_ready, "", self.candidate_message),
+                candidate=RevisionState(
+                    "hello-00002", self.candidate_ready, self.candidate_reason, self.candidate_message
+                ),
                 traffic=self.served,
                 analysis=analysis,
                 superseded_by=superseded_by,

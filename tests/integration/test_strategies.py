@@ -78,6 +78,26 @@ async def test_blue_green_analyses_the_preview_then_switches_at_once() -> None:
             assert await events_for(cluster, "bg-bad-00002.1", "RegressionDetected")
 
 
+async def decided(cluster: Cluster, name: str) -> Any:
+    """The finished rollout. An experiment that ends inconclusive holds for a person (abTest's default
+    onInconclusive: hold), who then promotes it: the hold is checked, and the promotion done, here."""
+    held_or_done = await eventually(
+        lambda: (
+            (r := cluster.rollout(name)) is not None
+            and (r.status.phase.terminal or r.status.reason == "InconclusiveHold")
+            and r
+        ),
+        within=60,
+    )
+    if held_or_done.status.reason == "InconclusiveHold":
+        assert held_or_done.status.inconclusive and "`rollout promote`" in held_or_done.status.message
+        cluster.request(name, "promote", request_id="p1")
+    done = await eventually(lambda: finished(cluster, name), within=30)
+    if held_or_done.status.reason == "InconclusiveHold":
+        assert "still inconclusive" in done.status.outcome
+    return done
+
+
 async def test_ab_test_compares_the_arms_by_header_and_by_split() -> None:
     compare = [
         {"name": "error-rate", "builtin": "errorRate", "compare": {"maxRelativeDegradation": 0}},
@@ -99,10 +119,7 @@ async def test_ab_test_compares_the_arms_by_header_and_by_split() -> None:
             cluster.new_revision("h-good", "ghcr.io/acme/good:v2")
             cluster.new_revision("h-bad", "ghcr.io/acme/bad:v2", BAD)
             cluster.new_revision("s-good", "ghcr.io/acme/good:v2")
-            done = {
-                name: await eventually(lambda n=name: finished(cluster, f"{n}-00002.1"), within=60)  # type: ignore[misc]
-                for name in ("h-good", "h-bad", "s-good")
-            }
+            done = {name: await decided(cluster, f"{name}-00002.1") for name in ("h-good", "h-bad", "s-good")}
 
             for name in ("h-good", "s-good"):
                 assert done[name].status.phase == Phase.SUCCEEDED, done[name].status.message

@@ -323,6 +323,41 @@ def test_unknown_top_level_field_and_bad_metadata() -> None:
             "spec.strategy.abTest.splitPercent",
             Severity.WARNING,
         ),
+        (
+            spec({"abTest": {"duration": "30m", "onInconclusive": "rollback"}}),
+            "policy/inconclusive-unused",
+            "spec.strategy.abTest.onInconclusive",
+            Severity.WARNING,
+        ),
+        (
+            spec({"blueGreen": {"manualPromotion": True, "onInconclusive": "hold"}}),
+            "policy/inconclusive-unused",
+            "spec.strategy.blueGreen.onInconclusive",
+            Severity.WARNING,
+        ),
+        (
+            spec(
+                {"canary": {"steps": [{"weight": 10}, {"pause": {}}], "onInconclusive": "hold"}},
+            ),
+            "policy/inconclusive-unused",
+            "spec.strategy.canary.onInconclusive",
+            Severity.WARNING,
+        ),
+        (
+            spec(
+                {"canary": {**CANARY["canary"], "onInconclusive": "hold"}},
+                analysis=analysis(metric(builtin="errorRate", threshold={"max": 0.05})),
+            ),
+            "policy/inconclusive-unused",
+            "spec.strategy.canary.onInconclusive",
+            Severity.WARNING,
+        ),
+        (
+            spec({"abTest": {"duration": "30m", "promoteOnSuccess": True, "onInconclusive": "promote"}}),
+            "policy/experiment-promotes-inconclusive",
+            "spec.strategy.abTest.onInconclusive",
+            Severity.WARNING,
+        ),
     ],
 )
 def test_semantic_rule(obj: dict[str, Any], rule: str, path: str, severity: Severity) -> None:
@@ -336,6 +371,8 @@ def test_semantic_rule(obj: dict[str, Any], rule: str, path: str, severity: Seve
 @pytest.mark.parametrize(
     "obj",
     [
+        spec({"canary": {**CANARY["canary"], "onInconclusive": "hold"}}),
+        spec({"abTest": {"duration": "30m", "promoteOnSuccess": True, "onInconclusive": "rollback"}}),
         spec({"canary": {"steps": [{"weight": 10, "bake": "30s"}, {"pause": {}}, {"weight": 50}]}}),
         spec({"canary": {"stepWeight": 10, "maxWeight": 50, "interval": "1m"}}),
         spec({"blueGreen": {}}),

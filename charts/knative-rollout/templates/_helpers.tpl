@@ -60,7 +60,7 @@ app.kubernetes.io/part-of: knative-rollout
 
 {{/* Transition reasons that end a rollout RolledBack or Failed (rollout/engine/transitions.py; a test checks). */}}
 {{- define "knative-rollout.failureReasons" -}}
-CandidateFailed|CandidateReadyDeadline|PreRolloutWebhookFailed|RegressionDetected|RollbackWebhook|RolloutDeadlineExceeded|StepWebhookFailed
+CandidateFailed|CandidateReadyDeadline|InconclusiveRollback|PreRolloutWebhookFailed|RegressionDetected|RollbackWebhook|RolloutDeadlineExceeded|StepWebhookFailed
 {{- end -}}
 
 {{/* Consistency checks the JSON schema cannot express. */}}
