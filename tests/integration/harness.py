@@ -9,7 +9,7 @@ import contextlib
 import copy
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,26 +200,33 @@ def install_crds(store: Any) -> None:
         store.create(kinds.CRDS, yaml.safe_load(path.read_text()))
 
 
+def served_split(obj: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, str]] | None:
+    """What a Service or Route serves (revision -> percent, without 0% entries; tag -> revision), or None
+    while its routes are not Ready."""
+    status = obj.get("status") or {}
+    ready = any(
+        c.get("type") == "RoutesReady" and c.get("status") == "True" for c in status.get("conditions") or ()
+    )
+    if not ready:
+        return None
+    percents: dict[str, int] = {}
+    tags: dict[str, str] = {}
+    for e in status.get("traffic") or ():
+        if e.get("revisionName"):
+            percents[e["revisionName"]] = percents.get(e["revisionName"], 0) + int(e.get("percent") or 0)
+            if e.get("tag"):
+                tags[e["tag"]] = e["revisionName"]
+    return {k: v for k, v in percents.items() if v}, tags
+
+
 def _record_served(cluster: Cluster) -> None:
     loop = asyncio.get_running_loop()
 
     def listener(rt: Any, entry: Any) -> None:
-        obj = entry.obj
-        status = obj.get("status") or {}
-        ready = any(
-            c.get("type") == "RoutesReady" and c.get("status") == "True"
-            for c in status.get("conditions") or ()
-        )
-        if not ready or entry.type == "DELETED":
+        split = served_split(entry.obj)
+        if split is None or entry.type == "DELETED":
             return
-        percents: dict[str, int] = {}
-        tags: dict[str, str] = {}
-        for e in status.get("traffic") or ():
-            if e.get("revisionName"):
-                percents[e["revisionName"]] = percents.get(e["revisionName"], 0) + int(e.get("percent") or 0)
-                if e.get("tag"):
-                    tags[e["tag"]] = e["revisionName"]
-        served = Served(entry.name, loop.time(), {k: v for k, v in percents.items() if v}, tags)
+        served = Served(entry.name, loop.time(), *split)
         last = cluster.served[-1] if cluster.served else None
         if last is None or (last.service, last.percents, last.tags) != (
             served.service,

@@ -203,3 +203,39 @@ async def test_an_outage_in_the_last_seconds_of_a_step_never_lets_it_promote() -
                 await restarts.enter_async_context(restarted(prom))  # running on into the next round
                 done = await eventually(partial(finished, cluster, name), within=40)
                 assert done.status.phase == Phase.SUCCEEDED, done.status.message
+
+
+async def test_no_traffic_with_no_data_wait_never_promotes_until_windows_have_data() -> None:
+    """A quiet Service (no requests) under noData: wait: the step's bake passes and windows keep coming
+    without data, and the rollout holds at its step; once requests arrive, fresh windows pass and it
+    promotes."""
+    policy = {
+        **POLICY,
+        "analysis": {**POLICY["analysis"], "noData": "wait"},
+        "strategy": {"canary": {"steps": [{"weight": 50, "bake": "4s"}]}},
+    }
+    async with sandbox(prometheus=True, scrape_interval=1.0, rps=60.0) as cluster:
+        cluster.apply_policy("canary", policy)
+        async with controller(cluster):
+            await onboard(cluster, "quiet", rps=0)
+            cluster.new_revision("quiet", "ghcr.io/acme/quiet:v2")
+            name = "quiet-00002.1"
+
+            def served_since() -> datetime | None:
+                r = cluster.rollout(name)
+                return r.status.step_started_at if r is not None and r.status.traffic_applied else None
+
+            started = await eventually(served_since, within=20)
+            await asyncio.sleep(max(0.0, (started - datetime.now(UTC)).total_seconds()) + 4.0 + 3 * 2.0)
+            r = cluster.rollout(name)
+            assert r is not None and r.status.phase == Phase.PROGRESSING, r and r.status
+            assert "no data" in r.status.message, r.status.message
+            assert all(m.verdict == Verdict.NO_DATA for m in r.status.analysis), r.status.analysis
+
+            def louder(svc: dict[str, Any]) -> None:
+                svc["metadata"]["annotations"]["sandbox.knrollout.dev/rps"] = "60"
+
+            cluster.update_service("quiet", louder)
+            done = await eventually(partial(finished, cluster, name), within=40)
+            assert done.status.phase == Phase.SUCCEEDED, done.status.message
+            assert done.status.without_data == [] and "without data" not in done.status.outcome
