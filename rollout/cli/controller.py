@@ -17,17 +17,28 @@ import structlog
 
 from rollout.api.durations import DurationError, parse_duration
 from rollout.api.source import Dialect
+from rollout.cli.preflight import (
+    StartupError,
+    check_cluster,
+    check_kubeconfig_file,
+    check_port_free,
+    connect,
+    http_url,
+    report_prometheus,
+)
 from rollout.controller.app import DEFAULT_WORKERS, Controller, ControllerConfig
 from rollout.controller.egress import Destinations
 from rollout.controller.memory import DEFAULT_GC_THRESHOLD
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.webhooks import WebhookSettings
-from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
 from rollout.kube.leader import LeaseSettings
 from rollout.logging import configure_logging
 
 log = structlog.get_logger(__name__)
+
+# How long the start-up checks wait for the API server (its client retries transient errors meanwhile).
+STARTUP_TIMEOUT = 30.0
 
 
 def _duration(text: str) -> float:
@@ -39,9 +50,11 @@ def _duration(text: str) -> float:
 
 def _address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 0.0.0.0:8080), got {text!r}")
-    return host or "0.0.0.0", int(port)
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT with a port up to 65535 (e.g. 0.0.0.0:8080), got {text!r}"
+        )
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def _destinations(text: str) -> Destinations:
@@ -119,7 +132,9 @@ def register(subparsers: Any) -> None:
         "--identity", default="", help="this replica's identity in the Lease (default: host_random)"
     )
     p.add_argument(
-        "--prometheus-url", help="Prometheus for policies that leave metricSource.prometheus.address unset"
+        "--prometheus-url",
+        type=http_url,
+        help="Prometheus for policies that leave metricSource.prometheus.address unset",
     )
     p.add_argument(
         "--allow-policy-metric-address",
@@ -164,7 +179,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_positive,
         default=DEFAULT_WORKERS,
         help=f"concurrent reconciles (default {DEFAULT_WORKERS})",
     )
@@ -230,7 +245,18 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
 
 
 async def serve(args: argparse.Namespace, config: ControllerConfig) -> int:
-    client = await KubeClient.connect(args.kubeconfig, context=args.context)
+    if config.metrics_port is not None:
+        check_port_free(config.metrics_host, config.metrics_port)
+    client = await connect(args.kubeconfig, args.context)
+    try:
+        await asyncio.wait_for(check_cluster(client, config.namespaces), timeout=STARTUP_TIMEOUT)
+    except TimeoutError:
+        await client.close()
+        raise StartupError(f"the API server did not answer within {STARTUP_TIMEOUT:.0f} s") from None
+    except StartupError:
+        await client.close()
+        raise
+    prometheus = asyncio.create_task(report_prometheus(config.defaults.prometheus_url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -239,6 +265,7 @@ async def serve(args: argparse.Namespace, config: ControllerConfig) -> int:
         controller = Controller(client, config)
         await controller.run(stop)
     finally:
+        prometheus.cancel()
         await client.close()
     return 0
 
@@ -251,7 +278,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"rollout controller: {err}", file=sys.stderr)
         return 2
     try:
+        check_kubeconfig_file(args.kubeconfig)
         return asyncio.run(serve(args, config))
+    except StartupError as err:
+        print(f"rollout controller: {err}", file=sys.stderr)
+        return 1
     except ValueError as err:  # e.g. inconsistent lease timings
         log.error("invalid settings", error=str(err))
         return 2

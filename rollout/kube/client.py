@@ -341,6 +341,11 @@ class KubeClient:
             if not token:
                 return items, str(meta.get("resourceVersion") or "")
 
+    async def probe(self, resource: Resource, namespace: str | None = None) -> None:
+        """One list of at most one item: the API server answers and serves `resource` (KubeError if not:
+        404 when it does not serve the resource, 403 when we may not list it, 0 when it did not answer)."""
+        await self._call("list", "GET", resource, namespace, query=[("limit", 1)])
+
     async def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
         query = [("fieldManager", self.field_manager)]
         result: Obj = await self._call("create", "POST", resource, namespace, query=query, body=body)
