@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rollout.api.crd import render_crds
-from rollout.api.load import parse_policy
+from rollout.api.load import parse_policy, parse_rollout
 from rollout.sandbox.apiserver.schema import apply_schema
 
 SCHEMA = next(
@@ -132,3 +132,58 @@ def test_what_the_model_accepts_the_api_server_accepts(body: dict[str, Any]) -> 
     assert not causes, f"lint accepts what the API server refuses: {causes}"
     again, problems = parse_policy(policy.to_wire())
     assert again == policy and not problems
+
+
+ROLLOUT: dict[str, Any] = {
+    "apiVersion": "knrollout.dev/v1alpha1",
+    "kind": "Rollout",
+    "metadata": {"name": "hello-00002.1", "namespace": "default", "generation": 1},
+    "spec": {
+        "target": {"name": "hello"},
+        "stableRevision": "hello-00001",
+        "candidateRevision": "hello-00002",
+        "policy": {
+            "name": "p",
+            "generation": 1,
+            "hash": "x",
+            "spec": {"strategy": {"canary": {"stepWeight": 10, "maxWeight": 50}}},
+        },
+    },
+    "status": {
+        "phase": "Progressing",
+        "currentStep": 1,
+        "canaryWeight": 20,
+        "stepStartedAt": "2026-12-06T10:00:00.000000Z",
+    },
+}
+status_fields = some(
+    phase=or_junk(st.sampled_from(["Pending", "Progressing", "Paused", "Succeeded", "Unknown"])),
+    currentStep=or_junk(st.integers(-1, 9)),
+    canaryWeight=or_junk(st.integers(-1, 101)),
+    stepStartedAt=or_junk(
+        st.sampled_from(["2026-12-06T10:00:00Z", "2026-12-06T10:00:00.123456Z", "yesterday"])
+    ),
+    analysis=st.lists(
+        some(name=name, verdict=or_junk(st.sampled_from(["Pass", "Fail", "NoData"]))), max_size=2
+    ),
+)
+requests = st.one_of(
+    st.none(), some(action=or_junk(st.sampled_from(["promote", "abort", "explode"])), id=name)
+)
+
+
+@given(status_fields, requests)
+def test_a_stored_rollout_parses_or_says_where_it_is_wrong(
+    status: dict[str, Any], request: dict[str, Any] | None
+) -> None:
+    """The controller reads every Rollout in the cluster; one with a field it cannot read is reported, never
+    an exception, and what it reads it writes back the same."""
+    obj = copy.deepcopy(ROLLOUT)
+    obj["status"].update(status)
+    if request is not None:
+        obj["spec"]["request"] = request
+    rollout, problems = parse_rollout(obj)
+    assert (rollout is None) == bool(problems)
+    if rollout is not None:
+        again, problems = parse_rollout(rollout.to_wire())
+        assert again == rollout and not problems
