@@ -33,6 +33,7 @@ class LintReport:
     files: int = 0
     documents: int = 0
     objects: int = 0
+    checked: int = 0  # objects of the kinds lint has rules for (ours and Knative's)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -44,6 +45,11 @@ class LintReport:
     @property
     def warnings(self) -> int:
         return self.count(Severity.WARNING)
+
+
+def checked(manifest: Manifest) -> bool:
+    """Lint has rules for this object's kind (ours, or a Knative one)."""
+    return manifest.group in (GROUP, KNATIVE_GROUP)
 
 
 def manifest_issues(manifest: Manifest) -> list[Issue]:
@@ -185,6 +191,7 @@ class _Run:
                     self.add_issue(Manifest(file, document, (), {}), issue)
                 for manifest in manifests:
                     self.report.objects += 1
+                    self.report.checked += checked(manifest)
                     self.manifests.append(manifest)
                     for issue in manifest_issues(manifest):
                         self.add_issue(manifest, issue)

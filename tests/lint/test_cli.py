@@ -153,8 +153,27 @@ def test_thousands_of_files_in_bounded_time(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_no_yaml_files_is_said_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, str(tmp_path))
+    code, out, err = run(capsys, str(tmp_path), "--allow-empty")
     assert code == 0 and "in 0 files" in out and "no *.yaml" in err
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {},  # an empty directory
+        {"empty.yaml": ""},
+        {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"},  # nothing lint checks
+    ],
+)
+def test_a_gate_that_checked_nothing_fails_unless_allowed(
+    files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    code, _, err = run(capsys, str(tmp_path))
+    assert code == 1 and "nothing was checked" in err and "--allow-empty" in err
+    code, _, _ = run(capsys, str(tmp_path), "--allow-empty")
+    assert code == 0
 
 
 def test_a_bug_in_a_rule_is_a_finding_not_a_traceback(
