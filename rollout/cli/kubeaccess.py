@@ -6,6 +6,8 @@ rather than the controller's fenced client."""
 from __future__ import annotations
 
 import getpass
+import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
 from kubernetes_asyncio.client.rest import ApiException
 
-from rollout.api.common import GROUP, VERSION, format_time
+from rollout.api.common import GROUP, POLICY_LABEL, VERSION, format_time
 from rollout.api.load import parse_rollout
 from rollout.api.rollout import RequestAction, Rollout
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL, active, latest, order_key
@@ -34,13 +37,23 @@ class Target:
     kind: str = "Service"  # or Route
 
 
+def check_kubeconfig(kubeconfig: str | None) -> None:
+    if kubeconfig is not None and not os.path.isfile(kubeconfig):
+        raise CliError(f"--kubeconfig {kubeconfig}: no such file")
+
+
 @asynccontextmanager
 async def api_client(kubeconfig: str | None, context: str | None) -> AsyncIterator[kclient.ApiClient]:
     configuration = kclient.Configuration()
+    # the library logs "Config not found" itself before raising: the one line below says it
+    logging.getLogger("kubernetes_asyncio.config.kube_config").setLevel(logging.ERROR)
     try:
         await kconfig.load_kube_config(
             config_file=kubeconfig, context=context, client_configuration=configuration
         )
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"the kubeconfig is not YAML ({first}); pass --kubeconfig FILE") from None
     except (kconfig.ConfigException, FileNotFoundError) as exc:
         raise CliError(f"cannot load the kubeconfig ({exc}); pass --kubeconfig or set KUBECONFIG") from None
     api = kclient.ApiClient(configuration)
@@ -54,8 +67,8 @@ async def current_namespace(kubeconfig: str | None, context: str | None) -> str:
     """The namespace of the kubeconfig's context (the one given, else the current one), else "default"."""
     try:
         contexts, current = kconfig.list_kube_config_contexts(config_file=kubeconfig)
-    except (kconfig.ConfigException, OSError):
-        return "default"
+    except (kconfig.ConfigException, OSError, yaml.YAMLError):
+        return "default"  # loading the client says what is wrong with the kubeconfig
     chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
     ns = (chosen or {}).get("context", {}).get("namespace")
     return str(ns) if ns else "default"
@@ -87,6 +100,38 @@ async def target_rollouts(api: kclient.ApiClient, target: Target) -> list[Rollou
         if rollout is not None:
             out.append(rollout)
     return sorted(out, key=order_key)
+
+
+async def why_no_rollout(api: kclient.ApiClient, target: Target, what: str) -> str:
+    """Why a target has no Rollout to show or act on, as precisely as the API server lets us say: the
+    namespace or the target does not exist, it does not opt in, or the controller has not acted (yet)."""
+    try:
+        await kclient.CoreV1Api(api).read_namespace(target.namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return f"namespace {target.namespace} does not exist (pass -n NAMESPACE)"
+    except OSError as exc:
+        return f"cannot reach the API server: {exc}"
+    plural = "routes" if target.kind == "Route" else "services"
+    objects = kclient.CustomObjectsApi(api)
+    try:
+        obj = await objects.get_namespaced_custom_object(
+            "serving.knative.dev", "v1", target.namespace, plural, target.name
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return f"{target.kind} {target.namespace}/{target.name} not found (`kubectl get ksvc -n {target.namespace}`)"
+        obj = {}
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if obj and POLICY_LABEL not in labels:
+        return (
+            f"{target.kind} {target.namespace}/{target.name} does not opt in: label it "
+            f"{POLICY_LABEL}=<policy> (`kubectl label ksvc {target.name} {POLICY_LABEL}=standard-canary`)"
+        )
+    return (
+        f"{target.kind} {target.namespace}/{target.name} has no {what}; is the controller running? "
+        f"(`kubectl get rollouts -n {target.namespace}`)"
+    )
 
 
 def pick(rollouts: list[Rollout], action: RequestAction | None) -> Rollout | None:

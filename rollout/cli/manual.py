@@ -20,6 +20,7 @@ from rollout.cli.kubeaccess import (
     CliError,
     Target,
     api_client,
+    check_kubeconfig,
     current_namespace,
     pick,
     read_rollout,
@@ -27,8 +28,10 @@ from rollout.cli.kubeaccess import (
     requester,
     send_request,
     target_rollouts,
+    why_no_rollout,
 )
 from rollout.cli.status_view import render_status
+from rollout.engine.machine import request_applies
 
 ACTIONS: dict[str, tuple[RequestAction, str]] = {
     "promote": (RequestAction.PROMOTE, "skip the remaining steps and gates and promote the candidate now"),
@@ -71,13 +74,6 @@ async def _target(args: argparse.Namespace) -> Target:
     return Target(namespace, args.target, "Route" if args.route else "Service")
 
 
-def _no_rollout(target: Target, what: str) -> CliError:
-    return CliError(
-        f"{target.kind} {target.namespace}/{target.name} has no {what}; is it labelled "
-        f"knrollout.dev/policy and is the controller running? (`kubectl get rollouts -n {target.namespace}`)"
-    )
-
-
 async def _status(args: argparse.Namespace) -> int:
     target = await _target(args)
     async with api_client(args.kubeconfig, args.context) as api:
@@ -85,7 +81,7 @@ async def _status(args: argparse.Namespace) -> int:
             rollouts = await target_rollouts(api, target)
             chosen = pick(rollouts, None)
             if chosen is None:
-                raise _no_rollout(target, "Rollout yet")
+                raise CliError(await why_no_rollout(api, target, "Rollout yet"))
             names = {chosen.metadata.name, target.name}
             events = await recent_events(api, target.namespace, names)
             if args.output == "json":
@@ -93,7 +89,7 @@ async def _status(args: argparse.Namespace) -> int:
                     json.dumps({"rollout": chosen.to_wire(), "history": [r.metadata.name for r in rollouts]})
                 )
             else:
-                if args.watch:
+                if args.watch and sys.stdout.isatty():  # redraw on a terminal; appended pages in a pipe
                     sys.stdout.write("\x1b[2J\x1b[H")
                 sys.stdout.write(render_status(chosen, rollouts, events, datetime.now(UTC)))
             sys.stdout.flush()
@@ -109,7 +105,14 @@ async def _action(args: argparse.Namespace) -> int:
         rollouts = await target_rollouts(api, target)
         chosen = pick(rollouts, action)
         if chosen is None:
-            raise _no_rollout(target, "running Rollout" if action != RequestAction.RETRY else "Rollout")
+            what = "running Rollout" if action != RequestAction.RETRY else "Rollout"
+            raise CliError(await why_no_rollout(api, target, what))
+        if not request_applies(action, chosen):
+            status = chosen.status
+            raise CliError(
+                f"{args.action_name} does not apply to Rollout {target.namespace}/{chosen.metadata.name}, "
+                f"which is {status.phase.value} ({status.reason or 'no reason yet'}); nothing was sent"
+            )
         request_id = await send_request(api, chosen, action, args.reason, requester())
         name = chosen.metadata.name
         print(f"{args.action_name} requested on Rollout {target.namespace}/{name} (request {request_id})")
@@ -126,7 +129,13 @@ async def _action(args: argparse.Namespace) -> int:
         raise CliError(f"the controller did not act on request {request_id} within {args.timeout:g}s")
 
 
-def _run(coro: Any) -> int:
+def _run(coro: Any, kubeconfig: str | None) -> int:
+    try:
+        check_kubeconfig(kubeconfig)
+    except CliError as exc:
+        coro.close()
+        print(f"rollout: {exc}", file=sys.stderr)
+        return 1
     try:
         result: int = asyncio.run(coro)
     except CliError as exc:
@@ -136,8 +145,8 @@ def _run(coro: Any) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    return _run(_status(args))
+    return _run(_status(args), args.kubeconfig)
 
 
 def run_action(args: argparse.Namespace) -> int:
-    return _run(_action(args))
+    return _run(_action(args), args.kubeconfig)

@@ -8,7 +8,7 @@ which events hold and does the bookkeeping (step clock, traffic applied, conditi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rollout.api.durations import format_duration
@@ -159,6 +159,16 @@ def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: 
     if phase == Phase.PROMOTING and status.traffic_applied:
         events.append(Event.PROMOTION_APPLIED)
     return events
+
+
+def request_applies(action: RequestAction, rollout: Rollout) -> bool:
+    """Whether the controller would act on `action` for this rollout as it stands (else it records
+    RequestIgnored): the transition table has a row for its event in the current phase."""
+    req = ManualRequest(action=action, id="check", requested_at=datetime.now(UTC))
+    status = rollout.status
+    return (
+        lookup(status.phase, _request_event(req, status, engine_steps(rollout.spec.policy.spec))) is not None
+    )
 
 
 def _request_event(req: ManualRequest, status: RolloutStatus, steps: list[EngineStep]) -> Event:

@@ -73,3 +73,40 @@ async def test_unreachable_cluster_is_a_clear_error(
 ) -> None:
     code, _, err = await cli(capsys, "status", "hello", "--kubeconfig", str(tmp_path / "missing"))
     assert code == 1 and "kubeconfig" in err
+
+
+async def test_mistakes_get_one_line_that_says_what_is_wrong(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clusters: [unclosed\n")
+    for argv, needle in (
+        (["status", "hello", "--kubeconfig", "/nonexistent"], "--kubeconfig /nonexistent: no such file"),
+        (["promote", "hello", "--kubeconfig", str(bad)], "the kubeconfig is not YAML"),
+    ):
+        code, out, err = await cli(capsys, *argv)
+        assert code == 1 and err.strip().count("\n") == 0 and needle in err, err
+        assert "Traceback" not in out + err
+    async with sandbox() as cluster:
+        kc = str(cluster.kubeconfig)
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.create_service("plain", policy=None)
+            for argv, needle in (
+                (["status", "nosuch"], "Service default/nosuch not found"),
+                (["status", "hello", "-n", "nowhere"], "namespace nowhere does not exist"),
+                (["status", "plain"], "does not opt in: label it knrollout.dev/policy=<policy>"),
+                (["status", "hello"], "has no Rollout yet; is the controller running?"),
+            ):
+                code, _, err = await cli(capsys, *argv, "--kubeconfig", kc)
+                assert code == 1 and needle in err, (argv, err)
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+            cluster.request("hello-00002.1", "resume", request_id="r1")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Progressing", within=15)
+            before = cluster.rollout("hello-00002.1")
+            code, _, err = await cli(capsys, "resume", "hello", "--kubeconfig", kc)
+            assert code == 1 and "resume does not apply" in err and "nothing was sent" in err, err
+            after = cluster.rollout("hello-00002.1")
+            assert before is not None and after is not None and after.spec.request == before.spec.request
