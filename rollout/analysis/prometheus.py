@@ -129,7 +129,7 @@ class PrometheusMetricSource:
             return await self._builtin(client, connection, batch)
         outcome = await self._run(client, connection, batch.promql, batch.at, "custom")
         if isinstance(outcome, QueryFailure):
-            return _all(batch, MeasurementError(f"{outcome.message} (query: {batch.promql})"))
+            return _all(batch, MeasurementError(f"Prometheus at {connection.address}: {outcome.summary()}"))
         try:
             value = parse_single_number(outcome)
         except ResultShapeError as exc:
@@ -147,7 +147,9 @@ class PrometheusMetricSource:
         rows: dict[str, list[Sample]] = {}
         for q, outcome in zip(queries, outcomes, strict=True):
             if isinstance(outcome, QueryFailure):
-                return _all(batch, MeasurementError(f"{q.component} ({q.metric}): {outcome.message}"))
+                return _all(
+                    batch, MeasurementError(f"Prometheus at {connection.address}: {outcome.summary()}")
+                )
             try:
                 rows[q.metric] = parse_vector(outcome)
             except ResultShapeError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import ssl
 import tempfile
 import time
@@ -47,6 +48,26 @@ class QueryFailure(Exception):
         self.message = message
         self.transient = transient
         self.retry_after = retry_after
+
+    def summary(self) -> str:
+        """A few words for the status an on-call engineer reads ("unreachable: Connection refused"); the
+        whole message, with the library's exception chain, goes to the log."""
+        if self.kind == "connection":
+            return f"unreachable: {_os_reason(self.message) or 'cannot connect'}"
+        if self.kind == "timeout":
+            return self.message if self.message.startswith("no answer") else "no answer in time"
+        if self.kind == "tls":
+            return f"TLS failed: {_os_reason(self.message) or self.message[:120]}"
+        return self.message[:200]
+
+
+# "[Errno 111] Connection refused" inside urllib3's chain of exceptions
+_OS_REASON = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)|\[SSL: [A-Z_]+\] ([^'\"()\]]+)")
+
+
+def _os_reason(message: str) -> str:
+    found = _OS_REASON.search(message)
+    return (found.group(1) or found.group(2)).strip().rstrip(".") if found else ""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -74,7 +74,7 @@ ROLLOUT_CRD = CrdInfo(
         {"name": "Stable", "type": "string", "jsonPath": ".spec.stableRevision"},
         {"name": "Candidate", "type": "string", "jsonPath": ".spec.candidateRevision"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Step", "type": "integer", "jsonPath": ".status.currentStep"},
+        {"name": "Step", "type": "string", "jsonPath": ".status.step"},
         {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": "1"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -131,6 +131,9 @@ class RolloutStatus(ApiModel):
     message: str = ""
     current_step: int = Field(default=0, ge=0, description="Index into the strategy's steps.")
     step_count: int = 0
+    step: str = Field(
+        default="", description="The current step as people count it, e.g. 2/3 (currentStep counts from 0)."
+    )
     step_started_at: MicroTime | None = Field(
         default=None, description="When the current step's traffic was first seen served."
     )

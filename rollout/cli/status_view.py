@@ -118,7 +118,15 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
         lines += ["", *_table(rows)]
     if events:
         lines += ["", "Events:"]
-        for e in events:
+        # a rollout's end is recorded on the Rollout and on its target: one line is enough
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for e in reversed(events):
+            key = (e.reason or "", e.message or "")
+            if key not in seen:
+                seen.add(key)
+                unique.append(e)
+        for e in reversed(unique):
             count = f" (x{e.count})" if getattr(e, "count", None) and e.count > 1 else ""
             lines.append(f"  {e.type or '':8} {e.reason or '':24} {e.message or ''}{count}")
     return "\n".join(lines) + "\n"

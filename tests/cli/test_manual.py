@@ -66,6 +66,8 @@ async def test_status_resume_abort_retry_from_the_command_line(capsys: pytest.Ca
             code, out, _ = await cli(capsys, "status", "hello", "--kubeconfig", kc)
             assert "HISTORY" in out and "hello-00002.1" in out and "Aborted" in out
             assert "Events:" in out and "Promoted" in out
+            events = out.split("Events:", 1)[1].strip().splitlines()
+            assert len(events) == len(set(events)), events  # an end recorded on both objects shows once
 
 
 async def test_unreachable_cluster_is_a_clear_error(

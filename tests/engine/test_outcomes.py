@@ -165,3 +165,12 @@ def test_every_terminal_message_says_what_happened(setup: str, needle: str) -> N
     assert w.status.phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED)
     assert needle in w.status.outcome, w.status.outcome
     assert completed(w).message == w.status.outcome
+
+
+def test_the_step_is_counted_from_one_for_people() -> None:
+    """`kubectl get rollouts` and `rollout status` show the same step (status.step; currentStep is 0-based)."""
+    w = World(make_rollout({"strategy": LADDER}))
+    w.tick()
+    assert (w.status.current_step, w.status.step) == (0, "1/2")
+    run(w, Verdict.PASS)
+    assert (w.status.current_step, w.status.step, w.status.phase) == (1, "2/2", Phase.PROMOTING)
