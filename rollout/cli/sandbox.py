@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rollout.api.crd import render_crds
 from rollout.api.durations import DurationError, parse_duration
 from rollout.knative.dialects import DIALECTS, Dialect
-from rollout.sandbox.environment import SandboxOptions, sandbox_environment
+from rollout.sandbox.apiserver import kinds
+from rollout.sandbox.environment import SandboxEnvironment, SandboxOptions, sandbox_environment
 from rollout.sandbox.prometheus import PrometheusUnavailable, find_prometheus
 
 
@@ -87,6 +93,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--scrape-interval", type=_duration, default=5.0, help="Prometheus scrape interval (default 5s)"
     )
+    parser.add_argument(
+        "--namespace",
+        default="demo",
+        help="create this namespace and make it the kubeconfig's default (default demo)",
+    )
+    parser.add_argument(
+        "--controller",
+        action="store_true",
+        help="also run the controller against the sandbox (with the sandbox's Prometheus when --prometheus)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -117,10 +133,56 @@ def run(args: argparse.Namespace) -> int:
         prometheus_port=args.prometheus_port,
         scrape_interval=args.scrape_interval,
     )
-    return asyncio.run(_serve(options, args.kubeconfig))
+    return asyncio.run(_serve(options, args.kubeconfig, args.namespace, args.controller))
 
 
-async def _serve(options: SandboxOptions, kubeconfig: Path | None) -> int:
+def _install(env: SandboxEnvironment, namespace: str) -> None:
+    """What a cluster with knative-rollout installed has: its CRDs, and a namespace to work in."""
+    for text in render_crds().values():
+        env.store.create(kinds.CRDS, yaml.safe_load(text))
+    if env.store.get(kinds.NAMESPACES, None, namespace) is None:
+        env.store.create(
+            kinds.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        )
+
+
+@contextlib.asynccontextmanager
+async def _controller(env: SandboxEnvironment, kubeconfig: Path) -> AsyncIterator[None]:
+    from rollout.controller.app import Controller, ControllerConfig, running
+    from rollout.controller.egress import Destinations
+    from rollout.controller.rollouts import ControllerDefaults
+    from rollout.controller.webhooks import WebhookSettings
+    from rollout.kube.client import KubeClient
+
+    client = await KubeClient.connect(str(kubeconfig))
+    prometheus = env.prometheus.url if env.prometheus is not None else None
+    config = ControllerConfig(
+        defaults=ControllerDefaults(prometheus_url=prometheus),
+        webhooks=WebhookSettings(Destinations.parse(["127.0.0.0/8"])),  # hooks on this machine
+    )
+    try:
+        async with running(Controller(client, config)):
+            yield
+    finally:
+        await client.close()
+
+
+def _next_steps(kubeconfig: Path) -> list[str]:
+    new_revision = (
+        "kubectl patch ksvc hello --type merge -p "
+        '\'{"spec":{"template":{"metadata":{"annotations":{"sandbox.knrollout.dev/error-rate":"0.3"}}}}}\''
+    )
+    return [
+        f"export KUBECONFIG={kubeconfig}",
+        "kubectl apply -f examples/hello/          # a policy and a Service that opts in",
+        f"{new_revision}   # a new revision with 30% errors",
+        "rollout status hello -w                  # watch it roll out, then back",
+    ]
+
+
+async def _serve(
+    options: SandboxOptions, kubeconfig: Path | None, namespace: str, with_controller: bool
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -128,14 +190,23 @@ async def _serve(options: SandboxOptions, kubeconfig: Path | None) -> int:
     temporary = None if kubeconfig is not None else Path(tempfile.mkdtemp(prefix="rollout-sandbox-"))
     path = kubeconfig if kubeconfig is not None else (temporary or Path(".")) / "kubeconfig"
     try:
-        async with sandbox_environment(options) as env:
-            written = env.api.write_kubeconfig(path)
+        async with sandbox_environment(options) as env, contextlib.AsyncExitStack() as stack:
+            _install(env, namespace)
+            written = env.api.write_kubeconfig(path, namespace=namespace)
             print(f"kubeconfig:  {written}")
             print(f"api server:  {env.api.url}")
+            print(f"namespace:   {namespace}  (with knative-rollout's CRDs installed)")
             print(f"metrics:     {env.metrics.url}  ({', '.join(options.dialects)})")
             if env.prometheus is not None:
                 print(f"prometheus:  {env.prometheus.url}")
-            print(f"try:         KUBECONFIG={written} kubectl get ksvc -A")
+            if with_controller:
+                await stack.enter_async_context(_controller(env, written))
+                where = env.prometheus.url if env.prometheus is not None else "none (analyses hold)"
+                print(f"controller:  running here, Prometheus {where}")
+                for i, command in enumerate(_next_steps(written)):
+                    print(f"{'next:' if i == 0 else '':12} {command}")
+            else:
+                print(f"try:         KUBECONFIG={written} kubectl get ksvc -A")
             print("running; Ctrl-C stops", flush=True)
             await stop.wait()
     finally:

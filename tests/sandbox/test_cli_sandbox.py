@@ -17,6 +17,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 
 pytestmark = pytest.mark.timeout(60)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def start_sandbox(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
@@ -34,7 +35,8 @@ async def start_sandbox(*args: str) -> tuple[asyncio.subprocess.Process, dict[st
         if line.startswith("running"):
             return process, printed
         key, _, value = line.partition(":")
-        printed[key.strip()] = value.strip().split()[0]
+        if value.strip():
+            printed.setdefault(key.strip(), value.strip().split()[0])
 
 
 async def stop(process: asyncio.subprocess.Process, signum: int) -> tuple[int, str]:
@@ -94,7 +96,7 @@ async def test_sandbox_serves_clients_and_metrics_then_stops_on_sigterm(tmp_path
         assert 'revision_request_count{namespace_name="default",service_name="hello"' in text
         if shutil.which("kubectl"):
             kubectl = await asyncio.create_subprocess_exec(
-                "kubectl", "get", "revisions", "-o", "name",
+                "kubectl", "get", "revisions", "-n", "default", "-o", "name",
                 env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             listed, _ = await asyncio.wait_for(kubectl.communicate(), 20)
@@ -113,3 +115,43 @@ async def test_sandbox_stops_on_ctrl_c_and_removes_its_temporary_kubeconfig() ->
     code, out = await stop(process, signal.SIGINT)
     assert code == 0 and "sandbox stopped" in out
     assert not is_file(kubeconfig)
+
+
+async def kubectl(kubeconfig: Path, *args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(kubeconfig), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, out.decode()
+    return out.decode()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (Debian's kubernetes-client)")
+async def test_sandbox_with_the_controller_runs_the_commands_it_prints(tmp_path: Path) -> None:
+    """One command to a working local setup: the CRDs and the namespace are there, the controller runs,
+    and the next commands it prints (apply the example, make a new revision) start a rollout."""
+    kubeconfig = tmp_path / "kubeconfig"
+    process, printed = await start_sandbox(
+        "--kubeconfig", str(kubeconfig), "--controller", "--ready-delay", "300ms", "--cold-start", "200ms"
+    )
+    try:
+        assert printed["namespace"] == "demo" and printed["controller"] == "running"
+        assert "No resources found in demo namespace" in await kubectl(kubeconfig, "get", "rollouts")
+        await kubectl(kubeconfig, "apply", "-f", str(ROOT / "examples" / "hello"))
+        deadline = time.monotonic() + 20
+        while '"stable"' not in await kubectl(
+            kubeconfig, "get", "ksvc", "hello", "-o", "jsonpath={.spec.traffic}"
+        ):
+            assert time.monotonic() < deadline, "the controller did not pin the example's Service"
+            await asyncio.sleep(0.3)
+        patch = (
+            '{"spec":{"template":{"metadata":{"annotations":{"sandbox.knrollout.dev/error-rate":"0.3"}}}}}'
+        )
+        await kubectl(kubeconfig, "patch", "ksvc", "hello", "--type", "merge", "-p", patch)
+        while "hello-00002.1" not in await kubectl(kubeconfig, "get", "rollouts"):
+            assert time.monotonic() < deadline + 20, "no Rollout for the new revision"
+            await asyncio.sleep(0.3)
+    finally:
+        code, _ = await stop(process, signal.SIGTERM)
+    assert code == 0
