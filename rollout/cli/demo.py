@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Start the sandbox (Kubernetes API, Knative simulator, traffic), a local Prometheus when the "
             "`prometheus` binary is installed, and the controller; roll out a healthy revision (promoted) and a "
-            "broken one (rolled back automatically), live. Finishes in about two minutes."
+            "broken one (rolled back automatically), live. Finishes in about 80 seconds."
         ),
     )
     parser.add_argument(

@@ -68,7 +68,7 @@ def summary(outcomes: Sequence[Outcome], metrics_path: str) -> str:
     lines += [
         "",
         f"Metrics came from {metrics_path}.",
-        "Every decision above is in the Rollout status with its numbers: "
-        "`rollout status hello --kubeconfig KUBECONFIG` while a sandbox runs (`rollout sandbox`).",
+        "Every decision above is in the Rollout status with its numbers. To try it by hand: "
+        "`./scripts/rollout sandbox --controller --prometheus` (it prints the next commands to type).",
     ]
     return "\n".join(lines) + "\n"
