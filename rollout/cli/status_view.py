@@ -7,13 +7,65 @@ from datetime import datetime
 from typing import Any
 
 from rollout.api.durations import format_duration
+from rollout.api.policy import BuiltinMetric
 from rollout.api.rollout import MetricResult, Rollout
 
 
-def _num(value: float | None, pct: bool = False) -> str:
+def _num(value: float | None, unit: str | bool = "") -> str:
+    """A metric's value in its unit: error rates in %, latencies (seconds) in ms, others as they are."""
     if value is None:
         return "-"
-    return f"{value:.2%}" if pct else f"{value:.4g}"
+    if unit is True or unit == "%":
+        return f"{value:.2%}"
+    if unit == "ms":
+        return f"{value * 1000:.0f}ms" if value >= 0.01 else f"{value * 1000:.2g}ms"
+    return f"{value:.4g}"
+
+
+def metric_unit(rollout: Rollout, name: str) -> str:
+    """The unit a person reads a metric in, from its builtin in the rollout's policy."""
+    for m in rollout.spec.policy.spec.analysis.metrics:
+        if m.name == name and m.builtin is not None:
+            return "%" if m.builtin == BuiltinMetric.ERROR_RATE else "ms"
+    return "%" if "error" in name else ""
+
+
+_ENDED = {
+    "Succeeded": "Promoted",
+    "RolledBack": "Rolled back",
+    "Failed": "Failed",
+    "Aborted": "Aborted",
+    "Superseded": "Superseded",
+}
+
+
+def _evidence(rollout: Rollout, r: MetricResult) -> str:
+    unit = metric_unit(rollout, r.name)
+    text = f"canary {r.name} {_num(r.value, unit)} vs stable {_num(r.stable_value, unit)}"
+    if r.threshold_max is not None:
+        text += f" (max {_num(r.threshold_max, unit)})"
+    elif r.threshold_min is not None:
+        text += f" (min {_num(r.threshold_min, unit)})"
+    return text
+
+
+def headline(rollout: Rollout) -> str:
+    """The first line: what is happening or what happened, in plain words; the numbers next."""
+    status = rollout.status
+    phase = status.phase.value
+    failed = [r for r in status.analysis if r.verdict.value == "Fail" and not r.dry_run]
+    if phase in _ENDED:
+        if status.reason == "RegressionDetected" and failed:
+            return f"{_ENDED[phase]}: " + "; ".join(_evidence(rollout, r) for r in failed)
+        return f"{_ENDED[phase]}: {status.outcome or status.reason}"
+    step = status.step or f"{status.current_step + 1}/{status.step_count}"
+    if phase == "Pending":
+        return f"Waiting for revision {rollout.spec.candidate_revision} to become Ready"
+    if phase == "Paused":
+        return f"Paused at step {step} ({status.reason}), candidate at {status.canary_weight}%"
+    if phase == "Promoting":
+        return f"Promoting {rollout.spec.candidate_revision} to 100%"
+    return f"Step {step}: {status.canary_weight}% to the candidate"
 
 
 def _age(then: datetime | None, now: datetime) -> str:
@@ -22,7 +74,7 @@ def _age(then: datetime | None, now: datetime) -> str:
     return format_duration(max(int((now - then).total_seconds()), 0))
 
 
-def _bounds(r: MetricResult, pct: bool) -> str:
+def _bounds(r: MetricResult, pct: str) -> str:
     parts = []
     if r.threshold_min is not None:
         parts.append(f">= {_num(r.threshold_min, pct)}")
@@ -53,7 +105,7 @@ def analysis_rows(rollout: Rollout) -> list[list[str]]:
         ]
     ]
     for r in rollout.status.analysis:
-        pct = "error" in r.name
+        pct = metric_unit(rollout, r.name)
         rows.append(
             [
                 r.name + (" (dry-run)" if r.dry_run else ""),
@@ -74,6 +126,8 @@ def analysis_rows(rollout: Rollout) -> list[list[str]]:
 def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence[Any], now: datetime) -> str:
     spec, status = rollout.spec, rollout.status
     lines = [
+        headline(rollout),
+        "",
         f"Rollout:    {rollout.metadata.namespace}/{rollout.metadata.name} (attempt {spec.attempt})",
         f"Target:     {spec.target.kind} {spec.target.name}",
         f"Revisions:  stable {spec.stable_revision} -> candidate {spec.candidate_revision}",

@@ -1,0 +1,73 @@
+"""`rollout status` read at 3 a.m.: the first line says what happened in plain words, then the numbers, in
+the units people read them (error rates in %, latencies in ms)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rollout.api.rollout import MetricResult, Phase, Verdict
+from rollout.cli.status_view import headline, render_status
+from tests.engine.world import make_rollout
+
+POLICY = {
+    "strategy": {"canary": {"steps": [{"weight": 10}, {"weight": 25}, {"weight": 50}]}},
+    "analysis": {
+        "metrics": [
+            {"name": "errors", "builtin": "errorRate", "threshold": {"max": 0.05}},
+            {"name": "p99", "builtin": "latency", "quantile": 0.99, "threshold": {"max": 0.5}},
+        ]
+    },
+}
+NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+
+
+def rollout(**status: Any) -> Any:
+    r = make_rollout(POLICY)
+    return r.model_copy(update={"status": r.status.model_copy(update=status)})
+
+
+def metric(name: str, verdict: Verdict, value: float, stable: float, limit: float) -> MetricResult:
+    return MetricResult(name=name, verdict=verdict, value=value, stable_value=stable, threshold_max=limit)
+
+
+def test_a_regression_says_which_metric_and_its_numbers_with_units() -> None:
+    r = rollout(
+        phase=Phase.ROLLED_BACK,
+        reason="RegressionDetected",
+        outcome="errors regressed at step 2/3 at 25%; ...",
+        analysis=[
+            metric("errors", Verdict.FAIL, 0.138, 0.004, 0.05),
+            metric("p99", Verdict.PASS, 0.120, 0.118, 0.5),
+        ],
+    )
+    assert headline(r) == "Rolled back: canary errors 13.80% vs stable 0.40% (max 5.00%)"
+    text = render_status(r, [r], [], NOW)
+    assert text.splitlines()[0] == headline(r)
+    table = text.split("Analysis", 1)[1]
+    assert "13.80%" in table and "120ms" in table and "500ms" in table and "0.138" not in table
+
+
+def test_slow_candidates_read_in_milliseconds() -> None:
+    r = rollout(
+        phase=Phase.ROLLED_BACK,
+        reason="RegressionDetected",
+        analysis=[metric("p99", Verdict.FAIL, 0.85, 0.12, 0.5)],
+    )
+    assert headline(r) == "Rolled back: canary p99 850ms vs stable 120ms (max 500ms)"
+
+
+def test_other_endings_and_running_rollouts_in_plain_words() -> None:
+    failed = rollout(
+        phase=Phase.FAILED,
+        reason="CandidateFailed",
+        outcome="revision hello-00002 failed: ImagePullBackOff: Back-off pulling image",
+    )
+    assert headline(failed) == "Failed: revision hello-00002 failed: ImagePullBackOff: Back-off pulling image"
+    assert headline(rollout(phase=Phase.PROGRESSING, step="2/3", canary_weight=25)) == (
+        "Step 2/3: 25% to the candidate"
+    )
+    assert headline(rollout(phase=Phase.PENDING)) == "Waiting for revision hello-00002 to become Ready"
+    assert headline(rollout(phase=Phase.PAUSED, reason="ManualGate", step="2/3", canary_weight=10)) == (
+        "Paused at step 2/3 (ManualGate), candidate at 10%"
+    )
