@@ -15,8 +15,8 @@ from typing import Any
 
 import structlog
 
-from rollout.api.durations import DurationError, parse_duration
 from rollout.api.source import Dialect
+from rollout.cli.argtypes import address, duration, positive_int
 from rollout.cli.preflight import (
     StartupError,
     check_cluster,
@@ -41,33 +41,11 @@ log = structlog.get_logger(__name__)
 STARTUP_TIMEOUT = 30.0
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except DurationError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(
-            f"expected HOST:PORT with a port up to 65535 (e.g. 0.0.0.0:8080), got {text!r}"
-        )
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def _destinations(text: str) -> Destinations:
     try:
         return Destinations.parse(text.split(","))
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
 
 
 def webhook_settings(args: argparse.Namespace) -> WebhookSettings:
@@ -113,7 +91,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--metrics-addr",
-        type=_address,
+        type=address,
         default=("0.0.0.0", 8080),
         metavar="HOST:PORT",
         help="serve /metrics, /healthz and /readyz here (default 0.0.0.0:8080; port 0: any free)",
@@ -125,9 +103,9 @@ def register(subparsers: Any) -> None:
         help="namespace of the Lease (default: the pod's own, from env POD_NAMESPACE; else the first "
         "--namespace, else default)",
     )
-    p.add_argument("--lease-duration", type=_duration, default=15.0, help="lease duration (default 15s)")
-    p.add_argument("--renew-deadline", type=_duration, default=10.0, help="renew deadline (default 10s)")
-    p.add_argument("--retry-period", type=_duration, default=2.0, help="lease retry period (default 2s)")
+    p.add_argument("--lease-duration", type=duration, default=15.0, help="lease duration (default 15s)")
+    p.add_argument("--renew-deadline", type=duration, default=10.0, help="renew deadline (default 10s)")
+    p.add_argument("--retry-period", type=duration, default=2.0, help="lease retry period (default 2s)")
     p.add_argument(
         "--identity", default="", help="this replica's identity in the Lease (default: host_random)"
     )
@@ -166,7 +144,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--webhook-calls-per-namespace",
-        type=_positive,
+        type=positive_int,
         default=4,
         metavar="N",
         help="webhook calls of one namespace running at once (default 4)",
@@ -179,16 +157,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_WORKERS,
         help=f"concurrent reconciles (default {DEFAULT_WORKERS})",
     )
     p.add_argument(
-        "--resync", type=_duration, default=300.0, help="re-reconcile everything this often (default 5m)"
+        "--resync", type=duration, default=300.0, help="re-reconcile everything this often (default 5m)"
     )
     p.add_argument(
         "--analysis-settle",
-        type=_duration,
+        type=duration,
         default=1.0,
         help="wait this long after an analysis window ends before querying it (default 1s)",
     )

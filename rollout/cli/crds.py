@@ -39,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
         for name in stale:
             print(f"{out / name}: differs from the models; run `rollout crds --output-dir {out}`")
         return 1 if stale else 0
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (out / name).write_text(text)
-        print(f"wrote {out / name}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text)
+            print(f"wrote {out / name}")
+    except OSError as err:
+        print(f"rollout crds: --output-dir {out}: {err.strerror or err}", file=sys.stderr)
+        return 1
     return 0

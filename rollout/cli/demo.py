@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rollout.cli.argtypes import positive_float
 from rollout.demo.run import DemoOptions, run_demo
 from rollout.logging import configure_logging
 
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
         "--no-prometheus", action="store_true", help="read metrics directly, without Prometheus"
     )
     parser.add_argument(
-        "--rps", type=float, default=60.0, help="requests per second to the Service (default 60)"
+        "--rps", type=positive_float, default=60.0, help="requests per second to the Service (default 60)"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the simulated traffic")
     parser.add_argument("--kubeconfig", type=Path, help="also write the sandbox's kubeconfig here")

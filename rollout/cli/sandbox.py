@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import shutil
 import signal
 import sys
@@ -21,18 +22,11 @@ from typing import Any
 import yaml
 
 from rollout.api.crd import render_crds
-from rollout.api.durations import DurationError, parse_duration
+from rollout.cli.argtypes import duration, non_negative_float, port
 from rollout.knative.dialects import DIALECTS, Dialect
 from rollout.sandbox.apiserver import kinds
 from rollout.sandbox.environment import SandboxEnvironment, SandboxOptions, sandbox_environment
 from rollout.sandbox.prometheus import PrometheusUnavailable, find_prometheus
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except DurationError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def register(subparsers: Any) -> None:
@@ -50,10 +44,10 @@ def register(subparsers: Any) -> None:
         "--kubeconfig", type=Path, help="write the kubeconfig here (default: a temporary file)"
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="API server port on 127.0.0.1 (default: any free)"
+        "--port", type=port, default=0, help="API server port on 127.0.0.1 (default: any free)"
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=0, help="traffic metrics port (default: any free)"
+        "--metrics-port", type=port, default=0, help="traffic metrics port (default: any free)"
     )
     parser.add_argument(
         "--dialect",
@@ -61,7 +55,9 @@ def register(subparsers: Any) -> None:
         choices=DIALECTS,
         help="metric dialect(s) to expose; repeat for several (default: knative-classic)",
     )
-    parser.add_argument("--rps", type=float, default=5.0, help="requests/s per Service (default 5)")
+    parser.add_argument(
+        "--rps", type=non_negative_float, default=5.0, help="requests/s per Service (default 5)"
+    )
     parser.add_argument(
         "--diurnal-amplitude",
         type=float,
@@ -70,10 +66,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--domain", default="example.com", help="domain of Route URLs (default example.com)")
     parser.add_argument(
-        "--ready-delay", type=_duration, default=2.0, help="time until a new revision is Ready (default 2s)"
+        "--ready-delay", type=duration, default=2.0, help="time until a new revision is Ready (default 2s)"
     )
     parser.add_argument(
-        "--cold-start", type=_duration, default=1.5, help="time a new pod needs (default 1.5s)"
+        "--cold-start", type=duration, default=1.5, help="time a new pod needs (default 1.5s)"
     )
     parser.add_argument(
         "--tag-header-routing",
@@ -88,10 +84,10 @@ def register(subparsers: Any) -> None:
         "--prometheus", action="store_true", help="also run a local Prometheus scraping the metrics"
     )
     parser.add_argument(
-        "--prometheus-port", type=int, help="Prometheus port on 127.0.0.1 (default: any free)"
+        "--prometheus-port", type=port, help="Prometheus port on 127.0.0.1 (default: any free)"
     )
     parser.add_argument(
-        "--scrape-interval", type=_duration, default=5.0, help="Prometheus scrape interval (default 5s)"
+        "--scrape-interval", type=duration, default=5.0, help="Prometheus scrape interval (default 5s)"
     )
     parser.add_argument(
         "--namespace",
@@ -133,7 +129,15 @@ def run(args: argparse.Namespace) -> int:
         prometheus_port=args.prometheus_port,
         scrape_interval=args.scrape_interval,
     )
-    return asyncio.run(_serve(options, args.kubeconfig, args.namespace, args.controller))
+    try:
+        return asyncio.run(_serve(options, args.kubeconfig, args.namespace, args.controller))
+    except OSError as err:  # a port in use, a kubeconfig path that cannot be written
+        if err.errno == errno.EADDRINUSE:
+            why = "a port is already in use (--port, --metrics-port or --prometheus-port): pick another, or 0"
+        else:
+            why = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+        print(f"rollout sandbox: {why}", file=sys.stderr)
+        return 1
 
 
 def _install(env: SandboxEnvironment, namespace: str) -> None:

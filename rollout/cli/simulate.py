@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rollout.cli.argtypes import positive_float, positive_int
 from rollout.sim.policies import engine_factory, load_policy_file, simulation_problems
 from rollout.sim.report import CellSummary, summarise
 from rollout.sim.runner import RunResult, simulate
@@ -34,8 +35,10 @@ def register(subparsers: Any) -> None:
         help="what the canary does: "
         + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()).replace("%", "%%"),
     )
-    parser.add_argument("--rps", type=float, default=20.0, help="mean requests per second (default 20)")
-    parser.add_argument("--runs", type=int, default=200, help="independent runs (default 200)")
+    parser.add_argument(
+        "--rps", type=positive_float, default=20.0, help="mean requests per second (default 20)"
+    )
+    parser.add_argument("--runs", type=positive_int, default=200, help="independent runs (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)

@@ -4,15 +4,13 @@ non-zero exit, never a traceback (a real process, as an operator runs it)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from rollout.sandbox.environment import SandboxOptions, sandbox_environment
+from tests.cli.test_bad_inputs import busy_port
 
 UNREACHABLE = """\
 apiVersion: v1
@@ -22,14 +20,6 @@ contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
 users: [{name: u, user: {token: abc}}]
 """
-
-
-@contextmanager
-def busy_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
