@@ -7,7 +7,7 @@ rollout being driven, calls `decide`, and writes what follows."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ from rollout.controller.grants import Grants, grant_problems
 from rollout.controller.layout import ROLLOUT_TAGS, Adopt, Layout, Managed, Unmanageable, Waiting, classify
 from rollout.controller.rollouts import (
     CandidateCheck,
-    ControllerDefaults,
     active,
     candidate_to_start,
     check_candidate,
@@ -26,7 +25,6 @@ from rollout.controller.rollouts import (
     is_terminal,
     latest,
     new_rollout,
-    resolve_policy,
 )
 from rollout.controller.views import (
     RevisionView,
@@ -108,7 +106,6 @@ class TargetState:
     policy: PolicyView | None  # None: the policy the label names does not exist
     revisions: Mapping[str, RevisionView]
     rollouts: Sequence[Rollout]
-    defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
     opted_out: bool = False  # the target no longer carries knrollout.dev/policy (read past the informer)
     route_problem: str | None = None  # a standalone Route that follows no single Configuration: why
     served_since: datetime | None = None  # when the target's served split was first seen (ServedClock)
@@ -167,6 +164,21 @@ def _policy_notices(target: TargetView, policy: PolicyView | None) -> tuple[Noti
             ),
         )
     return ()
+
+
+def _policy_changed(policy: PolicyView | None, running: Rollout) -> tuple[Notice, ...]:
+    frozen = running.spec.policy
+    if policy is None or policy.spec is None or policy.generation in (None, frozen.generation):
+        return ()
+    return (
+        Notice(
+            "Normal",
+            "PolicyChangedMidRollout",
+            f"RolloutPolicy {policy.name} changed (generation {policy.generation}); rollout "
+            f"{running.metadata.name} keeps generation {frozen.generation}, which it started with, and the "
+            "change applies to the next rollout (`rollout abort` then `rollout retry` applies it now)",
+        ),
+    )
 
 
 def _drive(state: TargetState, rollout: Rollout) -> Drive:
@@ -233,7 +245,9 @@ def assess(state: TargetState) -> Assessment:
     running = active(state.rollouts)
     expired = tuple(expired_history(state.rollouts, history_limit(state)))
     if running is not None:
-        # a running rollout follows the policy it froze at its start, whatever happened to the policy since
+        # a running rollout follows the policy it froze at its start, whatever happened to the policy since;
+        # whoever changed the policy is told so
+        notices = (*notices, *_policy_changed(policy, running))
         return Assessment(notices=notices, drive=_drive(state, running), expired=expired)
     last = latest(state.rollouts)
     if last is not None and pending_request(last) is not None:
@@ -261,7 +275,7 @@ def assess(state: TargetState) -> Assessment:
             candidate,
             policy.name,
             policy.generation,
-            resolve_policy(valid_spec, state.defaults),
+            valid_spec,
             revision_generation(candidate, state.revisions),
         )
         return Assessment(notices=notices, layout=layout, create=body, expired=expired)

@@ -137,7 +137,6 @@ class TargetReconciler:
             policy,
             revisions,
             rollouts,
-            ctx.defaults,
             opted_out=opted_out,
             route_problem=route.problem,
             served_since=ctx.served.since(key, observed_traffic(view)),

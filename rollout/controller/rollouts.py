@@ -41,19 +41,6 @@ class ControllerDefaults:
     allow_policy_metric_address: bool = False
 
 
-def resolve_policy(spec: RolloutPolicySpec, defaults: ControllerDefaults) -> RolloutPolicySpec:
-    """The policy as a rollout freezes it: the controller's defaults filled in where the policy is silent."""
-    source = spec.metric_source
-    if source.ref is not None:  # the ClusterMetricSource's settings apply at every query
-        return spec
-    prom = source.prometheus
-    if prom.address is None and defaults.prometheus_url:
-        prom = prom.model_copy(update={"address": defaults.prometheus_url})
-    dialect = source.dialect if source.dialect is not None else defaults.dialect
-    source = source.model_copy(update={"prometheus": prom, "dialect": dialect})
-    return spec.model_copy(update={"metric_source": source})
-
-
 def order_key(rollout: Rollout) -> tuple[int, int, str]:
     """Rollouts of one target, oldest first: by candidate generation, then attempt."""
     labels = rollout.metadata.labels

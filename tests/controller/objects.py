@@ -6,7 +6,7 @@ from typing import Any
 
 from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import Phase, Rollout, RolloutStatus, TrafficEntry
-from rollout.controller.rollouts import ControllerDefaults, new_rollout
+from rollout.controller.rollouts import new_rollout
 from rollout.controller.views import TargetView, target_view
 
 POLICY = {"strategy": {"canary": {"steps": [{"weight": 10}, {"weight": 50}], "interval": "10s"}}}
@@ -105,6 +105,3 @@ def rollout(
     r = Rollout.model_validate(body)
     status = RolloutStatus(phase=phase, traffic=traffic or [])
     return r.model_copy(update={"status": status})
-
-
-DEFAULTS = ControllerDefaults(prometheus_url="http://127.0.0.1:9090")

@@ -7,7 +7,7 @@ from rollout.controller.assess import Assessment, PolicyView, TargetState, asses
 from rollout.controller.layout import Adopt, Managed, Unmanageable
 from rollout.controller.views import TargetView, revision_view
 from rollout.engine.plans import pinned, with_candidate_parked
-from tests.controller.objects import DEFAULTS, POLICY, revision, rollout, view
+from tests.controller.objects import POLICY, revision, rollout, view
 from tests.engine.world import T0
 
 PINNED = [
@@ -49,7 +49,6 @@ def state(
         policy=policy() if isinstance(pol, str) else pol,
         revisions=REVS,
         rollouts=list(rollouts),
-        defaults=DEFAULTS,
         opted_out=opted_out,
     )
 
@@ -70,7 +69,8 @@ def test_new_revision_starts_a_rollout_with_the_policy_frozen() -> None:
     assert created.spec.candidate_revision == "hello-00002"
     assert created.spec.policy.generation == 3
     frozen = created.spec.policy.spec
-    assert frozen.metric_source.prometheus.address == "http://127.0.0.1:9090"  # controller default
+    # the controller's --prometheus-url is read at each analysis: not frozen, so fixing it applies now
+    assert frozen.metric_source.prometheus.address is None and frozen.metric_source.dialect is None
     assert created.spec.policy.hash == policy_hash(frozen)
     labels = a.create["metadata"]["labels"]
     assert labels["knrollout.dev/target"] == "hello"
@@ -195,3 +195,12 @@ def test_a_policy_version_is_parsed_once_and_a_new_version_again() -> None:
     view = policy_view(changed)
     assert view.spec is None and view.problems
     assert policy_view(obj) is first
+
+
+def test_a_policy_changed_mid_rollout_is_reported_and_not_applied() -> None:
+    running = rollout(phase=Phase.PROGRESSING)  # started with the policy's generation 1
+    a = assess(state(rollouts=[running], pol=policy(generation=4)))
+    assert a.drive is not None and a.drive.rollout is running
+    (notice,) = [n for n in a.notices if n.reason == "PolicyChangedMidRollout"]
+    assert "generation 4" in notice.message and "keeps generation 1" in notice.message
+    assert not assess(state(rollouts=[running], pol=policy(generation=1))).notices

@@ -1,21 +1,17 @@
 from typing import Any
 
-from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import Phase, TargetRef
-from rollout.api.source import Dialect
 from rollout.controller.rollouts import (
-    ControllerDefaults,
     active,
     candidate_to_start,
     check_candidate,
     expired_history,
     latest,
-    resolve_policy,
     rollout_name,
     same_configuration,
 )
 from rollout.controller.views import RevisionView, revision_view
-from tests.controller.objects import POLICY, revision, rollout
+from tests.controller.objects import revision, rollout
 
 
 def revs(*items: dict[str, Any]) -> dict[str, RevisionView]:
@@ -36,19 +32,6 @@ def test_names_are_deterministic_and_never_collide_between_kinds() -> None:
     assert rollout_name(svc, "hello-00002", 1) == "hello-00002.1"
     assert rollout_name(svc, "hello-00002", 2) == "hello-00002.2"
     assert rollout_name(route, "hello-00002", 1) == "hello.hello-00002.1"
-
-
-def test_resolve_policy_fills_only_what_the_policy_leaves_unset() -> None:
-    defaults = ControllerDefaults(prometheus_url="http://prom:9090", dialect=Dialect.KNATIVE_OTEL)
-    spec = resolve_policy(RolloutPolicySpec.model_validate(POLICY), defaults)
-    assert spec.metric_source.prometheus.address == "http://prom:9090"
-    assert spec.metric_source.dialect == Dialect.KNATIVE_OTEL
-    own = RolloutPolicySpec.model_validate(
-        {**POLICY, "metricSource": {"prometheus": {"address": "http://mine:9090"}, "dialect": "kourier"}}
-    )
-    spec = resolve_policy(own, defaults)
-    assert spec.metric_source.prometheus.address == "http://mine:9090"
-    assert spec.metric_source.dialect == Dialect.KOURIER
 
 
 def test_latest_and_active_follow_candidate_generation_then_attempt() -> None:
