@@ -134,6 +134,22 @@ async def why_no_rollout(api: kclient.ApiClient, target: Target, what: str) -> s
     )
 
 
+async def latest_created(api: kclient.ApiClient, target: Target) -> str | None:
+    """The newest revision Knative created for an opted-in Service (its status), else None."""
+    if target.kind != "Service":
+        return None
+    try:
+        obj = await kclient.CustomObjectsApi(api).get_namespaced_custom_object(
+            "serving.knative.dev", "v1", target.namespace, "services", target.name
+        )
+    except (ApiException, OSError):
+        return None
+    if POLICY_LABEL not in ((obj.get("metadata") or {}).get("labels") or {}):
+        return None  # not opted in: no rollout will start for it
+    name = (obj.get("status") or {}).get("latestCreatedRevisionName")
+    return str(name) if name else None
+
+
 def pick(rollouts: list[Rollout], action: RequestAction | None) -> Rollout | None:
     """The rollout a command acts on: the running one; for `retry` and `status`, else the latest."""
     running = active(rollouts)

@@ -22,6 +22,7 @@ from rollout.cli.kubeaccess import (
     api_client,
     check_kubeconfig,
     current_namespace,
+    latest_created,
     pick,
     read_rollout,
     recent_events,
@@ -32,6 +33,9 @@ from rollout.cli.kubeaccess import (
 )
 from rollout.cli.status_view import render_status
 from rollout.engine.machine import request_applies
+
+# `status -w` after a deploy: how long to wait for the controller to start the new revision's rollout
+NEW_ROLLOUT_WAIT = 60.0
 
 ACTIONS: dict[str, tuple[RequestAction, str]] = {
     "promote": (RequestAction.PROMOTE, "skip the remaining steps and gates and promote the candidate now"),
@@ -76,12 +80,18 @@ async def _target(args: argparse.Namespace) -> Target:
 
 async def _status(args: argparse.Namespace) -> int:
     target = await _target(args)
+    waited = 0.0
     async with api_client(args.kubeconfig, args.context) as api:
         while True:
             rollouts = await target_rollouts(api, target)
             chosen = pick(rollouts, None)
             if chosen is None:
-                raise CliError(await why_no_rollout(api, target, "Rollout yet"))
+                # `status -w` right after the first deploy: the controller starts the rollout in a moment
+                if not args.watch or waited >= NEW_ROLLOUT_WAIT or await latest_created(api, target) is None:
+                    raise CliError(await why_no_rollout(api, target, "Rollout yet"))
+                waited += 2.0
+                await asyncio.sleep(2.0)
+                continue
             names = {chosen.metadata.name, target.name}
             events = await recent_events(api, target.namespace, names)
             if args.output == "json":
@@ -93,9 +103,27 @@ async def _status(args: argparse.Namespace) -> int:
                     sys.stdout.write("\x1b[2J\x1b[H")
                 sys.stdout.write(render_status(chosen, rollouts, events, datetime.now(UTC)))
             sys.stdout.flush()
-            if not args.watch or chosen.status.phase.terminal:
+            if not args.watch:
                 return 0
+            if chosen.status.phase.terminal:
+                if not await _newer_revision(api, target, chosen):
+                    return 0
+                waited += 2.0
+                if waited > NEW_ROLLOUT_WAIT:
+                    raise CliError(
+                        f"no rollout started within {NEW_ROLLOUT_WAIT:.0f}s; is the controller running?"
+                    )
             await asyncio.sleep(2.0)
+
+
+async def _newer_revision(api: Any, target: Target, shown: Rollout) -> bool:
+    """A revision newer than the finished rollout shown, whose rollout the controller is about to start:
+    `status -w` right after a deploy waits for it rather than ending on the previous rollout."""
+    newest = await latest_created(api, target)
+    if newest is None or newest in (shown.spec.candidate_revision, shown.spec.stable_revision):
+        return False
+    print(f"(revision {newest} is new: waiting for its rollout to start)", flush=True)
+    return True
 
 
 async def _action(args: argparse.Namespace) -> int:

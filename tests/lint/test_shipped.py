@@ -36,7 +36,9 @@ def test_policies_and_examples_lint_clean_even_in_strict_mode(capsys: pytest.Cap
     assert out.startswith("0 errors, 0 warnings")
 
 
-@pytest.mark.parametrize("directory", ["examples/hello", "examples/route-configuration"])
+@pytest.mark.parametrize(
+    "directory", ["examples/hello", "examples/route-configuration", "examples/quickstart"]
+)
 def test_each_example_directory_lints_clean_on_its_own(directory: str) -> None:
     report = lint_files(discover([str(ROOT / directory)]).files)
     assert report.findings == [] and report.objects >= 2
@@ -58,7 +60,7 @@ def test_policies_validate_against_our_generated_crd_schema() -> None:
     validator = jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
     found = objects(POLICIES + EXAMPLE_FILES)
     policies = [(p, d) for p, d in found if d["kind"] == "RolloutPolicy"]
-    assert len(policies) == len(POLICIES) + 2
+    assert len(policies) == len(POLICIES) + 3  # hello, route-configuration, quickstart
     for path, doc in policies:
         assert [e.message for e in validator.iter_errors(doc)] == [], path
 
