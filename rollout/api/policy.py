@@ -253,6 +253,12 @@ class Deadlines(ApiModel):
         default=DeadlineAction.ROLLBACK,
         description="What happens when the rollout deadline passes: rollback (default) or pause.",
     )
+    keep_failed_candidate: Duration = Field(
+        default=3600.0,
+        description="How long a rolled-back, failed or aborted candidate stays reachable at 0% under the "
+        "`canary` tag (its tag URL answers, for debugging); then it leaves the route, so Knative can scale "
+        "the revision to zero. Default 1h; 0s: at once.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- webhooks

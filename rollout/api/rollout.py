@@ -159,6 +159,11 @@ class RolloutStatus(ApiModel):
         default_factory=list,
         description="Webhook calls started and not answered yet (a restarted controller calls them again).",
     )
+    candidate_kept_until: Time | None = Field(
+        default=None,
+        description="A failed candidate stays reachable at 0% under `canary` until then "
+        "(deadlines.keepFailedCandidate); unset once it has left the route.",
+    )
     outcome: str = Field(
         default="",
         description="One sentence, set when the rollout ends: what ended it and why, with the numbers.",

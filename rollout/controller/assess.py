@@ -213,13 +213,15 @@ def history_limit(state: TargetState) -> int:
 
 
 def settled(rollout: Rollout) -> bool:
-    """A finished rollout is settled once Knative serves its final plan (status.trafficApplied) and its
-    postRollout webhooks have been called; until then the controller keeps deciding it."""
+    """A finished rollout is settled once Knative serves its final plan (status.trafficApplied), its
+    postRollout webhooks have been called, and a failed candidate has left the route (it stays parked
+    under `canary` until status.candidateKeptUntil); until then the controller keeps deciding it."""
     if not is_terminal(rollout):
         return False
     hooks = [webhook_key(h) for h in rollout.spec.policy.spec.webhooks if h.type == WebhookType.POST_ROLLOUT]
     done = set(rollout.status.completed_webhooks)
-    return rollout.status.traffic_applied and all(k in done for k in hooks)
+    status = rollout.status
+    return status.traffic_applied and all(k in done for k in hooks) and status.candidate_kept_until is None
 
 
 def _opted_out(state: TargetState) -> Assessment:

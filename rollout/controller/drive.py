@@ -82,6 +82,9 @@ def requeue_after(
     if after.status.phase in TERMINAL_PHASES:
         if settled(after):
             return None
+        kept = after.status.candidate_kept_until
+        if after.status.traffic_applied and not hooks_pending and kept is not None:
+            return max((kept - now).total_seconds(), 0.05)  # then its candidate leaves the route
         # served, postRollout webhooks due: at once (running: their end wakes it); not served yet:
         # Knative's status change wakes it
         return 0.05 if after.status.traffic_applied and not hooks_pending else SETTLE_POLL

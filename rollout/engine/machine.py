@@ -207,10 +207,24 @@ def _apply_effect(row: Row, status: RolloutStatus, steps: list[EngineStep], inp:
     return updates
 
 
+# Phases whose candidate may stay parked at 0% under `canary` for a while (deadlines.keepFailedCandidate).
+_PARKING = (Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED)
+
+
+def kept_until(rollout: Rollout, status: RolloutStatus) -> datetime | None:
+    """Until when a finished rollout's candidate stays parked under `canary`; None when it does not."""
+    if status.phase not in _PARKING or status.reason == OPTED_OUT_REASON or status.finished_at is None:
+        return None
+    keep = rollout.spec.policy.spec.deadlines.keep_failed_candidate
+    return status.finished_at + timedelta(seconds=keep)
+
+
 def _plan(
-    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], candidate_ready: bool
+    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], candidate_ready: bool, now: datetime
 ) -> TrafficPlan:
     spec = rollout.spec
+    until = kept_until(rollout, status)
+    park = status.reason != OPTED_OUT_REASON and (until is None or now < until)
     return plan_for(
         spec.policy.spec,
         steps,
@@ -219,14 +233,14 @@ def _plan(
         spec.stable_revision,
         spec.candidate_revision,
         candidate_ready,
-        park_candidate=status.reason != OPTED_OUT_REASON,
+        park_candidate=park,
     )
 
 
 def _with_traffic(
     rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], inp: Inputs
 ) -> tuple[RolloutStatus, TrafficPlan]:
-    plan = _plan(rollout, status, steps, inp.candidate.ready is True)
+    plan = _plan(rollout, status, steps, inp.candidate.ready is True, inp.now)
     applied = plan_applied(plan, inp.traffic)
     percents = plan.percents()
     updates: dict[str, Any] = {
@@ -372,6 +386,9 @@ def decide(inp: Inputs) -> Decision:
 
     # 5. conditions and message
     status, plan = _with_traffic(rollout, status, steps, inp)
+    until = kept_until(rollout, status)
+    parked = until is not None and now < until and rollout.spec.candidate_revision in plan.tags().values()
+    status = status.model_copy(update={"candidate_kept_until": until if parked else None})
     new_check = (
         step_check(policy, steps[min(status.current_step, len(steps) - 1)], status, now)
         if (status.phase == Phase.PROGRESSING)

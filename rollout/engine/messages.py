@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rollout.api.common import ConditionStatus
+from rollout.api.common import ConditionStatus, format_time
 from rollout.api.durations import format_duration
 from rollout.api.rollout import TERMINAL_PHASES, MetricResult, Phase, RolloutStatus
 from rollout.engine.conditions import set_condition
@@ -42,6 +42,11 @@ def describe(status: RolloutStatus, steps: list[EngineStep], check: StepCheck | 
     parts: list[str] = []
     if status.phase in TERMINAL_PHASES and status.reason:
         parts.append(f"{status.reason}: {status.outcome}" if status.outcome else status.reason)
+        if status.candidate_kept_until is not None:
+            parts.append(
+                f"the candidate stays reachable at 0% under `canary` until "
+                f"{format_time(status.candidate_kept_until)} (deadlines.keepFailedCandidate)"
+            )
     if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
         step = steps[min(status.current_step, len(steps) - 1)]
         label = "gate" if step.is_gate else f"{status.canary_weight}% to the candidate"

@@ -174,3 +174,26 @@ def test_the_step_is_counted_from_one_for_people() -> None:
     assert (w.status.current_step, w.status.step) == (0, "1/2")
     run(w, Verdict.PASS)
     assert (w.status.current_step, w.status.step, w.status.phase) == (1, "2/2", Phase.PROMOTING)
+
+
+@pytest.mark.parametrize("keep", ["0s", "10m"])
+def test_a_failed_candidate_leaves_the_route_after_its_time(keep: str) -> None:
+    """Parked at 0% under `canary` for debugging for deadlines.keepFailedCandidate, then off the route so
+    that Knative can scale it to zero; the status says which."""
+    w = World(make_rollout({"strategy": LADDER, "deadlines": {"keepFailedCandidate": keep}}))
+    w.tick()
+    w.tick()
+    d = w.tick(30, analysis=w.passing(verdict=Verdict.FAIL, failed=("error-rate",)))
+    assert w.status.phase == Phase.ROLLED_BACK
+    if keep == "0s":
+        assert d.plan.tags() == {"stable": "hello-00001"} and w.status.candidate_kept_until is None
+        return
+    assert d.plan.tags() == {"stable": "hello-00001", "canary": "hello-00002"}
+    assert w.status.candidate_kept_until == w.status.finished_at + timedelta(minutes=10)
+    assert "stays reachable at 0% under `canary` until" in w.status.message
+    d = w.tick(599)
+    assert "canary" in d.plan.tags()
+    d = w.tick(2)
+    assert d.plan.tags() == {"stable": "hello-00001"} and d.plan.percents() == {"hello-00001": 100}
+    assert w.status.candidate_kept_until is None and "stays reachable" not in w.status.message
+    assert w.status.phase == Phase.ROLLED_BACK and "regressed" in w.status.outcome  # the reason stays

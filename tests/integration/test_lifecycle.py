@@ -200,3 +200,34 @@ async def test_history_beyond_the_limit_is_deleted_when_a_rollout_finishes() -> 
             await eventually(lambda: "deleted" in seen, within=5)
             assert seen["deleted"] == seen["finished"], (seen, passes)
             assert [r.metadata.name for r in cluster.rollouts("hello")] == ["hello-00003.1"]
+
+
+async def test_an_aborted_candidate_leaves_the_route_after_its_keep_time() -> None:
+    """A Ready candidate that did not make it stays reachable at 0% under `canary` for
+    deadlines.keepFailedCandidate, then the controller takes it off the route (and says so no more)."""
+    gate: list[dict[str, Any]] = [{"weight": 20}, {"pause": {}}, {"weight": 50}]
+    cluster_policy = policy(gate, deadlines={"keepFailedCandidate": "3s"})
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", cluster_policy)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=15)
+            cluster.request("hello-00002.1", "abort", request_id="a1")
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=15)
+            assert done.status.candidate_kept_until is not None
+
+            def canary_tag() -> list[dict[str, Any]]:
+                return [e for e in cluster.spec_traffic("hello") if e.get("tag") == "canary"]
+
+            assert await eventually(canary_tag, within=5)  # parked at 0%
+            await eventually(lambda: not canary_tag(), within=10)
+            r = await eventually(
+                lambda: (
+                    (r := cluster.rollout("hello-00002.1")) and r.status.candidate_kept_until is None and r
+                )
+            )
+            assert r.status.phase == Phase.ABORTED and "stays reachable" not in r.status.message
+            assert_within_plan(
+                cluster, "hello", [{"hello-00001": 100}, {"hello-00001": 80, "hello-00002": 20}]
+            )
