@@ -25,7 +25,7 @@ from rollout.api.rollout import (
 from rollout.api.strategy import InconclusiveAction
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
-from rollout.engine.messages import conditions, describe, transition_detail
+from rollout.engine.messages import conditions, describe, event_detail, transition_detail
 from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
 from rollout.engine.stepcheck import StepCheck, seconds_since, step_check
 from rollout.engine.steps import EngineStep, engine_steps
@@ -378,7 +378,7 @@ def decide(inp: Inputs) -> Decision:
         detail = transition_detail(event, row, prior, status, steps, inp, check)
         if row.to in TERMINAL_PHASES and prior.phase not in TERMINAL_PHASES:
             status = status.model_copy(update={"outcome": detail})
-        message = f"{prior.phase.value} -> {status.phase.value}: {detail}"
+        message = f"{prior.phase.value} -> {status.phase.value}: {detail}{event_detail(event, inp)}"
         actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))
         log.update(
             {"event": event.value, "from": prior.phase.value, "to": status.phase.value, "reason": row.reason}

@@ -98,9 +98,11 @@ def _failure_detail(event: Event, prior: RolloutStatus, steps: list[EngineStep],
         return f"revision {spec.candidate_revision} did not become Ready within {limit}: {detail}"
     if event == Event.REGRESSION and inp.analysis is not None:
         failed = [r for r in inp.analysis.results if r.name in inp.analysis.failed]
+        # plain words and the numbers; the judges' statistics go to the Event (event_detail) and stay in
+        # status.analysis
         return (
             f"{', '.join(r.name for r in failed)} regressed at {_step_at(prior, steps)}; traffic is back "
-            f"on {spec.stable_revision}: " + "; ".join(f"{metric_summary(r)}: {r.message}" for r in failed)
+            f"on {spec.stable_revision}: " + "; ".join(metric_summary(r) for r in failed)
         )
     if event in (Event.DEADLINE_ROLLBACK, Event.DEADLINE_PAUSE):
         deadline = policy.deadlines
@@ -120,6 +122,15 @@ def _failure_detail(event: Event, prior: RolloutStatus, steps: list[EngineStep],
         what, prefix = hooks[event]
         return f"{what}: {_hook(inp, prefix)}"
     return None
+
+
+def event_detail(event: Event, inp: Inputs) -> str:
+    """What an Event adds to the transition's sentence: for a regression, the judges' own account of each
+    failed metric (failed checks, the sequential test's evidence)."""
+    if event != Event.REGRESSION or inp.analysis is None:
+        return ""
+    failed = [r for r in inp.analysis.results if r.name in inp.analysis.failed and r.message]
+    return "".join(f"; {r.name}: {r.message}" for r in failed)
 
 
 def transition_detail(

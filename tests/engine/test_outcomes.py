@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rollout.api.rollout import Phase, RequestAction, Verdict
-from rollout.engine.inputs import RecordEvent
+from rollout.engine.inputs import AnalysisUpdate, RecordEvent
 from rollout.engine.machine import analysis_due
 from rollout.engine.transitions import Event
 from tests.engine.world import World, make_rollout
@@ -197,3 +197,18 @@ def test_a_failed_candidate_leaves_the_route_after_its_time(keep: str) -> None:
     assert d.plan.tags() == {"stable": "hello-00001"} and d.plan.percents() == {"hello-00001": 100}
     assert w.status.candidate_kept_until is None and "stays reachable" not in w.status.message
     assert w.status.phase == Phase.ROLLED_BACK and "regressed" in w.status.outcome  # the reason stays
+
+
+def test_the_outcome_keeps_plain_numbers_and_the_event_the_statistics() -> None:
+    w = World(make_rollout({"strategy": LADDER}))
+    w.tick()
+    w.tick()
+    update = w.passing(verdict=Verdict.FAIL, failed=("error-rate",))
+    stats = "log M 7.493 (rollback at 5.298), p 0.0006"
+    results = tuple(r.model_copy(update={"message": stats}) for r in update.results)
+    w.tick(30, analysis=AnalysisUpdate(update.window_end, results, update.judge_state, update.failed))
+    assert w.status.phase == Phase.ROLLED_BACK
+    assert "error-rate Fail (canary 0.001 vs stable 0.001)" in w.status.outcome
+    assert stats not in w.status.outcome and stats not in w.status.message
+    assert f"error-rate: {stats}" in events(w)[-1]  # the detail, for whoever reads the Events
+    assert any(r.message == stats for r in w.status.analysis)  # and in status.analysis (-o json)
