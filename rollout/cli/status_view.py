@@ -7,27 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from rollout.api.durations import format_duration
-from rollout.api.policy import BuiltinMetric
 from rollout.api.rollout import MetricResult, Rollout
+from rollout.engine.messages import in_unit, unit_of
 
 
 def _num(value: float | None, unit: str | bool = "") -> str:
-    """A metric's value in its unit: error rates in %, latencies (seconds) in ms, others as they are."""
-    if value is None:
-        return "-"
-    if unit is True or unit == "%":
-        return f"{value:.2%}"
-    if unit == "ms":
-        return f"{value * 1000:.0f}ms" if value >= 0.01 else f"{value * 1000:.2g}ms"
-    return f"{value:.4g}"
+    return in_unit(value, "%" if unit is True else (unit or ""))
 
 
 def metric_unit(rollout: Rollout, name: str) -> str:
-    """The unit a person reads a metric in, from its builtin in the rollout's policy."""
-    for m in rollout.spec.policy.spec.analysis.metrics:
-        if m.name == name and m.builtin is not None:
-            return "%" if m.builtin == BuiltinMetric.ERROR_RATE else "ms"
-    return "%" if "error" in name else ""
+    return unit_of(rollout.spec.policy.spec, name)
 
 
 _ENDED = {

@@ -396,7 +396,7 @@ def decide(inp: Inputs) -> Decision:
     )
     status = conditions(status, generation, now, inp)
     # why it ended leads the message (status.outcome), also when a finished rollout is decided again
-    message = describe(status, steps, new_check)
+    message = describe(status, steps, new_check, policy)
     counted = f"{min(status.current_step, len(steps) - 1) + 1}/{len(steps)}"
     status = status.model_copy(
         update={"message": message[:2048], "observed_generation": generation, "step": counted}

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from rollout.api.common import ConditionStatus, format_time
 from rollout.api.durations import format_duration
+from rollout.api.policy import BuiltinMetric, RolloutPolicySpec
 from rollout.api.rollout import TERMINAL_PHASES, MetricResult, Phase, RolloutStatus
 from rollout.engine.conditions import set_condition
 from rollout.engine.inputs import Inputs
@@ -17,27 +18,44 @@ from rollout.engine.transitions import Event, Row
 HOLD_HINT = "`rollout promote` promotes it, `rollout abort` rolls it back"
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def unit_of(policy: RolloutPolicySpec, name: str) -> str:
+    """The unit people read a metric in, from its builtin: error rates in %, latencies in ms."""
+    for m in policy.analysis.metrics:
+        if m.name == name and m.builtin is not None:
+            return "%" if m.builtin == BuiltinMetric.ERROR_RATE else "ms"
+    return "%" if "error" in name else ""
 
 
-def metric_summary(r: MetricResult) -> str:
+def in_unit(value: float | None, unit: str = "") -> str:
+    """A metric's value in its unit (latencies are measured in seconds)."""
+    if value is None:
+        return "-"
+    if unit == "%":
+        return f"{value:.2%}"
+    if unit == "ms":
+        return f"{value * 1000:.0f}ms" if value >= 0.01 else f"{value * 1000:.2g}ms"
+    return f"{value:.4g}"
+
+
+def metric_summary(r: MetricResult, unit: str = "") -> str:
     text = f"{r.name} {r.verdict.value}"
     if r.value is not None or r.stable_value is not None:
-        text += f" (canary {_fmt(r.value)} vs stable {_fmt(r.stable_value)}"
+        text += f" (canary {in_unit(r.value, unit)} vs stable {in_unit(r.stable_value, unit)}"
         if r.threshold_max is not None:
-            text += f", max {_fmt(r.threshold_max)}"
+            text += f", max {in_unit(r.threshold_max, unit)}"
         if r.threshold_min is not None:
-            text += f", min {_fmt(r.threshold_min)}"
+            text += f", min {in_unit(r.threshold_min, unit)}"
         if r.p_value is not None:
-            text += f", p={_fmt(r.p_value)}"
+            text += f", p={r.p_value:.3g}"
         text += ")"
     if r.dry_run:
         text += " [dry-run]"
     return text
 
 
-def describe(status: RolloutStatus, steps: list[EngineStep], check: StepCheck | None) -> str:
+def describe(
+    status: RolloutStatus, steps: list[EngineStep], check: StepCheck | None, policy: RolloutPolicySpec
+) -> str:
     """The status message: where the rollout is (or why it ended), then every metric's numbers."""
     parts: list[str] = []
     if status.phase in TERMINAL_PHASES and status.reason:
@@ -55,7 +73,7 @@ def describe(status: RolloutStatus, steps: list[EngineStep], check: StepCheck | 
             parts.append(check.why)
         if status.phase == Phase.PAUSED and status.reason == "InconclusiveHold":
             parts.append(f"held: {', '.join(status.inconclusive)} still inconclusive; {HOLD_HINT}")
-    parts.extend(metric_summary(r) for r in status.analysis)
+    parts.extend(metric_summary(r, unit_of(policy, r.name)) for r in status.analysis)
     return "; ".join(parts)
 
 
@@ -77,9 +95,11 @@ def _step_at(prior: RolloutStatus, steps: list[EngineStep]) -> str:
     return f"step {prior.current_step + 1}/{len(steps)} at {prior.canary_weight}%"
 
 
-def _inconclusive(prior: RolloutStatus, steps: list[EngineStep], check: StepCheck) -> str:
+def _inconclusive(
+    prior: RolloutStatus, steps: list[EngineStep], check: StepCheck, policy: RolloutPolicySpec
+) -> str:
     names = set(check.inconclusive)
-    numbers = "; ".join(metric_summary(r) for r in prior.analysis if r.name in names)
+    numbers = "; ".join(metric_summary(r, unit_of(policy, r.name)) for r in prior.analysis if r.name in names)
     return (
         f"{_step_at(prior, steps)} ended with {', '.join(check.inconclusive)} still inconclusive ({numbers})"
     )
@@ -102,7 +122,8 @@ def _failure_detail(event: Event, prior: RolloutStatus, steps: list[EngineStep],
         # status.analysis
         return (
             f"{', '.join(r.name for r in failed)} regressed at {_step_at(prior, steps)}; traffic is back "
-            f"on {spec.stable_revision}: " + "; ".join(metric_summary(r) for r in failed)
+            f"on {spec.stable_revision}: "
+            + "; ".join(metric_summary(r, unit_of(policy, r.name)) for r in failed)
         )
     if event in (Event.DEADLINE_ROLLBACK, Event.DEADLINE_PAUSE):
         deadline = policy.deadlines
@@ -159,7 +180,7 @@ def transition_detail(
         return f"the template is back to stable {spec.stable_revision}'s configuration"
     if event in (Event.INCONCLUSIVE_ROLLBACK, Event.INCONCLUSIVE_HOLD) and check is not None:
         then = "rollback" if event == Event.INCONCLUSIVE_ROLLBACK else f"hold, so {HOLD_HINT}"
-        return f"{_inconclusive(prior, steps, check)}; onInconclusive: {then}"
+        return f"{_inconclusive(prior, steps, check, spec.policy.spec)}; onInconclusive: {then}"
     if event in (Event.STEP_DONE, Event.STEP_DONE_AT_GATE, Event.STEP_DONE_LAST) and check is not None:
         # the step that ended, as it was: the new status already shows the next step (or 100% when promoting)
         return f"{_step_at(prior, steps)}: {check.why}"

@@ -101,7 +101,7 @@ def test_regression_rolls_back_with_the_numbers_and_keeps_the_candidate_reachabl
     assert d.plan.tags()["canary"] == "hello-00002"
     event = next(a for a in d.actions if isinstance(a, RecordEvent))
     assert event.type == "Warning" and event.reason == "RegressionDetected"
-    assert "error-rate Fail (canary 0.001 vs stable 0.001" in event.message
+    assert "error-rate Fail (canary 0.10% vs stable 0.10%" in event.message
     assert not w.status.traffic_applied and w.status.message.startswith("RegressionDetected: ")
     # terminal: later inputs change nothing but the record of what Knative serves (deciding it again, as
     # the controller does until then, keeps the reason in the message)

@@ -46,7 +46,7 @@ def test_an_experiment_that_stays_inconclusive_waits_for_a_person() -> None:
     assert w.status.phase == Phase.PAUSED and w.status.reason == "InconclusiveHold"
     assert w.status.inconclusive == ["error-rate", "latency"]
     assert "`rollout promote` promotes it" in w.status.message
-    assert "error-rate Inconclusive (canary 0.001 vs stable 0.001)" in events(w)[-1]
+    assert "error-rate Inconclusive (canary 0.10% vs stable 0.10%)" in events(w)[-1]
     w.tick(30)
     assert w.status.phase == Phase.PAUSED  # holding is not a timer
     w.request(RequestAction.PROMOTE)
@@ -208,7 +208,7 @@ def test_the_outcome_keeps_plain_numbers_and_the_event_the_statistics() -> None:
     results = tuple(r.model_copy(update={"message": stats}) for r in update.results)
     w.tick(30, analysis=AnalysisUpdate(update.window_end, results, update.judge_state, update.failed))
     assert w.status.phase == Phase.ROLLED_BACK
-    assert "error-rate Fail (canary 0.001 vs stable 0.001)" in w.status.outcome
+    assert "error-rate Fail (canary 0.10% vs stable 0.10%)" in w.status.outcome
     assert stats not in w.status.outcome and stats not in w.status.message
     assert f"error-rate: {stats}" in events(w)[-1]  # the detail, for whoever reads the Events
     assert any(r.message == stats for r in w.status.analysis)  # and in status.analysis (-o json)

@@ -84,7 +84,7 @@ async def test_good_canary_promoted_and_regressions_rolled_back_with_the_evidenc
             assert (
                 event["type"] == "Warning"
                 and "error-rate Fail (canary" in event["message"]
-                and "max 0.05" in event["message"]
+                and "max 5.00%" in event["message"]
             )
             assert await events_for(cluster, "errors", "RegressionDetected")  # also on the Service
             parked = await eventually(
