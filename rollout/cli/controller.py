@@ -17,10 +17,10 @@ import structlog
 
 from rollout.api.source import Dialect
 from rollout.cli.argtypes import address, duration, positive_int
+from rollout.cli.kubeaccess import CliError, check_kubeconfig
 from rollout.cli.preflight import (
     StartupError,
     check_cluster,
-    check_kubeconfig_file,
     check_port_free,
     connect,
     http_url,
@@ -256,9 +256,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"rollout controller: {err}", file=sys.stderr)
         return 2
     try:
-        check_kubeconfig_file(args.kubeconfig)
+        check_kubeconfig(args.kubeconfig)
         return asyncio.run(serve(args, config))
-    except StartupError as err:
+    except CliError as err:  # StartupError, and a kubeconfig that is not there
         print(f"rollout controller: {err}", file=sys.stderr)
         return 1
     except ValueError as err:  # e.g. inconsistent lease timings

@@ -37,6 +37,12 @@ class Target:
     kind: str = "Service"  # or Route
 
 
+def first_line(err: BaseException) -> str:
+    """An exception in one line for a one-line error (YAML and the Kubernetes library write several)."""
+    text = str(err).strip().splitlines()
+    return text[0][:200].rstrip(".") if text else type(err).__name__
+
+
 def check_kubeconfig(kubeconfig: str | None) -> None:
     if kubeconfig is not None and not os.path.isfile(kubeconfig):
         raise CliError(f"--kubeconfig {kubeconfig}: no such file")
@@ -52,8 +58,7 @@ async def api_client(kubeconfig: str | None, context: str | None) -> AsyncIterat
             config_file=kubeconfig, context=context, client_configuration=configuration
         )
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CliError(f"the kubeconfig is not YAML ({first}); pass --kubeconfig FILE") from None
+        raise CliError(f"the kubeconfig is not YAML ({first_line(exc)}); pass --kubeconfig FILE") from None
     except (kconfig.ConfigException, FileNotFoundError) as exc:
         raise CliError(f"cannot load the kubeconfig ({exc}); pass --kubeconfig or set KUBECONFIG") from None
     api = kclient.ApiClient(configuration)

@@ -10,13 +10,13 @@ import argparse
 import errno
 import logging
 import socket
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 import yaml
 
+from rollout.cli.kubeaccess import CliError, first_line
 from rollout.kube.client import KubeClient, KubeError
 from rollout.kube.resources import POLICIES, ROLLOUTS
 
@@ -25,8 +25,8 @@ log = structlog.get_logger(__name__)
 INSTALL_CRDS = "rollout crds | kubectl apply -f - (or install the Helm chart)"
 
 
-class StartupError(Exception):
-    """A setup problem to report in one line (exit code 1)."""
+class StartupError(CliError):
+    """A setup problem of the controller, reported in one line (exit code 1)."""
 
 
 def http_url(text: str) -> str:
@@ -45,11 +45,6 @@ def http_url(text: str) -> str:
     return text.rstrip("/")
 
 
-def check_kubeconfig_file(kubeconfig: str | None) -> None:
-    if kubeconfig is not None and not Path(kubeconfig).is_file():
-        raise StartupError(f"--kubeconfig {kubeconfig}: no such file")
-
-
 async def connect(kubeconfig: str | None, context: str | None) -> KubeClient:
     """A client from --kubeconfig (or KUBECONFIG/~/.kube/config, else the pod's service account)."""
     # the library logs "Config not found" before falling back to the pod's service account: not news
@@ -59,18 +54,13 @@ async def connect(kubeconfig: str | None, context: str | None) -> KubeClient:
     except FileNotFoundError:
         raise StartupError(f"--kubeconfig {kubeconfig}: no such file") from None
     except yaml.YAMLError as err:
-        raise StartupError(f"--kubeconfig {kubeconfig}: not a YAML kubeconfig ({_first_line(err)})") from None
+        raise StartupError(f"--kubeconfig {kubeconfig}: not a YAML kubeconfig ({first_line(err)})") from None
     except Exception as err:  # kubernetes-asyncio's ConfigException and the library's own errors
         where = f"--kubeconfig {kubeconfig}" if kubeconfig else "no kubeconfig and not in a pod"
         raise StartupError(
-            f"cannot load a cluster configuration ({where}): {_first_line(err)}; pass --kubeconfig FILE, "
+            f"cannot load a cluster configuration ({where}): {first_line(err)}; pass --kubeconfig FILE, "
             "set KUBECONFIG, or run in a pod with a service account"
         ) from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200].rstrip(".") if text else type(err).__name__
 
 
 async def check_cluster(client: KubeClient, namespaces: tuple[str, ...]) -> None:
@@ -132,7 +122,7 @@ async def report_prometheus(url: str | None, within: float = 5.0) -> None:
             ok = response.status == 200
             detail = f"answered {response.status}"
     except (TimeoutError, aiohttp.ClientError, OSError) as err:
-        ok, detail = False, _first_line(err) or type(err).__name__
+        ok, detail = False, first_line(err) or type(err).__name__
     if ok:
         log.info("prometheus answers", url=url)
     else:

@@ -11,10 +11,6 @@ from rollout.api.rollout import MetricResult, Rollout
 from rollout.engine.messages import in_unit, unit_of
 
 
-def _num(value: float | None, unit: str | bool = "") -> str:
-    return in_unit(value, "%" if unit is True else (unit or ""))
-
-
 def metric_unit(rollout: Rollout, name: str) -> str:
     return unit_of(rollout.spec.policy.spec, name)
 
@@ -30,11 +26,11 @@ _ENDED = {
 
 def _evidence(rollout: Rollout, r: MetricResult) -> str:
     unit = metric_unit(rollout, r.name)
-    text = f"canary {r.name} {_num(r.value, unit)} vs stable {_num(r.stable_value, unit)}"
+    text = f"canary {r.name} {in_unit(r.value, unit)} vs stable {in_unit(r.stable_value, unit)}"
     if r.threshold_max is not None:
-        text += f" (max {_num(r.threshold_max, unit)})"
+        text += f" (max {in_unit(r.threshold_max, unit)})"
     elif r.threshold_min is not None:
-        text += f" (min {_num(r.threshold_min, unit)})"
+        text += f" (min {in_unit(r.threshold_min, unit)})"
     return text
 
 
@@ -66,9 +62,9 @@ def _age(then: datetime | None, now: datetime) -> str:
 def _bounds(r: MetricResult, pct: str) -> str:
     parts = []
     if r.threshold_min is not None:
-        parts.append(f">= {_num(r.threshold_min, pct)}")
+        parts.append(f">= {in_unit(r.threshold_min, pct)}")
     if r.threshold_max is not None:
-        parts.append(f"<= {_num(r.threshold_max, pct)}")
+        parts.append(f"<= {in_unit(r.threshold_max, pct)}")
     return ", ".join(parts) or "-"
 
 
@@ -99,14 +95,14 @@ def analysis_rows(rollout: Rollout) -> list[list[str]]:
             [
                 r.name + (" (dry-run)" if r.dry_run else ""),
                 r.verdict.value,
-                _num(r.value, pct),
-                _num(r.stable_value, pct),
+                in_unit(r.value, pct),
+                in_unit(r.stable_value, pct),
                 _bounds(r, pct),
                 f"{r.canary_requests if r.canary_requests is not None else '-'}/"
                 f"{r.stable_requests if r.stable_requests is not None else '-'}",
                 f"{r.consecutive_failures}/{r.total_failures}",
-                _num(r.p_value),
-                _num(r.ratio_upper),
+                in_unit(r.p_value),
+                in_unit(r.ratio_upper),
             ]
         )
     return rows
