@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,27 @@ def webhook_settings(args: argparse.Namespace) -> WebhookSettings:
     return WebhookSettings(allowed, key, per_namespace=args.webhook_calls_per_namespace)
 
 
+def metrics_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server context for --metrics-tls-cert/--metrics-tls-key (both or neither). Raises ValueError
+    naming the flag when the files are unusable."""
+    cert, key = args.metrics_tls_cert, args.metrics_tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        missing = "--metrics-tls-key" if cert else "--metrics-tls-cert"
+        raise ValueError(f"{missing}: give the certificate and its key together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as err:
+        why = getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
+        raise ValueError(
+            f"--metrics-tls-cert/--metrics-tls-key: cannot load {cert} and {key}: {why}"
+        ) from None
+    return context
+
+
 def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "controller",
@@ -96,6 +118,18 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="serve /metrics, /healthz and /readyz here (default 0.0.0.0:8080; port 0: any free)",
     )
+    p.add_argument(
+        "--metrics-auth",
+        choices=["none", "kubernetes"],
+        default="none",
+        help="who may read /metrics: anyone who reaches the port (none, the default), or callers whose "
+        "bearer token the API server knows and whose identity may get the URL /metrics (kubernetes: "
+        "TokenReview and SubjectAccessReview); /healthz and /readyz stay open for the kubelet",
+    )
+    p.add_argument(
+        "--metrics-tls-cert", metavar="PATH", help="serve the metrics port over HTTPS with this certificate"
+    )
+    p.add_argument("--metrics-tls-key", metavar="PATH", help="the private key of --metrics-tls-cert")
     p.add_argument("--leader-elect", action="store_true", help="elect a leader among replicas with a Lease")
     p.add_argument("--lease-name", default="knative-rollout-controller", help="name of the Lease")
     p.add_argument(
@@ -213,6 +247,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         ),
         metrics_host=host,
         metrics_port=port,
+        metrics_auth=args.metrics_auth == "kubernetes",
+        metrics_tls=metrics_tls(args),
         informer=InformerSettings(resync=args.resync),
         analysis_settle=args.analysis_settle,
         identity=args.identity,
@@ -225,6 +261,11 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
 async def serve(args: argparse.Namespace, config: ControllerConfig) -> int:
     if config.metrics_port is not None:
         check_port_free(config.metrics_host, config.metrics_port)
+    if config.metrics_auth and config.metrics_tls is None:
+        log.warning(
+            "metrics auth without TLS: scrapers' tokens cross the network in clear text",
+            fix="set --metrics-tls-cert and --metrics-tls-key (the chart: metrics.tls.secretName)",
+        )
     client = await connect(args.kubeconfig, args.context)
     try:
         await asyncio.wait_for(check_cluster(client, config.namespaces), timeout=STARTUP_TIMEOUT)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from rollout.controller.memory import (
     tune_gc,
 )
 from rollout.controller.metrics import ControllerMetrics
+from rollout.controller.metrics_auth import KubeReviewer, MetricsAuth
 from rollout.controller.policies import PolicyReconciler
 from rollout.controller.reconcile import TargetReconciler
 from rollout.controller.rollouts import ControllerDefaults
@@ -73,6 +75,10 @@ class ControllerConfig:
     cluster_sources: bool = True  # watch ClusterMetricSources (needs list/watch on them cluster-wide)
     webhook_resolver: AbstractResolver | None = None  # None: the system's; tests point names at 127.0.0.1
     webhook_socket_factory: Callable[[Any], Any] | None = None  # tests refuse any address off 127.0.0.0/8
+    # who may read /metrics: anyone who reaches the port (False), or identities the API server allows to get
+    # it (True: TokenReview + SubjectAccessReview, rollout.controller.metrics_auth)
+    metrics_auth: bool = False
+    metrics_tls: ssl.SSLContext | None = None  # serve the HTTP endpoints over TLS
     # glibc's mmap threshold held at this many bytes when the controller runs (rollout.controller.memory);
     # None leaves the allocator alone
     malloc_mmap_threshold: int | None = DEFAULT_MMAP_THRESHOLD
@@ -180,6 +186,8 @@ class Controller:
                 HealthChecks(self._alive, self._ready),
                 config.metrics_host,
                 config.metrics_port,
+                guard=MetricsAuth(KubeReviewer(client)).check if config.metrics_auth else None,
+                tls=config.metrics_tls,
             )
         self._busy: dict[int, tuple[ObjectKey, float]] = {}
         self._beat = time.monotonic()

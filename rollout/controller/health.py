@@ -3,11 +3,17 @@ are alive and no reconcile is wedged), /readyz (the informers have synced; leade
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from rollout.controller.metrics_auth import Verdict
+
+# the Authorization header of a /metrics request -> whether it may read them (rollout.controller.metrics_auth)
+MetricsGuard = Callable[[str | None], Awaitable[Verdict]]
 
 
 @dataclass
@@ -18,17 +24,28 @@ class HealthChecks:
 
 class HealthServer:
     def __init__(
-        self, registry: CollectorRegistry, checks: HealthChecks, host: str = "127.0.0.1", port: int = 0
+        self,
+        registry: CollectorRegistry,
+        checks: HealthChecks,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        guard: MetricsGuard | None = None,
+        tls: ssl.SSLContext | None = None,
     ):
+        """`guard`: who may read /metrics (None: anyone who reaches the port; the probes stay open either
+        way, as the kubelet sends no token). `tls`: serve HTTPS with this context."""
         self.registry = registry
         self.checks = checks
         self.host = host
         self.port = port
+        self.guard = guard
+        self.tls = tls
         self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -41,7 +58,7 @@ class HealthServer:
     async def start(self) -> None:
         runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
@@ -55,6 +72,11 @@ class HealthServer:
             await runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self.guard is not None:
+            verdict = await self.guard(request.headers.get("Authorization"))
+            if not verdict.allowed:
+                challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'} if verdict.status == 401 else None
+                return web.Response(status=verdict.status, text=verdict.reason + "\n", headers=challenge)
         body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -49,6 +49,10 @@ ROLLOUTS = Resource(GROUP, VERSION, "rollouts", "Rollout")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 EVENTS = Resource("", "v1", "events", "Event")
 SECRETS = Resource("", "v1", "secrets", "Secret")
+TOKEN_REVIEWS = Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", namespaced=False)
+SUBJECT_ACCESS_REVIEWS = Resource(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False
+)
 CLUSTER_SOURCES = Resource(GROUP, VERSION, "clustermetricsources", "ClusterMetricSource", namespaced=False)
 
 BY_KIND: dict[str, Resource] = {
@@ -76,5 +80,8 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         ("create", "", "events"),
         ("patch", "", "events"),
         ("get", "", "secrets"),
+        # --metrics-auth kubernetes: whose token a scrape carries, and whether it may get /metrics
+        ("create", "authentication.k8s.io", "tokenreviews"),
+        ("create", "authorization.k8s.io", "subjectaccessreviews"),
     }
 )  # fmt: skip

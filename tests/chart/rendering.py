@@ -59,6 +59,7 @@ VALUE_SETS: dict[str, Values] = {
             ],
         },
         "image": {"digest": "sha256:" + "b" * 64},
+        "metrics": {"auth": {"enabled": True}, "tls": {"secretName": "knative-rollout-metrics-tls"}},
     },
     "observability": OBSERVABILITY,
     "all": {
@@ -69,6 +70,17 @@ VALUE_SETS: dict[str, Values] = {
         "image": {"repository": "registry.example.com/knative-rollout", "digest": "sha256:" + "a" * 64},
         "metricSource": {"prometheusUrl": "https://prometheus.example.com:9090/prom", "dialect": "kourier"},
         "controller": {"logFormat": "console", "extraArgs": ["--extra-flag"]},
+        "metrics": {
+            "auth": {
+                "enabled": True,
+                "readers": [{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}],
+            },
+            "tls": {"secretName": "knative-rollout-metrics-tls"},
+        },
+        "serviceMonitor": {
+            **OBSERVABILITY["serviceMonitor"],
+            "tlsConfig": {"serverName": "kr-knative-rollout-metrics.knative-rollout.svc"},
+        },
     },
 }
 

@@ -151,8 +151,9 @@ def _rules(values: dict[str, Any]) -> list[Obj]:
     return [rule for o in render(values) if o["kind"] in {"Role", "ClusterRole"} for rule in o["rules"]]
 
 
-# leader election on, so that the Lease rules are rendered; readSecrets on (off by default)
-HA: dict[str, Any] = {"replicas": 2, "rbac": {"readSecrets": True}}
+# leader election on, so that the Lease rules are rendered; readSecrets and metrics.auth on (both off by
+# default)
+HA: dict[str, Any] = {"replicas": 2, "rbac": {"readSecrets": True}, "metrics": {"auth": {"enabled": True}}}
 
 
 def _module(name: str) -> Any:
@@ -204,3 +205,19 @@ def test_rbac_is_scoped_to_what_the_controller_watches() -> None:
         ("Role", NAMESPACE),
         ("RoleBinding", NAMESPACE),
     }
+
+
+def test_metrics_auth_grants_the_two_reviews_only_when_asked() -> None:
+    reviews = {
+        ("create", "authentication.k8s.io", "tokenreviews"),
+        ("create", "authorization.k8s.io", "subjectaccessreviews"),
+    }
+    assert not reviews & permissions(_rules({}))
+    objs = render({"metrics": {"auth": {"enabled": True}}})
+    assert reviews <= permissions(_rules({"metrics": {"auth": {"enabled": True}}}))
+    reader = next(o for o in objs if o["metadata"]["name"].endswith("-metrics-reader"))
+    assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    # nobody is bound to read them until the admins name a reader or turn on the ServiceMonitor
+    assert not [
+        o for o in objs if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"].endswith("-reader")
+    ]

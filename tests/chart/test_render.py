@@ -89,12 +89,16 @@ def test_pod_is_hardened(values: Values) -> None:
     assert sc.get("privileged") is False
     res = container["resources"]
     assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
+    # HTTPS when the metrics port serves TLS (metrics.tls), which the kubelet probes without checking
+    scheme = {"scheme": "HTTPS"} if values.get("metrics", {}).get("tls") else {}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics", **scheme}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics", **scheme}
     assert 5 <= pod["terminationGracePeriodSeconds"] <= 600
-    # the read-only root filesystem gets one writable scratch directory, nothing else
+    # the read-only root filesystem gets one writable scratch directory; the rest are read-only Secrets
     signing = ["/etc/knative-rollout/webhook-signing"] if values.get("webhooks") else []
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp", *signing]
+    tls = ["/etc/knative-rollout/metrics-tls"] if values.get("metrics", {}).get("tls") else []
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp", *signing, *tls]
+    assert all(m.get("readOnly") for m in container["volumeMounts"][1:])
     assert pod["automountServiceAccountToken"] is True  # the controller talks to the API server
 
 
@@ -108,7 +112,8 @@ def test_test_hook_pod_is_hardened_and_reaches_the_metrics_service(values: Value
     assert pod["spec"]["automountServiceAccountToken"] is False
     service = only(objs, "Service")
     port = service["spec"]["ports"][0]["port"]
-    url = f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{port}/readyz"
+    scheme = "https" if values.get("metrics", {}).get("tls") else "http"
+    url = f"{scheme}://{service['metadata']['name']}.{NAMESPACE}.svc:{port}/readyz"
     assert url in container["args"][0]
     # the hook runs with the controller's own image
     assert container["image"] == controller(objs).container["image"]
@@ -217,7 +222,9 @@ def test_no_wildcards_and_no_write_on_what_is_only_read(values: Values) -> None:
     for rule in rules:
         for key in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert "*" not in rule.get(key, []), rule
-        assert "nonResourceURLs" not in rule
+        if "nonResourceURLs" in rule:  # the metrics-reader role the admins bind to their scraper
+            assert rule == {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}
+            continue
         if "secrets" in rule["resources"]:
             assert rule["verbs"] == ["get"]  # never list or watch Secrets
         if set(rule["resources"]) & {"revisions", "configurations", "rolloutpolicies"}:

@@ -31,6 +31,12 @@ CASES: list[tuple[list[str], int, str]] = [
     (["simulate", "policies/standard-canary.yaml", "--scenario", "aa", "--runs", "0"], 2, "--runs"),
     (["simulate", "/nonexistent.yaml", "--scenario", "aa"], 2, "/nonexistent.yaml"),
     (["crds", "--output-dir", "/proc/nope"], 1, "--output-dir /proc/nope"),
+    (["controller", "--metrics-tls-cert", "/nonexistent.crt"], 2, "--metrics-tls-key: give the certificate"),
+    (
+        ["controller", "--metrics-tls-cert", "/nonexistent.crt", "--metrics-tls-key", "/nonexistent.key"],
+        2,
+        "--metrics-tls-cert/--metrics-tls-key: cannot load /nonexistent.crt",
+    ),
     (["lint", "/nonexistent"], 2, "/nonexistent: no such file or directory"),
     (["status", "hello", "--kubeconfig", "/nonexistent"], 1, "--kubeconfig /nonexistent: no such file"),
     (["promote", "hello", "--kubeconfig", "/nonexistent"], 1, "--kubeconfig /nonexistent: no such file"),

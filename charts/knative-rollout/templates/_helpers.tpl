@@ -138,3 +138,10 @@ or Prometheus' own (style=prometheus).
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+http or https: how the metrics port serves (metrics.tls.secretName set: https).
+*/}}
+{{- define "knative-rollout.metricsScheme" -}}
+{{- if .Values.metrics.tls.secretName }}https{{ else }}http{{ end }}
+{{- end -}}

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from rollout.sandbox.apiserver import rbac, reviews
 from rollout.sandbox.apiserver.builtin import register_core
 from rollout.sandbox.apiserver.knative_kinds import register_knative
 from rollout.sandbox.apiserver.resources import ResourceRegistry
 
 
 def default_registry(*, knative: bool = True) -> ResourceRegistry:
-    """Core kinds (Namespaces, ConfigMaps, Secrets, Events, Leases) and, unless `knative` is False,
-    serving.knative.dev/v1 Services, Configurations, Revisions and Routes."""
+    """Core kinds (Namespaces, ConfigMaps, Secrets, Events, Leases), RBAC's roles and bindings, the access
+    reviews and, unless `knative` is False, serving.knative.dev/v1 Services, Configurations, Revisions and
+    Routes."""
     registry = ResourceRegistry()
     register_core(registry)
+    for spec in (*rbac.specs(), *reviews.specs()):
+        registry.add(spec)
     if knative:
         register_knative(registry)
     return registry

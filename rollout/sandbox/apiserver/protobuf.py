@@ -1,5 +1,5 @@
 """Decoding of `application/vnd.kubernetes.protobuf` request bodies for the built-in kinds kubectl creates
-with typed clients (`kubectl create namespace|configmap|secret`). Responses are always JSON (clients
+with typed clients (`kubectl create namespace|configmap|secret`, `kubectl auth can-i`). Responses are always JSON (clients
 accept it). Other kinds sent as protobuf answer 415, which is honest: we do not know their messages.
 
 The envelope is the 4-byte magic `k8s\\0` followed by a runtime.Unknown message (1: TypeMeta,
@@ -125,10 +125,34 @@ NAMESPACE: Spec = {
     2: ("spec", {1: ("finalizers", _string, True, False)}, False, False),
     3: ("status", {1: ("phase", _string, False, False)}, False, False),
 }
+RESOURCE_ATTRIBUTES: Spec = {
+    1: ("namespace", _string, False, False),
+    2: ("verb", _string, False, False),
+    3: ("group", _string, False, False),
+    4: ("version", _string, False, False),
+    5: ("resource", _string, False, False),
+    6: ("subresource", _string, False, False),
+    7: ("name", _string, False, False),
+}
+NON_RESOURCE_ATTRIBUTES: Spec = {1: ("path", _string, False, False), 2: ("verb", _string, False, False)}
+# what `kubectl auth can-i` sends
+SELF_SUBJECT_ACCESS_REVIEW: Spec = {
+    1: ("metadata", OBJECT_META, False, False),
+    2: (
+        "spec",
+        {
+            1: ("resourceAttributes", RESOURCE_ATTRIBUTES, False, False),
+            2: ("nonResourceAttributes", NON_RESOURCE_ATTRIBUTES, False, False),
+        },
+        False,
+        False,
+    ),
+}
 MESSAGES: dict[tuple[str, str], Spec] = {
     ("v1", "ConfigMap"): CONFIG_MAP,
     ("v1", "Secret"): SECRET,
     ("v1", "Namespace"): NAMESPACE,
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): SELF_SUBJECT_ACCESS_REVIEW,
 }
 
 
@@ -167,8 +191,8 @@ def decode(body: bytes) -> Obj:
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
-                f"the sandbox decodes protobuf bodies only for ConfigMap, Secret and Namespace, not "
-                f"{api_version}/{kind}; send application/json",
+                f"the sandbox decodes protobuf bodies only for {', '.join(k for _, k in MESSAGES)}, "
+                f"not {api_version}/{kind}; send application/json",
             )
         obj = _decode(spec, envelope.get(2, b""))
     except (ValueError, UnicodeDecodeError, IndexError) as err:

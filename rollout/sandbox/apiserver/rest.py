@@ -19,6 +19,7 @@ from rollout.sandbox.apiserver import (
     managedfields,
     patches,
     protobuf,
+    reviews,
     routing,
     tables,
     watch_http,
@@ -117,12 +118,14 @@ class RestApi:
         faults: FaultInjector,
         streams: watch_http.WatchStreams,
         watch_config: watch_http.WatchConfig,
+        access: reviews.Reviews | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
         self.streams = streams
         self.watch_config = watch_config
         self.snapshots = Snapshots()
+        self.reviews = access
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         prefix = "api" if request.path.startswith("/api/") or request.path == "/api" else "apis"
@@ -137,7 +140,16 @@ class RestApi:
                 return json_response(discovery.group(self.store.registry, target.group_version))
             return json_response(discovery.resource_list(self.store.registry, target.group_version))
         verb = self._verb(request, target)
+        if verb not in target.spec.verbs:
+            raise ApiError(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
         await self._inject(verb, target)
+        if self.reviews is not None and reviews.is_review(target.spec.rt):
+            answer = self.reviews.answer(
+                target.spec.rt, _object_body(await read_body(request)), request[reviews.USER]
+            )
+            return json_response(answer, 201)
         if verb == "watch":
             return await watch_http.serve(
                 request,

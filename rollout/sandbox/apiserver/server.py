@@ -11,10 +11,10 @@ DELETE `/_sandbox/faults/{id}` removes one) — a path no real API server serves
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,20 +24,24 @@ from aiohttp import web
 from rollout.sandbox.apiserver import discovery, openapi
 from rollout.sandbox.apiserver.faults import FaultInjector
 from rollout.sandbox.apiserver.kubeconfig import write_kubeconfig
+from rollout.sandbox.apiserver.rbac import Authorizer, UserInfo
 from rollout.sandbox.apiserver.rest import RestApi, json_response, read_body, status_response
+from rollout.sandbox.apiserver.reviews import USER, Identities, Reviews
 from rollout.sandbox.apiserver.store import MemoryStore
 from rollout.sandbox.apiserver.watch_http import WatchConfig, WatchStreams
 from rollout.sandbox.store_api import ApiError
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
+ADMIN = UserInfo("sandbox-admin", "", ("system:masters", "system:authenticated"))
 
 
 class SandboxApiServer:
     """An API server over `store` (a fresh MemoryStore by default) on `host`:`port` (0: any free port).
 
-    `token`: when set, requests must carry `Authorization: Bearer <token>` (401 otherwise); the kubeconfig
-    always carries the token. `bookmark_interval`: seconds between BOOKMARK events of an idle watch.
+    `token`: when set, requests must carry `Authorization: Bearer <token>` or one of `users`' tokens (401
+    otherwise); the kubeconfig always carries the token, which stands for an admin (group system:masters).
+    `users`: more tokens and who they are, for TokenReviews and SubjectAccessReviews (`reviews`, `rbac`). `bookmark_interval`: seconds between BOOKMARK events of an idle watch.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class SandboxApiServer:
         bookmark_interval: float = 60.0,
         min_request_timeout: float = 1800.0,
         namespace: str = "default",
+        users: Mapping[str, UserInfo] | None = None,
     ) -> None:
         self.store = store if store is not None else MemoryStore()
         self.host = host
@@ -60,7 +65,10 @@ class SandboxApiServer:
         self.faults = faults if faults is not None else FaultInjector()
         self.streams = WatchStreams()
         self.watch_config = WatchConfig(bookmark_interval, min_request_timeout)
-        self.rest = RestApi(self.store, self.faults, self.streams, self.watch_config)
+        self.identities = Identities(users or {})
+        self.identities.add(token or "sandbox", ADMIN)
+        access = Reviews(self.identities, Authorizer(self.store))
+        self.rest = RestApi(self.store, self.faults, self.streams, self.watch_config, access)
         self.faults.on_add(self._on_fault)
         self._runner: web.AppRunner | None = None
         self._openapi_cache: dict[tuple[int, str], Any] = {}
@@ -123,10 +131,7 @@ class SandboxApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
-            if self.token is not None and request.path not in PUBLIC_PATHS:
-                given = request.headers.get("Authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                    raise ApiError(401, "Unauthorized", "Unauthorized")
+            request[USER] = self._authenticate(request)
             response: web.StreamResponse = await handler(request)
             return response
         except ApiError as err:
@@ -144,6 +149,17 @@ class SandboxApiServer:
         except Exception as err:
             log.exception("sandbox API server: internal error on %s %s", request.method, request.path)
             return status_response(ApiError(500, "InternalError", f"Internal error occurred: {err!r}"))
+
+    def _authenticate(self, request: web.Request) -> UserInfo:
+        """Who sent `request`: the user of its bearer token; without a token configured, anyone unknown
+        is the admin (a development server with authentication off)."""
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        user = self.identities.authenticate(given) if scheme.lower() == "bearer" and given else None
+        if user is not None:
+            return user
+        if self.token is not None and request.path not in PUBLIC_PATHS:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        return ADMIN
 
     def _on_fault(self, fault: Any) -> None:
         if fault.action == "drop-watch":
