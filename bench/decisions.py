@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout.api.load import parse_policy_spec
-from rollout.sim.policies import (
+from rollout_lab.sim.policies import (
     DEFAULT_POLICY,
     default_policy,
     engine_factory,
@@ -29,9 +29,9 @@ from rollout.sim.policies import (
     knative_factory,
     load_policy_file,
 )
-from rollout.sim.report import summarise
-from rollout.sim.runner import DriverFactory, simulate
-from rollout.sim.scenarios import SCENARIOS
+from rollout_lab.sim.report import summarise
+from rollout_lab.sim.runner import DriverFactory, simulate
+from rollout_lab.sim.scenarios import SCENARIOS
 
 OURS, FLAGGER, KNATIVE = "knative-rollout", "flagger", "knative-duration"
 POLICIES = (OURS, FLAGGER, KNATIVE)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rollout.sandbox.apiserver import kinds  # noqa: E402
+from rollout_lab.sandbox.apiserver import kinds  # noqa: E402
 from tests.sandbox.knative.harness import sandbox, service_manifest, template  # noqa: E402
 
 WEIGHTS = (10, 30, 60, 100)

@@ -63,7 +63,7 @@ def ksvc(i: int) -> dict[str, Any]:
 
 
 async def role_server() -> None:
-    from rollout.sandbox.apiserver import SandboxApiServer
+    from rollout_lab.sandbox.apiserver import SandboxApiServer
 
     async with SandboxApiServer(bookmark_interval=3600) as srv:
         print(srv.port, flush=True)
@@ -221,9 +221,9 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 def store_baseline(services: int, seconds: float) -> float:
     """Baseline in the same run: the same merge-patch writes on a MemoryStore in-process (no HTTP, no
     watches), i.e. what the store alone sustains on one core."""
-    from rollout.sandbox.apiserver import MemoryStore
-    from rollout.sandbox.apiserver.kinds import KSERVICES, NAMESPACES
-    from rollout.sandbox.apiserver.patches import merge_patch
+    from rollout_lab.sandbox.apiserver import MemoryStore
+    from rollout_lab.sandbox.apiserver.kinds import KSERVICES, NAMESPACES
+    from rollout_lab.sandbox.apiserver.patches import merge_patch
 
     store = MemoryStore()
     store.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})

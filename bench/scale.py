@@ -58,8 +58,8 @@ sys.path.insert(0, str(ROOT))
 
 from rollout.controller.app import DEFAULT_WORKERS  # noqa: E402
 from rollout.controller.memory import freeze_startup, tune_gc  # noqa: E402
-from rollout.sandbox.apiserver import kinds  # noqa: E402
-from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
+from rollout_lab.sandbox.apiserver import kinds  # noqa: E402
+from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
 from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
 
 WEIGHTS = (10, 30, 60)

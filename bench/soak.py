@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 from bench.soak_check import Report, Served, Version, check_served, check_versions, merge  # noqa: E402
 from bench.soak_faults import Injectors, WebhookServer  # noqa: E402
 from bench.soak_scenarios import Wave, policies  # noqa: E402
-from rollout.sandbox.apiserver import kinds  # noqa: E402
-from rollout.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
+from rollout_lab.sandbox.apiserver import kinds  # noqa: E402
+from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
 from tests.integration.harness import ROLLOUTS, Cluster, install_crds, served_split  # noqa: E402
 
 

@@ -14,6 +14,9 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+LAB = tomllib.loads((ROOT / "lab" / "pyproject.toml").read_text())
+# the lab's dependencies but the product, which comes from this checkout
+LAB_DEPS = [d for d in LAB["project"]["dependencies"] if Requirement(d).name != PYPROJECT["project"]["name"]]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==(\S+)(?: ; (.*?))?(?: \\)?$")
 
 
@@ -44,7 +47,11 @@ def pins(lock: str) -> dict[str, list[str]]:
         ("runtime.lock", PYPROJECT["project"]["dependencies"]),
         (
             "test.lock",
-            [*PYPROJECT["project"]["dependencies"], *PYPROJECT["project"]["optional-dependencies"]["test"]],
+            [
+                *PYPROJECT["project"]["dependencies"],
+                *PYPROJECT["project"]["optional-dependencies"]["test"],
+                *LAB_DEPS,
+            ],
         ),
     ],
 )
@@ -61,3 +68,11 @@ def test_the_runtime_lock_holds_no_test_tool() -> None:
     locked = pins("runtime.lock")
     for text in PYPROJECT["project"]["optional-dependencies"]["test"]:
         assert _norm(Requirement(text).name) not in locked, text
+
+
+def test_the_runtime_lock_holds_nothing_only_the_lab_needs() -> None:
+    """The image installs runtime.lock: the simulator's numpy and the sandbox's cel-python stay out."""
+    locked = pins("runtime.lock")
+    lab_names = {_norm(Requirement(d).name) for d in LAB_DEPS}
+    assert {"numpy", "cel-python"} <= lab_names
+    assert not {"numpy", "cel-python"} & set(locked)

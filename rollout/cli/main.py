@@ -1,62 +1,64 @@
 """Entry point of the `rollout` command.
 
-Each subcommand lives in its own module under `rollout.cli` and exposes
-`register(subparsers) -> None`, which adds its parser and sets `func` (returning an exit code).
+Subcommands are entry points of the group `knative_rollout.commands` (pyproject.toml; the lab's
+lab/pyproject.toml adds its own): `name = module:register`, where `register(subparsers) -> None` adds the
+parser(s) of that module and sets `func` (returning an exit code). That group is the one registry: running a
+command loads its module alone, so that the controller process does not import the lab (the sandbox, the
+simulator, numpy), and `rollout --help` loads each module once.
 Exit codes: 0 success, 1 the command ran and found problems, 2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from importlib.metadata import EntryPoint, entry_points
 
 from rollout import __version__
 
-# Subcommand modules, in the order `rollout --help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "rollout.cli.crds",
-    "rollout.cli.lint",
-    "rollout.cli.sandbox",
-    "rollout.cli.simulate",
-    "rollout.cli.controller",
-    "rollout.cli.manual",
-    "rollout.cli.demo",
-)
+GROUP = "knative_rollout.commands"
+PRODUCT = "knative-rollout"
+# Commands of the lab distribution, named here only to say how to get them when it is not installed.
+LAB_COMMANDS = ("sandbox", "simulate", "demo")
+LAB_HINT = "pip install 'knative-rollout[sandbox]' (in a checkout of the repository: pip install -e ./lab)"
 
 
-# The module that registers each command: running a command imports its module alone, so that the controller
-# process does not carry the sandbox, the simulator and numpy (about 22 MB of RSS). tests/cli/test_help.py
-# checks this against what the modules register.
-COMMAND_MODULES: dict[str, str] = {
-    "crds": "rollout.cli.crds",
-    "lint": "rollout.cli.lint",
-    "sandbox": "rollout.cli.sandbox",
-    "simulate": "rollout.cli.simulate",
-    "controller": "rollout.cli.controller",
-    **dict.fromkeys(("status", "promote", "abort", "pause", "resume", "retry"), "rollout.cli.manual"),
-    "demo": "rollout.cli.demo",
-}
+def commands() -> dict[str, EntryPoint]:
+    """Every installed subcommand by name, the product's first (in their pyproject order), then others."""
+    found = list(entry_points(group=GROUP))
+    found.sort(key=lambda ep: ep.dist is None or ep.dist.name != PRODUCT)
+    return {ep.name: ep for ep in found}
 
 
-def build_parser(modules: Sequence[str] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
+def build_parser(names: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the named commands' modules registered (None: every installed command)."""
     parser = argparse.ArgumentParser(
         prog="rollout",
         description="knative-rollout: progressive delivery for Knative Serving.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in modules:
-        module = importlib.import_module(module_name)
-        module.register(subparsers)
+    installed = commands()
+    wanted = installed if names is None else {n: installed[n] for n in names if n in installed}
+    loaded: set[str] = set()
+    for ep in wanted.values():
+        if ep.value not in loaded:  # one module may register several commands (status, promote, ...)
+            loaded.add(ep.value)
+            ep.load()(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     command = args_in[0] if args_in else None
-    parser = build_parser((COMMAND_MODULES[command],) if command in COMMAND_MODULES else SUBCOMMAND_MODULES)
+    installed = commands()
+    if command in LAB_COMMANDS and command not in installed:
+        print(
+            f"rollout {command}: part of the local lab, which is not installed: {LAB_HINT}", file=sys.stderr
+        )
+        return 2
+    parser = build_parser([command] if command in installed else None)
     args = parser.parse_args(args_in)
     func = getattr(args, "func", None)
     if func is None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from rollout.cli.main import SUBCOMMAND_MODULES
 from tests.chart.promtool import free_port
 from tests.chart.rendering import NAMESPACE, controller, crds, render
 
@@ -47,10 +46,8 @@ async def _until(url: str, within: float) -> tuple[int, str]:
 
 @pytest.mark.slow
 async def test_the_pod_as_the_chart_runs_it() -> None:
-    if "rollout.cli.controller" not in SUBCOMMAND_MODULES:
-        pytest.skip("`rollout controller` (rollout.cli.controller) is not in this checkout yet")
-    from rollout.sandbox.apiserver import kinds
-    from rollout.sandbox.apiserver.server import SandboxApiServer
+    from rollout_lab.sandbox.apiserver import kinds
+    from rollout_lab.sandbox.apiserver.server import SandboxApiServer
 
     objs = render({"replicas": 2})
     c = controller(objs)

@@ -87,7 +87,7 @@ def test_resource_names_limit_a_grant() -> None:
 async def test_the_proxy_records_what_a_real_client_asks(tmp_path: Path) -> None:
     """kubernetes-asyncio through the recording proxy to the sandbox API server: the calls go through (a watch
     streams), and each is recorded with the attributes the API server's authorizer would check."""
-    from rollout.sandbox.apiserver.server import SandboxApiServer
+    from rollout_lab.sandbox.apiserver.server import SandboxApiServer
 
     async with SandboxApiServer() as server, recording_proxy(server.url) as proxy:
         config = Configuration(host=proxy.url)

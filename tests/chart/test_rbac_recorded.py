@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rollout.sandbox.store_api import ResourceType
+from rollout_lab.sandbox.store_api import ResourceType
 from tests.chart.rbac import allowed, permissions, static_calls
 from tests.chart.recorder import recording_proxy
 from tests.chart.rendering import CHART_DIR, ROOT, Obj, render
@@ -78,9 +78,9 @@ async def test_every_request_of_the_controller_is_granted_and_every_grant_used()
     controller_defaults = _needs("rollout.controller.rollouts").ControllerDefaults
     lease_settings = _needs("rollout.kube.leader").LeaseSettings
 
-    from rollout.sandbox.apiserver import kinds
-    from rollout.sandbox.environment import SandboxOptions, sandbox_environment
-    from rollout.sandbox.prometheus import find_prometheus
+    from rollout_lab.sandbox.apiserver import kinds
+    from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment
+    from rollout_lab.sandbox.prometheus import find_prometheus
 
     try:
         find_prometheus()

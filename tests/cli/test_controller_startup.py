@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rollout.sandbox.environment import SandboxOptions, sandbox_environment
+from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment
 from tests.cli.test_bad_inputs import busy_port
 
 UNREACHABLE = """\

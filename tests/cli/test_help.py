@@ -1,32 +1,38 @@
-"""Every subcommand answers --help (argparse formats help text lazily, so a bad string only shows there)."""
+"""Every subcommand answers --help (argparse formats help text lazily, so a bad string only shows there),
+and the one registry of subcommands (the entry-point group) names each command's own module."""
 
 import subprocess
 import sys
 
 import pytest
 
-from rollout.cli.main import COMMAND_MODULES, SUBCOMMAND_MODULES, build_parser, main
+from rollout.cli import main as cli
+from rollout.cli.main import build_parser, commands, main
 
 
-def _commands() -> list[str]:
-    parser = build_parser()
+def _registered(names: list[str] | None = None) -> list[str]:
+    parser = build_parser(names)
     sub = next(a for a in parser._actions if a.dest == "command")
     return sorted(sub.choices)  # type: ignore[arg-type]
 
 
-def test_every_module_registers_a_command() -> None:
-    assert len(_commands()) >= len(SUBCOMMAND_MODULES)
+def test_every_command_is_registered_by_its_own_entry_point() -> None:
+    installed = commands()
+    assert {"controller", "lint", "status", "sandbox", "simulate", "demo"} <= set(installed)
+    for name, ep in installed.items():
+        registered = _registered([name])
+        assert name in registered, name
+        for other in registered:  # a module that registers several commands names them all
+            assert installed[other].value == ep.value, (name, other)
+    assert _registered() == sorted(installed)
 
 
-def test_each_command_is_mapped_to_the_module_that_registers_it() -> None:
-    for module in SUBCOMMAND_MODULES:
-        sub = next(a for a in build_parser((module,))._actions if a.dest == "command")
-        for command in sub.choices:  # type: ignore[union-attr]
-            assert COMMAND_MODULES.get(command) == module, command
-    assert sorted(COMMAND_MODULES) == _commands()
+def test_the_products_commands_come_first() -> None:
+    names = list(commands())
+    assert names.index("controller") < names.index("sandbox")
 
 
-def test_the_controller_command_imports_neither_the_sandbox_nor_numpy() -> None:
+def test_the_controller_command_imports_neither_the_lab_nor_numpy() -> None:
     probe = (
         "import sys\n"
         "from rollout.cli.main import main\n"
@@ -34,7 +40,7 @@ def test_the_controller_command_imports_neither_the_sandbox_nor_numpy() -> None:
         "    main(['controller', '--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(sorted(m for m in ('numpy', 'rollout.sandbox', 'rollout.sim', 'rollout.demo') if m in sys.modules))\n"
+        "print(sorted(m for m in ('numpy', 'celpy', 'rollout_lab') if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
@@ -42,7 +48,18 @@ def test_the_controller_command_imports_neither_the_sandbox_nor_numpy() -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("command", _commands())
+def test_a_lab_command_without_the_lab_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    product_only = {n: ep for n, ep in commands().items() if n not in cli.LAB_COMMANDS}
+    monkeypatch.setattr(cli, "commands", lambda: product_only)
+    assert main(["sandbox", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rollout sandbox: part of the local lab") and "knative-rollout[sandbox]" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", _registered())
 def test_help_works(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])

@@ -12,10 +12,10 @@ import pytest
 from rollout.analysis.dialects import KNATIVE_CLASSIC
 from rollout.analysis.source import BuiltinQuery, CustomQuery, RevisionKey
 from rollout.api.policy import BuiltinMetric
-from rollout.demo.run import DemoOptions, run_demo
 from rollout.engine.observations import LatencyHistogram, MeasurementError, NoData, RequestCounts
-from rollout.sandbox.traffic.direct import DirectMetricSource, OutcomeWindows
-from rollout.sandbox.traffic.exporters import Outcome
+from rollout_lab.demo.run import DemoOptions, run_demo
+from rollout_lab.sandbox.traffic.direct import DirectMetricSource, OutcomeWindows
+from rollout_lab.sandbox.traffic.exporters import Outcome
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")

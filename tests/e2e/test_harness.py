@@ -62,16 +62,16 @@ def _kubeconfig(path: Path, server: str) -> Path:
 
 
 async def test_probe_accepts_an_api_server_with_knative(tmp_path: Path) -> None:
-    from rollout.sandbox.apiserver.server import SandboxApiServer
+    from rollout_lab.sandbox.apiserver.server import SandboxApiServer
 
     async with SandboxApiServer() as server:
         assert await probe(_kubeconfig(tmp_path / "kc", server.url)) is None
 
 
 async def test_probe_explains_a_cluster_without_knative_or_unreachable(tmp_path: Path) -> None:
-    from rollout.sandbox.apiserver.catalog import default_registry
-    from rollout.sandbox.apiserver.server import SandboxApiServer
-    from rollout.sandbox.apiserver.store import MemoryStore
+    from rollout_lab.sandbox.apiserver.catalog import default_registry
+    from rollout_lab.sandbox.apiserver.server import SandboxApiServer
+    from rollout_lab.sandbox.apiserver.store import MemoryStore
 
     async with SandboxApiServer(MemoryStore(default_registry(knative=False))) as server:
         reason = await probe(_kubeconfig(tmp_path / "kc", server.url))

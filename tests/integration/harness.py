@@ -28,9 +28,9 @@ from rollout.controller.webhooks import WebhookSettings
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import InformerSettings
 from rollout.kube.traffic import knative_rules
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.environment import SandboxEnvironment, SandboxOptions, sandbox_environment
-from rollout.sandbox.store_api import ResourceType
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.environment import SandboxEnvironment, SandboxOptions, sandbox_environment
+from rollout_lab.sandbox.store_api import ResourceType
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "charts" / "knative-rollout" / "crds"

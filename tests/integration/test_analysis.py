@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rollout.api.rollout import Phase, Verdict
-from rollout.sandbox.prometheus import LocalPrometheus, find_prometheus
+from rollout_lab.sandbox.prometheus import LocalPrometheus, find_prometheus
 from tests.integration.harness import (
     NEEDS_PROMETHEUS,
     Cluster,

@@ -11,7 +11,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio import config as kube_config
 
 from rollout.api.rollout import Phase
-from rollout.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver import kinds
 from tests.integration.harness import (
     allowed_splits,
     assert_within_plan,

@@ -10,7 +10,7 @@ from typing import Any
 
 from rollout.controller.app import Controller
 from rollout.kube.leader import LeaseSettings
-from rollout.sandbox.store_api import ResourceType
+from rollout_lab.sandbox.store_api import ResourceType
 from tests.integration.harness import controller, eventually, finished, onboard, sandbox
 
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "Lease", has_status=False)

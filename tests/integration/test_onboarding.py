@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from rollout.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver import kinds
 from tests.integration.harness import POLICIES, controller, events_for, eventually, sandbox, template
 
 CANARY = {

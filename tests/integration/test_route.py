@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 from rollout.api.rollout import Phase
-from rollout.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver import kinds
 from tests.integration.harness import NS, controller, eventually, finished, phase_of, sandbox, settles
 
 POLICY: dict[str, Any] = {

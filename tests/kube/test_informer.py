@@ -14,8 +14,8 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from rollout.kube.client import KubeClient
 from rollout.kube.informer import Informer, InformerSettings
 from rollout.kube.resources import REVISIONS, SERVICES
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.apiserver.server import SandboxApiServer
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver.server import SandboxApiServer
 from tests.integration.harness import eventually
 from tests.local_http import serving
 

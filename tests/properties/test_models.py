@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rollout.api.crd import render_crds
 from rollout.api.load import parse_policy, parse_rollout
-from rollout.sandbox.apiserver.schema import apply_schema
+from rollout_lab.sandbox.apiserver.schema import apply_schema
 
 SCHEMA = next(
     yaml.safe_load(text)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

@@ -14,7 +14,7 @@ import trustme
 
 from rollout.controller.metrics_auth import MetricsAuth, Verdict
 from rollout.kube.client import KubeError
-from rollout.sandbox.apiserver.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, UserInfo
+from rollout_lab.sandbox.apiserver.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, UserInfo
 from tests.integration.harness import controller, sandbox
 
 PROMETHEUS = UserInfo("system:serviceaccount:monitoring:prometheus", "u-1", ("system:serviceaccounts",))

@@ -19,7 +19,7 @@ from rollout.api.rollout import Phase, Rollout
 from rollout.controller.egress import Destinations
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.webhooks import WebhookSettings
-from rollout.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver import kinds
 from tests.integration.harness import (
     POLICIES,
     ROLLOUTS,

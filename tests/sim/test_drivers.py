@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.engine.observations import LatencyHistogram, Measurement, NoData, RequestCounts
-from rollout.sim.drivers import PROMOTED, ROLLED_BACK, FlaggerDriver, KnativeDurationDriver
+from rollout_lab.sim.drivers import PROMOTED, ROLLED_BACK, FlaggerDriver, KnativeDurationDriver
 
 FAST = LatencyHistogram(edges=(0.1, 0.5, 1.0), cumulative=(99, 100, 100), total=100)
 SLOW = LatencyHistogram(edges=(0.1, 0.5, 1.0), cumulative=(50, 90, 100), total=100)

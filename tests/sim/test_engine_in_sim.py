@@ -7,13 +7,13 @@ from typing import Any
 
 from rollout.api.load import parse_rollout
 from rollout.api.policy import BuiltinMetric
-from rollout.sim.counters import RunView
-from rollout.sim.drivers import PROMOTED, ROLLED_BACK, Driver
-from rollout.sim.engine_driver import EngineDriver
-from rollout.sim.policies import default_policy, engine_factory
-from rollout.sim.report import summarise
-from rollout.sim.runner import Baseline, simulate
-from rollout.sim.scenarios import SCENARIOS
+from rollout_lab.sim.counters import RunView
+from rollout_lab.sim.drivers import PROMOTED, ROLLED_BACK, Driver
+from rollout_lab.sim.engine_driver import EngineDriver
+from rollout_lab.sim.policies import default_policy, engine_factory
+from rollout_lab.sim.report import summarise
+from rollout_lab.sim.runner import Baseline, simulate
+from rollout_lab.sim.scenarios import SCENARIOS
 
 
 def test_good_canary_walks_the_ladder_and_is_promoted() -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rollout.cli.main import main
-from rollout.sim.policies import DEFAULT_POLICY
+from rollout_lab.sim.policies import DEFAULT_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +110,7 @@ def test_quick_benchmark_keeps_false_rollbacks_low() -> None:
 def test_the_shipped_standard_canary_is_the_benchmarked_default_policy() -> None:
     from pathlib import Path
 
-    from rollout.sim.policies import default_policy, load_policy_file
+    from rollout_lab.sim.policies import default_policy, load_policy_file
 
     path = Path(__file__).resolve().parents[2] / "policies" / "standard-canary.yaml"
     spec, problems = load_policy_file(path)

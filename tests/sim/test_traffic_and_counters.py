@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rollout.engine.observations import LatencyHistogram, RequestCounts
-from rollout.sim.counters import CounterStore, ScrapeModel
-from rollout.sim.scenarios import (
+from rollout_lab.sim.counters import CounterStore, ScrapeModel
+from rollout_lab.sim.scenarios import (
     KNATIVE_BUCKETS,
     SCENARIOS,
     Fault,
@@ -17,7 +17,7 @@ from rollout.sim.scenarios import (
     latency_cdf,
     slow_share,
 )
-from rollout.sim.traffic import CANARY, STABLE, LoadModel, TrafficSource
+from rollout_lab.sim.traffic import CANARY, STABLE, LoadModel, TrafficSource
 
 
 def quantile_from_cdf(fault: Fault, q: float) -> float:

@@ -19,7 +19,7 @@ import pytest
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from rollout.sandbox.apiserver import SandboxApiServer
+from rollout_lab.sandbox.apiserver import SandboxApiServer
 
 REAL_CLUSTER_ENV = "ROLLOUT_CONFORMANCE_REAL_CLUSTER"
 KSVC = ("serving.knative.dev", "v1", "services")

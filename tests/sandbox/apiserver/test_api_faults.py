@@ -11,7 +11,7 @@ import pytest
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from rollout.sandbox.apiserver import FaultInjector
+from rollout_lab.sandbox.apiserver import FaultInjector
 from tests.sandbox.apiserver.cluster_fixture import KSVC, Cluster, status_of
 
 G, V, P = KSVC

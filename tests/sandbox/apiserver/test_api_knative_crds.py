@@ -12,12 +12,12 @@ import jsonschema
 import pytest
 import yaml
 
-from rollout.sandbox.apiserver import MemoryStore
-from rollout.sandbox.apiserver.catalog import default_registry
-from rollout.sandbox.apiserver.kinds import CRDS, KSERVICES
-from rollout.sandbox.apiserver.resources import ResourceSpec
-from rollout.sandbox.apiserver.schema import apply_schema
-from rollout.sandbox.store_api import ApiError
+from rollout_lab.sandbox.apiserver import MemoryStore
+from rollout_lab.sandbox.apiserver.catalog import default_registry
+from rollout_lab.sandbox.apiserver.kinds import CRDS, KSERVICES
+from rollout_lab.sandbox.apiserver.resources import ResourceSpec
+from rollout_lab.sandbox.apiserver.schema import apply_schema
+from rollout_lab.sandbox.store_api import ApiError
 
 CRD_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "knative" / "crds"
 KINDS = {"service": "services", "configuration": "configurations", "revision": "revisions", "route": "routes"}

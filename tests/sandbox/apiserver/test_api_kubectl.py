@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rollout.sandbox.apiserver import SandboxApiServer
-from rollout.sandbox.apiserver.kinds import KSERVICES
+from rollout_lab.sandbox.apiserver import SandboxApiServer
+from rollout_lab.sandbox.apiserver.kinds import KSERVICES
 
 KUBECTL = shutil.which("kubectl")
 REPO = Path(__file__).resolve().parents[3]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout.sandbox.apiserver import fieldpaths, managedfields
-from rollout.sandbox.apiserver.builtin_schema import configmap_schema
+from rollout_lab.sandbox.apiserver import fieldpaths, managedfields
+from rollout_lab.sandbox.apiserver.builtin_schema import configmap_schema
 
 OWNED: dict[str, Any] = {
     "apiVersion": "v1",

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from rollout.sandbox.apiserver import jsonpath, patches, routing
-from rollout.sandbox.apiserver.catalog import default_registry
-from rollout.sandbox.apiserver.paging import Snapshots
-from rollout.sandbox.apiserver.schema import apply_schema
-from rollout.sandbox.apiserver.selectors import parse_field_selector, parse_label_selector
-from rollout.sandbox.apiserver.tables import human_duration
-from rollout.sandbox.store_api import ApiError
+from rollout_lab.sandbox.apiserver import jsonpath, patches, routing
+from rollout_lab.sandbox.apiserver.catalog import default_registry
+from rollout_lab.sandbox.apiserver.paging import Snapshots
+from rollout_lab.sandbox.apiserver.schema import apply_schema
+from rollout_lab.sandbox.apiserver.selectors import parse_field_selector, parse_label_selector
+from rollout_lab.sandbox.apiserver.tables import human_duration
+from rollout_lab.sandbox.store_api import ApiError
 
 
 @pytest.mark.parametrize(

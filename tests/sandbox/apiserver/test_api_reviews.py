@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import yaml
 
-from rollout.sandbox.apiserver import SandboxApiServer
-from rollout.sandbox.apiserver.rbac import Attributes, UserInfo, rule_allows
+from rollout_lab.sandbox.apiserver import SandboxApiServer
+from rollout_lab.sandbox.apiserver.rbac import Attributes, UserInfo, rule_allows
 from tests.sandbox.apiserver.test_api_kubectl import KUBECTL, Kubectl
 
 PROMETHEUS = UserInfo("system:serviceaccount:monitoring:prometheus", "u-1", ("system:serviceaccounts",))

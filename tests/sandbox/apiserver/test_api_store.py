@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from rollout.sandbox.apiserver import MemoryStore
-from rollout.sandbox.apiserver.kinds import CONFIGMAPS, KSERVICES, NAMESPACES
-from rollout.sandbox.store_api import (
+from rollout_lab.sandbox.apiserver import MemoryStore
+from rollout_lab.sandbox.apiserver.kinds import CONFIGMAPS, KSERVICES, NAMESPACES
+from rollout_lab.sandbox.store_api import (
     Admission,
     ApiError,
     Obj,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from rollout.sandbox.apiserver.objects import clone, copy_obj
+from rollout_lab.sandbox.apiserver.objects import clone, copy_obj
 
 
 class Phase(enum.StrEnum):

@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.apiserver.store import MemoryStore
-from rollout.sandbox.clock import VirtualClock
-from rollout.sandbox.knative.controller import KnativeSimulator
-from rollout.sandbox.knative.fleet import Fleet
-from rollout.sandbox.knative.plan import Settings
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver.store import MemoryStore
+from rollout_lab.sandbox.clock import VirtualClock
+from rollout_lab.sandbox.knative.controller import KnativeSimulator
+from rollout_lab.sandbox.knative.fleet import Fleet
+from rollout_lab.sandbox.knative.plan import Settings
 
 
 @dataclass

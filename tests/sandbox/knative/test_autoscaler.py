@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from rollout.sandbox.knative.autoscaler import (
+from rollout_lab.sandbox.knative.autoscaler import (
     LoadSample,
     ScalingSpec,
     initial_state,
     scale_step,
     scaling_spec,
 )
-from rollout.sandbox.knative.fleet import Fleet
+from rollout_lab.sandbox.knative.fleet import Fleet
 from tests.sandbox.knative import crd_schemas
 
 

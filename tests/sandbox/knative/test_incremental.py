@@ -3,10 +3,10 @@ everything (a full resync after any history writes nothing)."""
 
 from __future__ import annotations
 
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.knative.controller import RESOURCE_TYPES
-from rollout.sandbox.knative.index import KnativeIndex
-from rollout.sandbox.knative.plan import all_refs, plan
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.knative.controller import RESOURCE_TYPES
+from rollout_lab.sandbox.knative.index import KnativeIndex
+from rollout_lab.sandbox.knative.plan import all_refs, plan
 from tests.sandbox.knative.harness import Sandbox, sandbox, service_manifest, template
 
 

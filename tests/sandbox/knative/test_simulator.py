@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.knative.gc import GcSettings
-from rollout.sandbox.knative.plan import Settings
-from rollout.sandbox.store_api import ApiError
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.knative.gc import GcSettings
+from rollout_lab.sandbox.knative.plan import Settings
+from rollout_lab.sandbox.store_api import ApiError
 from tests.sandbox.knative import crd_schemas
 from tests.sandbox.knative.harness import Sandbox, sandbox, service_manifest, template
 

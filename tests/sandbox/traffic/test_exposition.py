@@ -7,7 +7,7 @@ import random
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rollout.sandbox.traffic.exposition import Family, LabelValues, Registry
+from rollout_lab.sandbox.traffic.exposition import Family, LabelValues, Registry
 
 BUCKETS = (5.0, 10.0, 50.0, 100.0)
 

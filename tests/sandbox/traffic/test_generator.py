@@ -14,10 +14,10 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from rollout.knative import dialects
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.traffic.behaviour import ServiceLoad, revision_behaviour, service_load
-from rollout.sandbox.traffic.exporters import ClassicExporter
-from rollout.sandbox.traffic.generator import GeneratorSettings, TrafficGenerator, arrivals
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.traffic.behaviour import ServiceLoad, revision_behaviour, service_load
+from rollout_lab.sandbox.traffic.exporters import ClassicExporter
+from rollout_lab.sandbox.traffic.generator import GeneratorSettings, TrafficGenerator, arrivals
 from tests.sandbox.knative.harness import Sandbox, sandbox, service_manifest, template
 from tests.sandbox.traffic.expected import histogram_quantile, lognormal_cdf, with_tail
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from rollout.knative import dialects
-from rollout.sandbox.apiserver import kinds
-from rollout.sandbox.apiserver.store import MemoryStore
-from rollout.sandbox.clock import WallClock
-from rollout.sandbox.knative.controller import KnativeSimulator
-from rollout.sandbox.knative.fleet import Fleet
-from rollout.sandbox.prometheus import LocalPrometheus, local_prometheus
-from rollout.sandbox.traffic.generator import GeneratorSettings, TrafficGenerator
-from rollout.sandbox.traffic.server import MetricsServer
+from rollout_lab.sandbox.apiserver import kinds
+from rollout_lab.sandbox.apiserver.store import MemoryStore
+from rollout_lab.sandbox.clock import WallClock
+from rollout_lab.sandbox.knative.controller import KnativeSimulator
+from rollout_lab.sandbox.knative.fleet import Fleet
+from rollout_lab.sandbox.prometheus import LocalPrometheus, local_prometheus
+from rollout_lab.sandbox.traffic.generator import GeneratorSettings, TrafficGenerator
+from rollout_lab.sandbox.traffic.server import MetricsServer
 from tests.sandbox.knative.harness import service_manifest, template
 from tests.sandbox.traffic.expected import histogram_quantile, lognormal_cdf
 

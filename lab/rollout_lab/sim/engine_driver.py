@@ -1,0 +1,173 @@
+"""Our engine in the simulator: the real state machine (`rollout.engine.machine.decide`) and the real judges
+(`rollout.engine.judges.evaluate`) on a virtual clock, reading simulated Prometheus through a `RunView`.
+
+It reconciles the way the controller does: when an analysis tick is due, when the step's bake time may have
+passed, and right after a traffic change (Knative is assumed to serve a new split at once, so the machine
+sees it applied in the same instant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rollout.api.load import policy_hash
+from rollout.api.policy import BuiltinMetric, Metric, RolloutPolicySpec
+from rollout.api.rollout import Phase, PolicyRef, Rollout, RolloutSpec, TargetRef
+from rollout.engine.inputs import AnalysisUpdate, Inputs, RecordEvent
+from rollout.engine.judges.evaluate import evaluate
+from rollout.engine.machine import analysis_due, analysis_since, decide
+from rollout.engine.observations import (
+    Measurement,
+    MeasurementError,
+    MetricObservation,
+    ObservedTraffic,
+    RevisionState,
+)
+from rollout.engine.plans import TrafficPlan, plan_applied
+from rollout.engine.steps import engine_steps
+from rollout_lab.sim.counters import RunView
+from rollout_lab.sim.drivers import PROMOTED, ROLLED_BACK, Outcome, TimelineEntry
+from rollout_lab.sim.traffic import CANARY, STABLE
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+STABLE_REVISION = "service-00001"
+CANDIDATE_REVISION = "service-00002"
+
+
+def at(seconds: float) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def measure(
+    view: RunView, metric: Metric, state: Mapping[str, Any] | None, arm: int, start: float, end: float
+) -> Measurement:
+    if metric.builtin is BuiltinMetric.ERROR_RATE:
+        return view.requests(arm, start, end)
+    if metric.builtin is BuiltinMetric.LATENCY:
+        return view.histogram(arm, start, end, latency_edges_read(metric, state))
+    return MeasurementError("custom queries are not simulated")
+
+
+def latency_edges_read(metric: Metric, state: Mapping[str, Any] | None) -> tuple[float, ...] | None:
+    """The buckets a latency metric's judges read: only the comparison's thresholds once they are chosen and
+    the metric has no threshold on a quantile (which needs them all); otherwise every bucket."""
+    if metric.threshold is not None or not state or "compare" not in state:
+        return None
+    edges = tuple(s["edge"] for s in state["compare"].get("streams", []) if s.get("edge") is not None)
+    return edges or None
+
+
+@dataclass
+class EngineDriver:
+    policy: RolloutPolicySpec
+    baselines: Mapping[str, Measurement] = field(default_factory=dict)
+    trace: bool = False
+    name: str = "knative-rollout"
+    weight: int = 0
+    outcome: Outcome | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rollout = Rollout(
+            spec=RolloutSpec(
+                target=TargetRef(name="service"),
+                stable_revision=STABLE_REVISION,
+                candidate_revision=CANDIDATE_REVISION,
+                policy=PolicyRef(name="policy", hash=policy_hash(self.policy), spec=self.policy),
+            )
+        )
+        self.steps = engine_steps(self.policy)
+        self.traffic: ObservedTraffic | None = None
+        self.candidate = RevisionState(name=CANDIDATE_REVISION, ready=True)
+
+    def _wake(self, now: float) -> bool:
+        status = self.rollout.status
+        if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
+            return True
+        if analysis_due(self.rollout, at(now)):
+            return True
+        started = status.step_started_at
+        step = self.steps[min(status.current_step, len(self.steps) - 1)]
+        return started is not None and (at(now) - started).total_seconds() >= step.bake
+
+    def tick(self, now: float, view: RunView) -> None:
+        if self.outcome is not None or not self._wake(now):
+            return
+        analysis = None
+        if analysis_due(self.rollout, at(now)):
+            analysis = self._analyse(now, view)
+        plan = self._decide(now, analysis)
+        if self.outcome is None and not plan_applied(plan, self.traffic):
+            # Knative serves the new split at once: the next reconcile sees it applied.
+            self.traffic = ObservedTraffic(percents=plan.percents(), tags=plan.tags(), ready=True)
+            self._decide(now, None)
+
+    def _analyse(self, now: float, view: RunView) -> AnalysisUpdate | None:
+        end = view.visible_until(now)
+        # The window runs on from the data end of the last tick, which the status records (restart-safe).
+        last = self.rollout.status.last_analysis_at
+        start = view.visible_until((last - EPOCH).total_seconds()) if last is not None else 0.0
+        if self.policy.analysis.warmup > 0:
+            # with a warm-up, the first seconds of each step are never analysed
+            since = analysis_since(self.rollout)
+            if since is not None:
+                start = max(start, (since - EPOCH).total_seconds())
+        if end <= start:
+            return None
+        observations = {
+            m.name: MetricObservation(
+                metric=m.name,
+                start=at(start),
+                end=at(end),
+                canary=measure(view, m, self.rollout.status.judge_state.get(m.name), CANARY, start, end),
+                stable=measure(view, m, self.rollout.status.judge_state.get(m.name), STABLE, start, end),
+            )
+            for m in self.policy.analysis.metrics
+        }
+        update, _ = evaluate(
+            self.policy,
+            self.rollout.status.judge_state,
+            observations,
+            self.rollout.status.current_step,
+            (at(start), at(end)),
+            baselines=self.baselines,
+            evaluated_at=at(now),
+        )
+        if self.trace:
+            summary = ", ".join(
+                f"{r.name} {r.verdict.value}" + (f" p={r.p_value:.3g}" if r.p_value is not None else "")
+                for r in update.results
+            )
+            self.timeline.append(TimelineEntry(now, self.weight, f"analysis: {summary}"))
+        return update
+
+    def _decide(self, now: float, analysis: AnalysisUpdate | None) -> TrafficPlan:
+        decision = decide(
+            Inputs(
+                now=at(now),
+                rollout=self.rollout,
+                candidate=self.candidate,
+                traffic=self.traffic,
+                analysis=analysis,
+            )
+        )
+        self.rollout = self.rollout.model_copy(update={"status": decision.status})
+        status = decision.status
+        self.weight = status.canary_weight
+        if self.trace:
+            for action in decision.actions:
+                if isinstance(action, RecordEvent):
+                    self.timeline.append(
+                        TimelineEntry(now, self.weight, f"{action.reason}: {action.message}")
+                    )
+        if status.phase == Phase.ROLLED_BACK:
+            self.outcome = Outcome(ROLLED_BACK, now, status.message)
+        elif status.phase in (Phase.PROMOTING, Phase.SUCCEEDED):
+            self.weight = 100
+            self.outcome = Outcome(PROMOTED, now, status.reason)
+        elif status.phase.terminal:
+            self.outcome = Outcome(status.phase.value, now, status.message)
+        return decision.plan
