@@ -1,1 +1,2 @@
-"""Metric templates to PromQL, query batching, the MetricSource protocol and its Prometheus adapter."""
+"""Query batching, the MetricProvider protocol (Argo Rollouts' metric-provider seam) and its Prometheus
+adapter."""

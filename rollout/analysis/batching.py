@@ -28,16 +28,16 @@ from datetime import datetime
 import structlog
 
 from rollout.analysis.dialects import DialectSpec
-from rollout.analysis.promql import TemplateError, TemplateValues, render_template
 from rollout.analysis.source import (
     BuiltinQuery,
     CustomQuery,
-    MetricSource,
+    MetricProvider,
     QueryBatch,
     RevisionKey,
     SourceRef,
 )
 from rollout.api.policy import BuiltinMetric
+from rollout.api.promql import TemplateError, TemplateValues, render_template
 from rollout.engine.observations import Measurement, MeasurementError
 
 log = structlog.get_logger(__name__)
@@ -141,7 +141,7 @@ def plan_tick(requests: Iterable[AnalysisRequest]) -> TickPlan:
 
 
 async def _run_batch(
-    source: MetricSource, batch: QueryBatch, limit: asyncio.Semaphore
+    source: MetricProvider, batch: QueryBatch, limit: asyncio.Semaphore
 ) -> Mapping[RevisionKey, Measurement]:
     async with limit:
         try:
@@ -153,7 +153,7 @@ async def _run_batch(
 
 async def run_tick(
     requests: Sequence[AnalysisRequest],
-    sources: Callable[[SourceRef], MetricSource],
+    sources: Callable[[SourceRef], MetricProvider],
     *,
     concurrency: int = 8,
 ) -> dict[AnalysisRequest, Answer]:

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rollout.analysis.dialects import CounterFamily, DialectSpec, HistogramFamily
-from rollout.analysis.promql import promql_duration
 from rollout.analysis.results import Sample
 from rollout.analysis.source import BuiltinQuery, RevisionKey
 from rollout.api.policy import BuiltinMetric
+from rollout.api.promql import promql_duration
 from rollout.engine import evidence
 from rollout.engine.observations import (
     Measurement,

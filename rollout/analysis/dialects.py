@@ -43,7 +43,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from rollout.analysis.promql import regex_alternation, regex_literal, string_literal
+from rollout.api.promql import regex_alternation, regex_literal, string_literal
 from rollout.api.source import Dialect
 from rollout.knative import dialects as names
 

@@ -11,12 +11,12 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from rollout.analysis.source import MetricSource, QueryBatch, RevisionKey
+from rollout.analysis.source import MetricProvider, QueryBatch, RevisionKey
 from rollout.api.source import ClusterMetricSourceSpec
 from rollout.engine.observations import Measurement, MeasurementError
 
-# (the source's spec) -> the MetricSource that queries it with the admins' credentials
-SourceFactory = Callable[[ClusterMetricSourceSpec], MetricSource]
+# (the source's spec) -> the MetricProvider that queries it with the admins' credentials
+SourceFactory = Callable[[ClusterMetricSourceSpec], MetricProvider]
 
 
 class GrantedLookup(Protocol):
@@ -26,15 +26,15 @@ class GrantedLookup(Protocol):
 
 
 class GrantedMetricSource:
-    """MetricSource for `metricSource.ref: <name>`."""
+    """MetricProvider for `metricSource.ref: <name>`."""
 
     def __init__(self, name: str, lookup: GrantedLookup, factory: SourceFactory) -> None:
         self.name = name
         self._lookup = lookup
         self._factory = factory
-        self._inner: tuple[str, MetricSource] | None = None  # (spec JSON, source) of the current spec
+        self._inner: tuple[str, MetricProvider] | None = None  # (spec JSON, source) of the current spec
 
-    def _source(self, spec: ClusterMetricSourceSpec) -> MetricSource:
+    def _source(self, spec: ClusterMetricSourceSpec) -> MetricProvider:
         key = spec.model_dump_json()
         if self._inner is None or self._inner[0] != key:
             self.close()

@@ -1,4 +1,4 @@
-"""The Prometheus MetricSource: batches to instant queries through prometheus-api-client, with retries
+"""The Prometheus MetricProvider: batches to instant queries through prometheus-api-client, with retries
 bounded in total time, and every outcome a Measurement.
 
 prometheus-api-client is synchronous (requests). Each attempt runs in a worker thread of a bounded
@@ -34,7 +34,7 @@ from rollout.analysis.granted import GrantedLookup, GrantedMetricSource, missing
 from rollout.analysis.results import ResultShapeError, Sample, parse_single_number, parse_vector
 from rollout.analysis.source import (
     BuiltinQuery,
-    MetricSource,
+    MetricProvider,
     QueryBatch,
     QueryObserver,
     QueryStats,
@@ -63,7 +63,7 @@ class RetryPolicy:
 
 
 class PrometheusMetricSource:
-    """MetricSource for one Prometheus: a policy's own `metricSource.prometheus` as seen from its namespace,
+    """MetricProvider for one Prometheus: a policy's own `metricSource.prometheus` as seen from its namespace,
     or (`granted`) an admin's ClusterMetricSource whose Secrets live in `namespace`.
 
     An attempt holds one of `slots` (shared with the other sources of the same tenant) from before its thread
@@ -246,7 +246,7 @@ class PrometheusMetricSource:
 
 
 class PrometheusSources:
-    """The MetricSource for each SourceRef of a tick (`batching.run_tick`'s `sources`), created on first use
+    """The MetricProvider for each SourceRef of a tick (`batching.run_tick`'s `sources`), created on first use
     and kept; all share one bounded executor. Close it when the controller stops.
 
     A granted ref (a ClusterMetricSource) is looked up through `granted` at every query; without a lookup
@@ -277,7 +277,7 @@ class PrometheusSources:
         self._sources: dict[SourceRef, PrometheusMetricSource | GrantedMetricSource] = {}
         self._tenant_slots: dict[str, asyncio.Semaphore] = {}  # namespace -> its own sources' share
 
-    def __call__(self, ref: SourceRef) -> MetricSource:
+    def __call__(self, ref: SourceRef) -> MetricProvider:
         source = self._sources.get(ref)
         if source is None:
             if ref.granted is not None:

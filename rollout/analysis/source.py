@@ -90,7 +90,7 @@ class CustomQuery:
 QueryBatch = BuiltinQuery | CustomQuery
 
 
-class MetricSource(Protocol):
+class MetricProvider(Protocol):
     """Where measurements come from (Prometheus in the controller; the simulator may bring its own)."""
 
     async def query(self, batch: QueryBatch) -> Mapping[RevisionKey, Measurement]:

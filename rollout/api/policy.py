@@ -11,9 +11,9 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from rollout.analysis.promql import template_problems
 from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr, field_error
 from rollout.api.durations import Duration, at_most, check_at_most
+from rollout.api.promql import template_problems
 from rollout.api.source import HeaderValue, MetricSource
 from rollout.api.strategy import Strategy
 

@@ -294,11 +294,3 @@ def assess(state: TargetState) -> Assessment:
         adopting=isinstance(layout, Adopt),
         expired=expired,
     )
-
-
-def strip_strategy_entries(
-    current: Sequence[Mapping[str, Any]], tags: frozenset[str]
-) -> list[Mapping[str, Any]]:
-    """spec.traffic without the entries of a strategy's own tags (the plan rewrites them), so that merging
-    users' entries back does not keep e.g. a finished A/B test's `control` arm forever."""
-    return [e for e in current if e.get("tag") not in tags]

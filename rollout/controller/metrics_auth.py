@@ -20,15 +20,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
-from rollout.kube.client import KubeClient, KubeError
+from rollout.kube.client import KubeClient, KubeError, Obj
 from rollout.kube.resources import SUBJECT_ACCESS_REVIEWS, TOKEN_REVIEWS
 
 log = structlog.get_logger(__name__)
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -225,10 +225,6 @@ def revision_generation(name: str, revisions: Mapping[str, RevisionView]) -> int
     return int(tail) if tail.isdigit() else None
 
 
-def spec_traffic_list(view: TargetView) -> list[dict[str, Any]]:
-    return [dict(e) for e in view.spec_traffic]
-
-
 def entries_summary(entries: Sequence[Mapping[str, Any]]) -> str:
     """`hello-00001 90% (stable), hello-00002 10% (canary), latest 0% (latest)`"""
     parts = []

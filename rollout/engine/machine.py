@@ -20,7 +20,6 @@ from rollout.api.rollout import (
     RequestAction,
     Rollout,
     RolloutStatus,
-    TrafficEntry,
 )
 from rollout.api.strategy import InconclusiveAction
 from rollout.engine.conditions import get_condition, set_condition
@@ -417,7 +416,3 @@ def decide(inp: Inputs) -> Decision:
         row=chosen[1] if chosen else None,
         log=log,
     )
-
-
-def plan_entries(plan: TrafficPlan) -> list[TrafficEntry]:
-    return list(plan.entries)

@@ -1,6 +1,6 @@
 """The Rollout state machine as ONE explicit table: (phase, event) -> (next phase, reason, effect).
 
-Events are facts the engine derives from its inputs (see `rollout.engine.events`); when several hold at once
+Events are facts the engine derives from its inputs (`rollout.engine.machine`); when several hold at once
 the first in `Event` order wins. A (phase, event) pair that is not in the table means "not applicable here".
 The reason of a row is the Event reason and the condition reason the controller writes.
 docs/state-machine.md is generated from this table (`python -m rollout.engine.transitions`), and a test

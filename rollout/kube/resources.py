@@ -55,10 +55,6 @@ SUBJECT_ACCESS_REVIEWS = Resource(
 )
 CLUSTER_SOURCES = Resource(GROUP, VERSION, "clustermetricsources", "ClusterMetricSource", namespaced=False)
 
-BY_KIND: dict[str, Resource] = {
-    r.kind: r for r in (SERVICES, ROUTES, REVISIONS, CONFIGURATIONS, POLICIES, ROLLOUTS, LEASES, SECRETS)
-}
-
 # Every (verb, resource) the controller uses, exactly (the Helm chart's RBAC rules must grant these and
 # nothing else; tests/chart checks both ways); subresources as "rollouts/status".
 CALLS: frozenset[tuple[str, str, str]] = frozenset(

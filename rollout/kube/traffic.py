@@ -1,6 +1,6 @@
 """The traffic patcher: the only code that writes a user's Knative object, and only its spec.traffic.
 
-`TrafficTarget` is the seam (a Knative Service, or a standalone Route): `read()` the object, `write(entries,
+`KnativeTraffic` is the seam (a Knative Service, or a standalone Route): `read()` the object, `write(entries,
 precondition)` a merge patch `{metadata: {resourceVersion}, spec: {traffic}}` — a stale resourceVersion is a
 409 Conflict, which the caller answers by re-reading and recomputing, never by retrying blindly. Every block
 is checked against Knative's traffic rules before it is sent."""
@@ -23,16 +23,6 @@ class TrafficValidator(Protocol):
 
 class InvalidTraffic(Exception):
     """The controller computed a traffic block Knative would reject; nothing was sent."""
-
-
-class TrafficTarget(Protocol):
-    kind: str
-    namespace: str
-    name: str
-
-    async def read(self) -> Obj | None: ...
-
-    async def write(self, entries: Sequence[dict[str, Any]], precondition: str) -> Obj: ...
 
 
 class KnativeTraffic:

@@ -1,9 +1,9 @@
 """Shape checks of custom PromQL templates that need no Prometheus: brackets, braces and parentheses
 balance, and string literals end. The placeholders themselves (known variables, quoting, a stray `{{`) are
-checked by rollout.analysis.promql.template_problems, which the RolloutPolicy model applies.
+checked by rollout.api.promql.template_problems, which the RolloutPolicy model applies.
 
 PromQL strings are "double", 'single' (both with backslash escapes) or `raw`; `#` outside a string starts
-a comment to the end of the line. Placeholders (as rollout.analysis.promql finds them) are replaced by a
+a comment to the end of the line. Placeholders (as rollout.api.promql finds them) are replaced by a
 neutral token before the scan, so the braces of `{{ namespace }}` do not count as label matchers.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rollout.analysis.promql import TemplateError, placeholders
+from rollout.api.promql import TemplateError, placeholders
 
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _PAIRS.items()}

@@ -11,9 +11,9 @@ import pytest
 from rollout.analysis.batching import AnalysisRequest, run_tick
 from rollout.analysis.dialects import DEFAULT_SPECS
 from rollout.analysis.prometheus import PrometheusMetricSource, PrometheusSources, RetryPolicy
-from rollout.analysis.promql import TemplateError, TemplateValues, render_template
 from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, RevisionKey, SourceRef
 from rollout.api.policy import BuiltinMetric
+from rollout.api.promql import TemplateError, TemplateValues, render_template
 from rollout.api.source import Dialect, MetricSource, PrometheusSource
 from rollout.engine.observations import MeasurementError, NoData, Scalar
 from tests.analysis import knative_data as kd

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rollout.analysis.promql import (
+from rollout.api.promql import (
     Context,
     TemplateError,
     TemplateValues,

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from rollout.analysis.promql import VARIABLES
 from rollout.api.load import parse_policy_spec
+from rollout.api.promql import VARIABLES
 
 
 def found(spec: dict[str, Any]) -> list[tuple[str, str, str]]:

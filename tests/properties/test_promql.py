@@ -10,7 +10,7 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from rollout.analysis.promql import TemplateError, TemplateValues, render_template
+from rollout.api.promql import TemplateError, TemplateValues, render_template
 
 TEMPLATES = (
     'sum(rate(http_requests_total{namespace="{{ namespace }}", revision=\'{{ revision }}\', code=~"5.."}'

@@ -1,5 +1,5 @@
 """The sandbox's own metrics path, for machines without Prometheus: the generator's request outcomes kept per
-revision and second, answered through the same `MetricSource` seam the Prometheus adapter implements.
+revision and second, answered through the same `MetricProvider` seam the Prometheus adapter implements.
 
 It sees what queue-proxy and the activator would count (client-visible 5xx, queue-proxy latency), with no
 scrape and no lag — a shortcut, said plainly wherever it is used (`rollout demo` prints it)."""
@@ -59,7 +59,7 @@ class OutcomeWindows:
 
 
 class DirectMetricSource:
-    """`MetricSource` over `OutcomeWindows`: builtin metrics only (custom PromQL needs a Prometheus)."""
+    """`MetricProvider` over `OutcomeWindows`: builtin metrics only (custom PromQL needs a Prometheus)."""
 
     def __init__(self, windows: OutcomeWindows, now: Callable[[], float]) -> None:
         self.windows = windows
