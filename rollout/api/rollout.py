@@ -7,7 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rollout.api.common import API_VERSION, ApiModel, Condition, MicroTime, Time
 from rollout.api.policy import ObjectMeta, RolloutPolicySpec
@@ -16,7 +16,7 @@ from rollout.api.policy import ObjectMeta, RolloutPolicySpec
 class Phase(StrEnum):
     PENDING = "Pending"  # waiting for the candidate to be Ready (and pre-rollout webhooks)
     PROGRESSING = "Progressing"  # at a step, analysing
-    PAUSED = "Paused"  # manual gate, a person's pause, or inconclusive evidence
+    PAUSED = "Paused"  # why: status.pausedFor
     PROMOTING = "Promoting"  # candidate being switched to 100% and made stable
     SUCCEEDED = "Succeeded"  # candidate is the new stable
     ROLLED_BACK = "RolledBack"  # analysis showed a regression; stable at 100%
@@ -32,6 +32,23 @@ class Phase(StrEnum):
 TERMINAL_PHASES = frozenset(
     {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED, Phase.SUPERSEDED}
 )
+
+
+class PausedFor(StrEnum):
+    """Why a Paused rollout waits (status.pausedFor), set by the transition that paused it."""
+
+    GATE = "Gate"  # a manual gate step: `rollout resume` or the gate's duration opens it
+    REQUEST = "Request"  # a person paused it: `rollout resume` continues
+    DEADLINE = "Deadline"  # deadlines.rollout passed with onRolloutDeadline: pause
+    INCONCLUSIVE = "Inconclusive"  # the decisive step ended inconclusive with onInconclusive: hold
+
+
+# the reason of the transition that paused a rollout, for status written before status.pausedFor existed
+_LEGACY_PAUSE_REASONS = {
+    "ManualGate": PausedFor.GATE,
+    "InconclusiveHold": PausedFor.INCONCLUSIVE,
+    "RolloutDeadlineExceeded": PausedFor.DEADLINE,
+}
 
 
 class RequestAction(StrEnum):
@@ -140,6 +157,12 @@ class RolloutStatus(ApiModel):
     started_at: Time | None = None
     finished_at: Time | None = None
     paused_from: Phase | None = Field(default=None, description="Phase to return to on resume.")
+    paused_for: PausedFor | None = Field(
+        default=None,
+        description="Why a Paused rollout waits: Gate (a manual gate step), Request (a person paused it), "
+        "Deadline (deadlines.rollout passed, onRolloutDeadline: pause) or Inconclusive (the decisive step ended "
+        "inconclusive, onInconclusive: hold). Unset in every other phase.",
+    )
     canary_weight: int = Field(default=0, ge=0, le=100)
     stable_weight: int = Field(default=100, ge=0, le=100)
     traffic: list[TrafficEntry] = Field(default_factory=list, description="The split the controller wants.")
@@ -177,6 +200,15 @@ class RolloutStatus(ApiModel):
         description="Gating metrics still inconclusive when the decisive step ended (see onInconclusive).",
     )
     conditions: list[Condition] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paused_for_from_reason(cls, data: Any) -> Any:
+        """Status written before pausedFor existed kept the pause's cause in its reason only."""
+        if isinstance(data, dict) and data.get("phase") == Phase.PAUSED.value and "pausedFor" not in data:
+            legacy = _LEGACY_PAUSE_REASONS.get(str(data.get("reason", "")), PausedFor.REQUEST)
+            return {**data, "pausedFor": legacy.value}
+        return data
 
 
 class Rollout(ApiModel):

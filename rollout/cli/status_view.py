@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from rollout.api.durations import format_duration
-from rollout.api.rollout import MetricResult, Rollout
+from rollout.api.rollout import MetricResult, PausedFor, Rollout
 from rollout.engine.messages import in_unit, unit_of
 
 
@@ -34,6 +34,15 @@ def _evidence(rollout: Rollout, r: MetricResult) -> str:
     return text
 
 
+# What a Paused rollout waits for, in the headline (status.pausedFor).
+_PAUSED_FOR = {
+    PausedFor.GATE: "waiting at a manual gate (rollout resume opens it)",
+    PausedFor.REQUEST: "paused by a person (rollout resume continues)",
+    PausedFor.DEADLINE: "past its deadline (rollout resume continues, rollout abort rolls back)",
+    PausedFor.INCONCLUSIVE: "evidence inconclusive (rollout promote or rollout abort)",
+}
+
+
 def headline(rollout: Rollout) -> str:
     """The first line: what is happening or what happened, in plain words; the numbers next."""
     status = rollout.status
@@ -47,7 +56,8 @@ def headline(rollout: Rollout) -> str:
     if phase == "Pending":
         return f"Waiting for revision {rollout.spec.candidate_revision} to become Ready"
     if phase == "Paused":
-        return f"Paused at step {step} ({status.reason}), candidate at {status.canary_weight}%"
+        why = _PAUSED_FOR[status.paused_for] if status.paused_for else "paused"
+        return f"Paused at step {step}, {why}; candidate at {status.canary_weight}%"
     if phase == "Promoting":
         return f"Promoting {rollout.spec.candidate_revision} to 100%"
     return f"Step {step}: {status.canary_weight}% to the candidate"

@@ -16,6 +16,7 @@ from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import (
     TERMINAL_PHASES,
     ManualRequest,
+    PausedFor,
     Phase,
     RequestAction,
     Rollout,
@@ -29,12 +30,18 @@ from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
 from rollout.engine.stepcheck import StepCheck, seconds_since, step_check
 from rollout.engine.steps import EngineStep, engine_steps
 from rollout.engine.transitions import OPTED_OUT_REASON, Effect, Event, Row, lookup
-from rollout.engine.webhooks import hooks_waiting
+from rollout.engine.webhooks import hooks_waiting, key_kind
 
 DEADLINE_CONDITION = "DeadlineExceeded"
 
 # The events that end the decisive step: the status keeps what it ended without (no data, no conclusion).
 _DECISIVE = (Event.STEP_DONE_LAST, Event.INCONCLUSIVE_HOLD, Event.INCONCLUSIVE_ROLLBACK)
+
+# The event a failed gate-like hook raises; a rollback hook raises Event.ROLLBACK_HOOK when it answers 2xx.
+_HOOK_FAILED = {
+    WebhookType.PRE_ROLLOUT: Event.PRE_ROLLOUT_HOOK_FAILED,
+    WebhookType.STEP: Event.STEP_HOOK_FAILED,
+}
 
 # The event each manual request raises (resume depends on where the rollout is paused).
 _REQUEST_EVENTS: dict[RequestAction, Event] = {
@@ -86,78 +93,102 @@ def _next_kind(steps: list[EngineStep], index: int) -> str:
 
 
 def _events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: StepCheck) -> list[Event]:
-    """Every event that holds now, in priority order."""
-    rollout, now = inp.rollout, inp.now
-    policy = rollout.spec.policy.spec
-    phase = status.phase
+    """Every event that holds now, in priority order: what ends or interrupts a rollout first, then what a
+    person asked, then progress."""
+    return [
+        *_ending_events(inp, status),
+        *_request_events(inp, status, steps),
+        *_progress_events(inp, status, steps, check),
+    ]
+
+
+def _ending_events(inp: Inputs, status: RolloutStatus) -> list[Event]:
+    """What ends or interrupts a rollout whatever step it is at: an abort, the target changing under it, a
+    failed candidate or hook, a regression, the deadline."""
+    rollout, policy = inp.rollout, inp.rollout.spec.policy.spec
     events: list[Event] = []
     req = pending_request(rollout)
-    done = set(status.completed_webhooks)
-    step = steps[min(status.current_step, len(steps) - 1)]
-    at_gate = phase == Phase.PAUSED and step.is_gate and status.reason in ("ManualGate",)
-    age = seconds_since(now, status.started_at)
-
     if req is not None and req.action == RequestAction.ABORT:
         events.append(Event.ABORT_REQUESTED)
-    if inp.opted_out:
-        events.append(Event.OPTED_OUT)
-    if inp.superseded_by:
-        events.append(Event.SUPERSEDED)
-    if inp.template_reverted:
-        events.append(Event.TEMPLATE_REVERTED)
-    if inp.candidate.ready is False:
-        events.append(Event.CANDIDATE_FAILED)
-    if phase == Phase.PENDING and inp.candidate.ready is not True and age >= policy.deadlines.candidate_ready:
+    facts = (
+        (inp.opted_out, Event.OPTED_OUT),
+        (bool(inp.superseded_by), Event.SUPERSEDED),
+        (inp.template_reverted, Event.TEMPLATE_REVERTED),
+        (inp.candidate.ready is False, Event.CANDIDATE_FAILED),
+    )
+    events.extend(event for holds, event in facts if holds)
+    age = seconds_since(inp.now, status.started_at)
+    if (
+        status.phase == Phase.PENDING
+        and inp.candidate.ready is not True
+        and age >= policy.deadlines.candidate_ready
+    ):
         events.append(Event.READY_DEADLINE)
     for key, result in inp.webhooks.items():
-        if key.startswith("preRollout/") and not result.ok:
-            events.append(Event.PRE_ROLLOUT_HOOK_FAILED)
-        elif key.startswith("step-") and not result.ok:
-            events.append(Event.STEP_HOOK_FAILED)
-        elif key.startswith("rollback/") and result.ok:
+        hook = key_kind(key)
+        if hook in _HOOK_FAILED and not result.ok:
+            events.append(_HOOK_FAILED[hook])
+        elif hook == WebhookType.ROLLBACK and result.ok:
             events.append(Event.ROLLBACK_HOOK)
     if inp.analysis is not None and inp.analysis.failed:
         events.append(Event.REGRESSION)
     if age >= policy.deadlines.rollout and get_condition(status.conditions, DEADLINE_CONDITION) is None:
-        events.append(
-            Event.DEADLINE_ROLLBACK
-            if policy.deadlines.on_rollout_deadline == "rollback"
-            else Event.DEADLINE_PAUSE
-        )
+        pause = policy.deadlines.on_rollout_deadline != "rollback"
+        events.append(Event.DEADLINE_PAUSE if pause else Event.DEADLINE_ROLLBACK)
+    return events
+
+
+def _gate_opened(steps: list[EngineStep], index: int) -> Event:
+    """The event of a gate at `index` opening, by what follows it."""
+    return {"last": Event.GATE_OPENED_LAST, "gate": Event.GATE_OPENED_AT_GATE, "traffic": Event.GATE_OPENED}[
+        _next_kind(steps, index)
+    ]
+
+
+def _request_events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep]) -> list[Event]:
+    """A person's promote, pause, resume or retry (abort is an ending event), and a gate opening by request
+    or by its duration."""
+    req = pending_request(inp.rollout)
+    events: list[Event] = []
     if req is not None and req.action in _REQUEST_EVENTS and req.action != RequestAction.ABORT:
         events.append(_REQUEST_EVENTS[req.action])
-    gate_timer = (
-        step.gate_duration is not None and seconds_since(now, status.step_started_at) >= step.gate_duration
-    )
-    if req is not None and req.action == RequestAction.RESUME and not at_gate:
+    at_gate = status.phase == Phase.PAUSED and status.paused_for == PausedFor.GATE
+    resume = req is not None and req.action == RequestAction.RESUME
+    if resume and not at_gate:
         events.append(Event.RESUME_REQUESTED)
-    if at_gate and ((req is not None and req.action == RequestAction.RESUME) or gate_timer):
-        events.append(
-            {"last": Event.GATE_OPENED_LAST, "gate": Event.GATE_OPENED_AT_GATE, "traffic": Event.GATE_OPENED}[
-                _next_kind(steps, status.current_step)
-            ]
-        )
-    if (
-        phase == Phase.PENDING
-        and inp.candidate.ready is True
-        and _hooks_done(policy, WebhookType.PRE_ROLLOUT, done)
-    ):
-        events.append(Event.CANDIDATE_READY_AT_GATE if steps[0].is_gate else Event.CANDIDATE_READY)
-    if phase == Phase.PROGRESSING and check.done:
-        kind = _next_kind(steps, status.current_step)
-        if kind == "traffic":
-            events.append(Event.STEP_DONE)
-        elif kind == "gate":
-            events.append(Event.STEP_DONE_AT_GATE)
-        elif check.inconclusive and step.on_inconclusive == InconclusiveAction.ROLLBACK:
-            events.append(Event.INCONCLUSIVE_ROLLBACK)
-        elif check.inconclusive and step.on_inconclusive == InconclusiveAction.HOLD:
-            events.append(Event.INCONCLUSIVE_HOLD)
-        elif _hooks_done(policy, WebhookType.CONFIRM_PROMOTION, done):
-            events.append(Event.STEP_DONE_LAST)
-    if phase == Phase.PROMOTING and status.traffic_applied:
-        events.append(Event.PROMOTION_APPLIED)
+    step = steps[min(status.current_step, len(steps) - 1)]
+    timer = (
+        step.gate_duration is not None
+        and seconds_since(inp.now, status.step_started_at) >= step.gate_duration
+    )
+    if at_gate and (resume or timer):
+        events.append(_gate_opened(steps, status.current_step))
     return events
+
+
+def _progress_events(
+    inp: Inputs, status: RolloutStatus, steps: list[EngineStep], check: StepCheck
+) -> list[Event]:
+    """The candidate ready, a step done (what its end means depends on the next step and, for the decisive
+    step, on inconclusive evidence and confirmPromotion hooks), the promotion served."""
+    policy = inp.rollout.spec.policy.spec
+    done = set(status.completed_webhooks)
+    step = steps[min(status.current_step, len(steps) - 1)]
+    if status.phase == Phase.PENDING:
+        ready = inp.candidate.ready is True and _hooks_done(policy, WebhookType.PRE_ROLLOUT, done)
+        return [Event.CANDIDATE_READY_AT_GATE if steps[0].is_gate else Event.CANDIDATE_READY] if ready else []
+    if status.phase == Phase.PROMOTING:
+        return [Event.PROMOTION_APPLIED] if status.traffic_applied else []
+    if status.phase != Phase.PROGRESSING or not check.done:
+        return []
+    kind = _next_kind(steps, status.current_step)
+    if kind != "last":
+        return [Event.STEP_DONE if kind == "traffic" else Event.STEP_DONE_AT_GATE]
+    if check.inconclusive and step.on_inconclusive == InconclusiveAction.ROLLBACK:
+        return [Event.INCONCLUSIVE_ROLLBACK]
+    if check.inconclusive and step.on_inconclusive == InconclusiveAction.HOLD:
+        return [Event.INCONCLUSIVE_HOLD]
+    return [Event.STEP_DONE_LAST] if _hooks_done(policy, WebhookType.CONFIRM_PROMOTION, done) else []
 
 
 def request_applies(action: RequestAction, rollout: Rollout) -> bool:
@@ -172,13 +203,8 @@ def request_applies(action: RequestAction, rollout: Rollout) -> bool:
 
 def _request_event(req: ManualRequest, status: RolloutStatus, steps: list[EngineStep]) -> Event:
     if req.action == RequestAction.RESUME:
-        step = steps[min(status.current_step, len(steps) - 1)]
-        if status.phase == Phase.PAUSED and step.is_gate and status.reason == "ManualGate":
-            return {
-                "last": Event.GATE_OPENED_LAST,
-                "gate": Event.GATE_OPENED_AT_GATE,
-                "traffic": Event.GATE_OPENED,
-            }[_next_kind(steps, status.current_step)]
+        if status.phase == Phase.PAUSED and status.paused_for == PausedFor.GATE:
+            return _gate_opened(steps, status.current_step)
         return Event.RESUME_REQUESTED
     return _REQUEST_EVENTS[req.action]
 
@@ -281,18 +307,45 @@ def _served_since(rollout: Rollout, status: RolloutStatus, inp: Inputs) -> datet
 
 
 def decide(inp: Inputs) -> Decision:
+    """One step of the state machine: record the inputs, pick the event the table accepts, acknowledge the
+    manual request, make the transition, then derive traffic, conditions and the message."""
     rollout, now = inp.rollout, inp.now
-    policy = rollout.spec.policy.spec
-    generation = rollout.metadata.generation
-    steps = engine_steps(policy)
+    steps = engine_steps(rollout.spec.policy.spec)
     status = rollout.status
-    actions: list[Action] = []
-    log: dict[str, Any] = {}
-
     if status.started_at is None:
         status = status.model_copy(update={"started_at": now, "step_count": len(steps)})
+    status, actions, log = _record_inputs(status, inp)
+    status, _ = _with_traffic(rollout, status, steps, inp)
+    check = _step_check(rollout, status, steps, now)
+    chosen = _choose(_events(inp, status, steps, check or StepCheck(False, "")), status.phase)
+    status = _acknowledge_request(rollout, status, steps, chosen, actions)
+    if chosen is not None:
+        status = _transition(chosen, status, steps, inp, check, actions, log)
+    status, plan = _conclude(status, steps, inp, log)
+    return Decision(
+        status=status,
+        plan=plan,
+        actions=tuple(actions),
+        event=chosen[0] if chosen else None,
+        row=chosen[1] if chosen else None,
+        log=log,
+    )
 
-    # 1. bookkeeping: fresh analysis, webhook results, traffic served
+
+def _step_check(
+    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], now: datetime
+) -> StepCheck | None:
+    """Whether the current step may end, for a Progressing rollout; None in every other phase."""
+    if status.phase != Phase.PROGRESSING:
+        return None
+    return step_check(rollout.spec.policy.spec, steps[min(status.current_step, len(steps) - 1)], status, now)
+
+
+def _record_inputs(status: RolloutStatus, inp: Inputs) -> tuple[RolloutStatus, list[Action], dict[str, Any]]:
+    """Bookkeeping of what arrived: a fresh analysis, webhook results (passed gates are remembered, failures
+    recorded as Events; a rollback hook's non-5xx answer means "no rollback", not a failure)."""
+    actions: list[Action] = []
+    log: dict[str, Any] = {}
     if inp.analysis is not None:
         status = status.model_copy(
             update={
@@ -304,101 +357,123 @@ def decide(inp: Inputs) -> Decision:
         log["analysis"] = [r.to_wire() for r in inp.analysis.results]
     completed = list(status.completed_webhooks)
     for key, result in inp.webhooks.items():
-        gate_passed = result.ok and not key.startswith("rollback/")
-        if (gate_passed or key.startswith("postRollout/")) and key not in completed:
+        kind = key_kind(key)
+        passed = (result.ok and kind != WebhookType.ROLLBACK) or kind == WebhookType.POST_ROLLOUT
+        if passed and key not in completed:
             completed.append(key)
-        # a rollback hook's non-2xx answer means "no rollback": an answer, not a failure of the hook
         answered_no = (
-            key.startswith("rollback/") and result.status_code is not None and result.status_code < 500
+            kind == WebhookType.ROLLBACK and result.status_code is not None and result.status_code < 500
         )
-        if not result.ok and not key.startswith("postRollout/") and not answered_no:
+        if not result.ok and kind != WebhookType.POST_ROLLOUT and not answered_no:
             actions.append(RecordEvent("Warning", "WebhookFailed", f"webhook {key} failed: {result.message}"))
     status = status.model_copy(
         update={"completed_webhooks": completed, "pending_webhooks": list(inp.webhooks_pending)}
     )
-    status, _ = _with_traffic(rollout, status, steps, inp)
-    step = steps[min(status.current_step, len(steps) - 1)]
-    check = step_check(policy, step, status, now) if status.phase == Phase.PROGRESSING else None
+    return status, actions, log
 
-    # 2. which events hold, and the first that the table accepts in this phase
-    events = _events(inp, status, steps, check or StepCheck(False, ""))
-    chosen: tuple[Event, Row] | None = None
+
+def _choose(events: list[Event], phase: Phase) -> tuple[Event, Row] | None:
+    """The first event (in priority order) that the table accepts in `phase`."""
     for event in events:
-        row = lookup(status.phase, event)
+        row = lookup(phase, event)
         if row is not None:
-            chosen = (event, row)
-            break
+            return event, row
+    return None
 
-    # 3. manual requests: acknowledge the one acted on, and any that cannot apply in this phase
+
+def _acknowledge_request(
+    rollout: Rollout,
+    status: RolloutStatus,
+    steps: list[EngineStep],
+    chosen: tuple[Event, Row] | None,
+    actions: list[Action],
+) -> RolloutStatus:
+    """Mark the pending manual request handled when it is acted on, or when it cannot apply in this phase
+    (then a RequestIgnored Event says so); a request that may apply later stays pending."""
     req = pending_request(rollout)
-    if req is not None:
-        req_event = _request_event(req, status, steps)
-        if chosen is not None and chosen[0] == req_event:
-            status = status.model_copy(update={"handled_request": req.id})
-        elif lookup(status.phase, req_event) is None:
-            status = status.model_copy(update={"handled_request": req.id})
-            actions.append(
-                RecordEvent(
-                    "Warning",
-                    "RequestIgnored",
-                    f"{req.action.value} requested by {req.requested_by or 'someone'} does not apply "
-                    f"to a rollout in phase {status.phase.value}",
-                )
+    if req is None:
+        return status
+    req_event = _request_event(req, status, steps)
+    if chosen is not None and chosen[0] == req_event:
+        return status.model_copy(update={"handled_request": req.id})
+    if lookup(status.phase, req_event) is None:
+        actions.append(
+            RecordEvent(
+                "Warning",
+                "RequestIgnored",
+                f"{req.action.value} requested by {req.requested_by or 'someone'} does not apply "
+                f"to a rollout in phase {status.phase.value}",
             )
-
-    # 4. the transition
-    if chosen is not None:
-        event, row = chosen
-        prior = status
-        updates = _apply_effect(row, status, steps, inp)
-        to = row.to
-        if row.effect == Effect.RESUME and status.paused_from is not None:
-            to = status.paused_from
-        updates.update({"phase": to, "reason": row.reason})
-        if event in (Event.DEADLINE_ROLLBACK, Event.DEADLINE_PAUSE):
-            conds = set_condition(
-                status.conditions,
-                DEADLINE_CONDITION,
-                "True",
-                row.reason,
-                f"the rollout passed its deadline of {format_duration(policy.deadlines.rollout)}",
-                now,
-                generation,
-            )
-            updates["conditions"] = conds
-        if check is not None and event in _DECISIVE:
-            updates.update(
-                {"without_data": list(check.without_data), "inconclusive": list(check.inconclusive)}
-            )
-        status = status.model_copy(update=updates)
-        status, _ = _with_traffic(rollout, status, steps, inp)
-        if row.effect == Effect.RETRY:
-            actions.append(RetryRollout(rollout.spec.attempt + 1))
-        detail = transition_detail(event, row, prior, status, steps, inp, check)
-        if row.to in TERMINAL_PHASES and prior.phase not in TERMINAL_PHASES:
-            status = status.model_copy(update={"outcome": detail})
-        message = f"{prior.phase.value} -> {status.phase.value}: {detail}{event_detail(event, inp)}"
-        actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))
-        log.update(
-            {"event": event.value, "from": prior.phase.value, "to": status.phase.value, "reason": row.reason}
         )
+        return status.model_copy(update={"handled_request": req.id})
+    return status
 
-    # 5. conditions and message
+
+def _transition(
+    chosen: tuple[Event, Row],
+    status: RolloutStatus,
+    steps: list[EngineStep],
+    inp: Inputs,
+    check: StepCheck | None,
+    actions: list[Action],
+    log: dict[str, Any],
+) -> RolloutStatus:
+    """The row's phase, reason and effect, with its Event; the outcome sentence when the rollout ends."""
+    event, row = chosen
+    rollout = inp.rollout
+    policy = rollout.spec.policy.spec
+    prior = status
+    updates = _apply_effect(row, status, steps, inp)
+    to = status.paused_from if row.effect == Effect.RESUME and status.paused_from is not None else row.to
+    updates.update({"phase": to, "reason": row.reason, "paused_for": row.paused_for})
+    if event in (Event.DEADLINE_ROLLBACK, Event.DEADLINE_PAUSE):
+        why = f"the rollout passed its deadline of {format_duration(policy.deadlines.rollout)}"
+        updates["conditions"] = set_condition(
+            status.conditions,
+            DEADLINE_CONDITION,
+            "True",
+            row.reason,
+            why,
+            inp.now,
+            rollout.metadata.generation,
+        )
+    if check is not None and event in _DECISIVE:
+        updates.update({"without_data": list(check.without_data), "inconclusive": list(check.inconclusive)})
+    status = status.model_copy(update=updates)
+    status, _ = _with_traffic(rollout, status, steps, inp)
+    if row.effect == Effect.RETRY:
+        actions.append(RetryRollout(rollout.spec.attempt + 1))
+    detail = transition_detail(event, row, prior, status, steps, inp, check)
+    if row.to in TERMINAL_PHASES and prior.phase not in TERMINAL_PHASES:
+        status = status.model_copy(update={"outcome": detail})
+    message = f"{prior.phase.value} -> {status.phase.value}: {detail}{event_detail(event, inp)}"
+    actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))
+    log.update(
+        {"event": event.value, "from": prior.phase.value, "to": status.phase.value, "reason": row.reason}
+    )
+    return status
+
+
+def _conclude(
+    status: RolloutStatus, steps: list[EngineStep], inp: Inputs, log: dict[str, Any]
+) -> tuple[RolloutStatus, TrafficPlan]:
+    """What follows from the new status: the traffic plan, whether a failed candidate stays parked, the
+    conditions and the message (why it ended leads it, also when a finished rollout is decided again)."""
+    rollout, now = inp.rollout, inp.now
+    policy = rollout.spec.policy.spec
     status, plan = _with_traffic(rollout, status, steps, inp)
     until = kept_until(rollout, status)
     parked = until is not None and now < until and rollout.spec.candidate_revision in plan.tags().values()
     status = status.model_copy(update={"candidate_kept_until": until if parked else None})
-    new_check = (
-        step_check(policy, steps[min(status.current_step, len(steps) - 1)], status, now)
-        if (status.phase == Phase.PROGRESSING)
-        else None
-    )
-    status = conditions(status, generation, now, inp)
-    # why it ended leads the message (status.outcome), also when a finished rollout is decided again
-    message = describe(status, steps, new_check, policy)
+    status = conditions(status, rollout.metadata.generation, now, inp)
+    message = describe(status, steps, _step_check(rollout, status, steps, now), policy)
     counted = f"{min(status.current_step, len(steps) - 1) + 1}/{len(steps)}"
     status = status.model_copy(
-        update={"message": message[:2048], "observed_generation": generation, "step": counted}
+        update={
+            "message": message[:2048],
+            "observed_generation": rollout.metadata.generation,
+            "step": counted,
+        }
     )
     log.update(
         {
@@ -408,11 +483,4 @@ def decide(inp: Inputs) -> Decision:
             "traffic_applied": status.traffic_applied,
         }
     )
-    return Decision(
-        status=status,
-        plan=plan,
-        actions=tuple(actions),
-        event=chosen[0] if chosen else None,
-        row=chosen[1] if chosen else None,
-        log=log,
-    )
+    return status, plan

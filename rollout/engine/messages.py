@@ -8,7 +8,7 @@ from datetime import datetime
 from rollout.api.common import ConditionStatus, format_time
 from rollout.api.durations import format_duration
 from rollout.api.policy import BuiltinMetric, RolloutPolicySpec
-from rollout.api.rollout import TERMINAL_PHASES, MetricResult, Phase, RolloutStatus
+from rollout.api.rollout import TERMINAL_PHASES, MetricResult, PausedFor, Phase, RolloutStatus
 from rollout.engine.conditions import set_condition
 from rollout.engine.inputs import Inputs
 from rollout.engine.stepcheck import StepCheck
@@ -16,6 +16,13 @@ from rollout.engine.steps import EngineStep
 from rollout.engine.transitions import Event, Row
 
 HOLD_HINT = "`rollout promote` promotes it, `rollout abort` rolls it back"
+# The Progressing condition's message while Paused, by status.pausedFor.
+PAUSED_FOR = {
+    PausedFor.GATE: "waiting at a manual gate; `rollout resume` opens it",
+    PausedFor.REQUEST: "paused; `rollout resume` continues",
+    PausedFor.DEADLINE: "paused past its deadline; `rollout resume` continues, `rollout abort` rolls it back",
+    PausedFor.INCONCLUSIVE: f"held on inconclusive evidence; {HOLD_HINT}",
+}
 
 
 def unit_of(policy: RolloutPolicySpec, name: str) -> str:
@@ -71,7 +78,7 @@ def describe(
         parts.append(f"step {status.current_step + 1}/{len(steps)} ({label})")
         if check is not None and status.phase == Phase.PROGRESSING:
             parts.append(check.why)
-        if status.phase == Phase.PAUSED and status.reason == "InconclusiveHold":
+        if status.phase == Phase.PAUSED and status.paused_for == PausedFor.INCONCLUSIVE:
             parts.append(f"held: {', '.join(status.inconclusive)} still inconclusive; {HOLD_HINT}")
     parts.extend(metric_summary(r, unit_of(policy, r.name)) for r in status.analysis)
     return "; ".join(parts)
@@ -211,10 +218,9 @@ def conditions(status: RolloutStatus, generation: int | None, now: datetime, inp
     prog_status: ConditionStatus = "False" if terminal or phase == Phase.PAUSED else "True"
     if terminal:
         prog_reason, prog_message = status.reason or phase.value, f"finished: {phase.value}"
-    elif phase == Phase.PAUSED and status.reason == "InconclusiveHold":
-        prog_reason, prog_message = status.reason, f"held on inconclusive evidence; {HOLD_HINT}"
     elif phase == Phase.PAUSED:
-        prog_reason, prog_message = status.reason or "Paused", "paused; `rollout resume` continues"
+        why = PAUSED_FOR.get(status.paused_for or PausedFor.REQUEST, PAUSED_FOR[PausedFor.REQUEST])
+        prog_reason, prog_message = status.reason or "Paused", why
     else:
         prog_reason, prog_message = status.reason or phase.value, phase.value
     conds = set_condition(conds, "Progressing", prog_status, prog_reason, prog_message, now, generation)

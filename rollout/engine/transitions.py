@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from rollout.api.rollout import TERMINAL_PHASES, Phase
+from rollout.api.rollout import TERMINAL_PHASES, PausedFor, Phase
 
 
 class Event(StrEnum):
@@ -64,6 +64,7 @@ class Row:
     reason: str
     warning: bool = False
     effect: Effect = Effect.NONE
+    paused_for: PausedFor | None = None  # why, when `to` is Paused (status.pausedFor); else None
 
 
 # The reason of a rollout ended by its target opting out: its final plan is stable alone (no candidate left
@@ -95,21 +96,21 @@ def _rows() -> dict[tuple[Phase, Event], Row]:
     add((G, Z), Event.REGRESSION, Row(Phase.ROLLED_BACK, "RegressionDetected", True, FINISH))
     add(ACTIVE, Event.DEADLINE_ROLLBACK, Row(Phase.FAILED, "RolloutDeadlineExceeded", True, FINISH))
     add((P,), Event.DEADLINE_PAUSE, Row(Phase.FAILED, "RolloutDeadlineExceeded", True, FINISH))
-    add((G,), Event.DEADLINE_PAUSE, Row(Z, "RolloutDeadlineExceeded", True, Effect.PAUSE))
+    add((G,), Event.DEADLINE_PAUSE, Row(Z, "RolloutDeadlineExceeded", True, Effect.PAUSE, PausedFor.DEADLINE))
     add((G, Z), Event.PROMOTE_REQUESTED, Row(M, "PromoteRequested"))
-    add((G,), Event.PAUSE_REQUESTED, Row(Z, "PauseRequested", False, Effect.PAUSE))
+    add((G,), Event.PAUSE_REQUESTED, Row(Z, "PauseRequested", False, Effect.PAUSE, PausedFor.REQUEST))
     add((Z,), Event.RESUME_REQUESTED, Row(G, "Resumed", False, Effect.RESUME))
     add((Z,), Event.GATE_OPENED, Row(G, "GateOpened", False, Effect.ADVANCE))
-    add((Z,), Event.GATE_OPENED_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE))
+    add((Z,), Event.GATE_OPENED_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE, PausedFor.GATE))
     add((Z,), Event.GATE_OPENED_LAST, Row(M, "GateOpened"))
     for terminal in (Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED):
         add((terminal,), Event.RETRY_REQUESTED, Row(terminal, "RetryRequested", False, Effect.RETRY))
     add((P,), Event.CANDIDATE_READY, Row(G, "CandidateReady", False, Effect.START))
-    add((P,), Event.CANDIDATE_READY_AT_GATE, Row(Z, "ManualGate", False, Effect.START))
+    add((P,), Event.CANDIDATE_READY_AT_GATE, Row(Z, "ManualGate", False, Effect.START, PausedFor.GATE))
     add((G,), Event.INCONCLUSIVE_ROLLBACK, Row(Phase.ROLLED_BACK, "InconclusiveRollback", True, FINISH))
-    add((G,), Event.INCONCLUSIVE_HOLD, Row(Z, "InconclusiveHold", True, Effect.PAUSE))
+    add((G,), Event.INCONCLUSIVE_HOLD, Row(Z, "InconclusiveHold", True, Effect.PAUSE, PausedFor.INCONCLUSIVE))
     add((G,), Event.STEP_DONE, Row(G, "StepAdvanced", False, Effect.ADVANCE))
-    add((G,), Event.STEP_DONE_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE))
+    add((G,), Event.STEP_DONE_AT_GATE, Row(Z, "ManualGate", False, Effect.ADVANCE, PausedFor.GATE))
     add((G,), Event.STEP_DONE_LAST, Row(M, "AnalysisPassed"))
     add((M,), Event.PROMOTION_APPLIED, Row(Phase.SUCCEEDED, "Promoted", False, FINISH))
     return t
@@ -133,7 +134,7 @@ def render_markdown() -> str:
         + ", ".join(p.value for p in Phase if p in TERMINAL_PHASES)
         + ".",
         "",
-        "| From | Event | To | Reason (Event and condition) | Type | Effect |",
+        "| From | Event | To (pausedFor) | Reason (Event and condition) | Type | Effect |",
         "|---|---|---|---|---|---|",
     ]
     for event in Event:
@@ -142,8 +143,9 @@ def render_markdown() -> str:
             if row is None:
                 continue
             kind = "Warning" if row.warning else "Normal"
+            to = f"{row.to.value} ({row.paused_for.value})" if row.paused_for else row.to.value
             lines.append(
-                f"| {phase.value} | {event.value} | {row.to.value} | {row.reason} | {kind} | {row.effect.value} |"
+                f"| {phase.value} | {event.value} | {to} | {row.reason} | {kind} | {row.effect.value} |"
             )
     return "\n".join([*lines, "", *STEP_RULE]) + "\n"
 

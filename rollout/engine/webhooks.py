@@ -19,9 +19,16 @@ class WebhookCall:
 
 
 def webhook_key(webhook: Webhook, step: int | None = None) -> str:
+    """The key a call's result is reported and remembered under (status.completedWebhooks)."""
     if webhook.type == WebhookType.STEP:
         return f"step-{step}/{webhook.name}"
     return f"{webhook.type.value}/{webhook.name}"
+
+
+def key_kind(key: str) -> WebhookType:
+    """The kind of hook a key names (the inverse of `webhook_key`)."""
+    prefix = key.split("/", 1)[0]
+    return WebhookType.STEP if prefix.startswith("step-") else WebhookType(prefix)
 
 
 def hooks_waiting(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rollout.api.rollout import MetricResult, Phase, Verdict
+from rollout.api.rollout import MetricResult, PausedFor, Phase, Verdict
 from rollout.cli.status_view import headline, render_status
 from tests.engine.world import make_rollout
 
@@ -68,6 +68,6 @@ def test_other_endings_and_running_rollouts_in_plain_words() -> None:
         "Step 2/3: 25% to the candidate"
     )
     assert headline(rollout(phase=Phase.PENDING)) == "Waiting for revision hello-00002 to become Ready"
-    assert headline(rollout(phase=Phase.PAUSED, reason="ManualGate", step="2/3", canary_weight=10)) == (
-        "Paused at step 2/3 (ManualGate), candidate at 10%"
+    assert headline(rollout(phase=Phase.PAUSED, paused_for=PausedFor.GATE, step="2/3", canary_weight=10)) == (
+        "Paused at step 2/3, waiting at a manual gate (rollout resume opens it); candidate at 10%"
     )

@@ -2,7 +2,9 @@
 
 from datetime import datetime, timedelta
 
-from rollout.api.rollout import MetricResult, Phase, RequestAction, Verdict
+import pytest
+
+from rollout.api.rollout import MetricResult, PausedFor, Phase, RequestAction, RolloutStatus, Verdict
 from rollout.engine.inputs import AnalysisUpdate, RecordEvent, RetryRollout, WebhookResult
 from rollout.engine.machine import analysis_due
 from rollout.engine.observations import ObservedTraffic
@@ -182,7 +184,10 @@ def test_manual_gate_waits_for_resume_then_continues() -> None:
     w.tick()
     w.tick()
     drive_step(w)
-    assert w.status.phase == Phase.PAUSED and w.status.reason == "ManualGate"
+    assert w.status.phase == Phase.PAUSED and w.status.paused_for == PausedFor.GATE
+    assert "waiting at a manual gate" in next(
+        c.message for c in w.status.conditions if c.type == "Progressing"
+    )
     for _ in range(5):
         d = w.tick(600)
         assert w.status.phase == Phase.PAUSED
@@ -190,7 +195,37 @@ def test_manual_gate_waits_for_resume_then_continues() -> None:
     w.request(RequestAction.RESUME)
     d = w.tick()
     assert w.status.phase == Phase.PROGRESSING and w.status.current_step == 2 and d.event == Event.GATE_OPENED
-    assert w.status.handled_request == "r1"
+    assert w.status.handled_request == "r1" and w.status.paused_for is None
+
+
+def test_a_paused_rollout_says_why_in_a_field() -> None:
+    """A person's pause at a gate step's position is not a gate: resume returns to Progressing."""
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    w.request(RequestAction.PAUSE)
+    w.tick()
+    assert (w.status.phase, w.status.paused_for) == (Phase.PAUSED, PausedFor.REQUEST)
+    w.request(RequestAction.RESUME)
+    d = w.tick()
+    assert (w.status.phase, w.status.paused_for, d.event) == (Phase.PROGRESSING, None, Event.RESUME_REQUESTED)
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("ManualGate", PausedFor.GATE),
+        ("InconclusiveHold", PausedFor.INCONCLUSIVE),
+        ("RolloutDeadlineExceeded", PausedFor.DEADLINE),
+        ("PauseRequested", PausedFor.REQUEST),
+    ],
+)
+def test_status_written_before_paused_for_existed_reads_it_from_the_reason(
+    reason: str, expected: PausedFor
+) -> None:
+    status = RolloutStatus.model_validate({"phase": "Paused", "reason": reason})
+    assert status.paused_for == expected
+    assert RolloutStatus.model_validate({"phase": "Progressing", "reason": reason}).paused_for is None
 
 
 def test_timed_gate_continues_by_itself() -> None:
@@ -341,7 +376,7 @@ def test_ab_test_by_header_waits_for_a_decision() -> None:
     assert d.plan.tags() == {"stable": "hello-00001", "treatment": "hello-00002", "control": "hello-00001"}
     w.tick()
     drive_step(w)
-    assert w.status.phase == Phase.PAUSED and w.status.reason == "ManualGate"
+    assert w.status.phase == Phase.PAUSED and w.status.paused_for == PausedFor.GATE
     w.request(RequestAction.RESUME)
     w.tick()
     assert w.status.phase == Phase.PROMOTING

@@ -60,6 +60,11 @@ def test_pause_only_from_progressing_so_resume_has_one_target() -> None:
     assert paused_from == {Phase.PROGRESSING}
 
 
+def test_every_row_into_paused_says_why_and_no_other_does() -> None:
+    for (phase, event), row in TABLE.items():
+        assert (row.to == Phase.PAUSED) == (row.paused_for is not None), (phase, event)
+
+
 def test_finishing_rows_lead_to_terminal_phases() -> None:
     for row in TABLE.values():
         assert (row.effect == Effect.FINISH) == (row.to in TERMINAL_PHASES and row.effect != Effect.RETRY)
