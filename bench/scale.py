@@ -56,8 +56,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rollout.cli.process_tuning import freeze_startup, tune_gc  # noqa: E402
 from rollout.controller.app import DEFAULT_WORKERS  # noqa: E402
-from rollout.controller.memory import freeze_startup, tune_gc  # noqa: E402
 from rollout_lab.sandbox.apiserver import kinds  # noqa: E402
 from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
 from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
@@ -588,7 +588,7 @@ def main() -> None:
         "--sandbox-gc",
         choices=("tuned", "default"),
         default="tuned",
-        help="the sandbox process's cycle collector: tuned as the controller's (rollout.controller.memory), "
+        help="the sandbox process's cycle collector: tuned as the controller's (rollout.cli.process_tuning), "
         "or CPython's default",
     )
     parser.add_argument(

@@ -2,9 +2,8 @@
 
 `decode_answer` decodes the HTTP body itself, compactly: a builtin query over a thousand rollouts answers
 tens of thousands of rows (a latency histogram is ~27 rows per revision), and the generic JSON tree of such
-an answer (a dict per row, another for its labels, a list and two strings for its value) took ~45 MB for
-2,000 revisions, with `parse_vector`'s copy on top of it: the controller's peak RSS in the scale benchmark.
-Here each well-formed instant-vector row becomes a `Sample` while the JSON is decoded (its label values
+an answer (a dict per row, another for its labels, a list and two strings for its value), with
+`parse_vector`'s copy on top of it, was the controller's peak memory at scale. Here each well-formed instant-vector row becomes a `Sample` while the JSON is decoded (its label values
 shared between rows: a revision's name, the namespace and the bucket edges repeat in every row), so the
 tree never exists; anything else stays as decoded, and `parse_vector` judges it as before."""
 

@@ -27,9 +27,9 @@ from rollout.cli.preflight import (
     http_url,
     report_prometheus,
 )
+from rollout.cli.process_tuning import freeze_startup, hold_mmap_threshold, tune_gc
 from rollout.controller.app import DEFAULT_WORKERS, Controller, ControllerConfig
 from rollout.controller.egress import Destinations
-from rollout.controller.memory import DEFAULT_GC_THRESHOLD
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.webhooks import WebhookSettings
 from rollout.kube.informer import InformerSettings
@@ -254,7 +254,6 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         identity=args.identity,
         webhooks=webhook_settings(args),
         cluster_sources=args.cluster_metric_sources,
-        gc_threshold=DEFAULT_GC_THRESHOLD,  # this process is the controller's own
     )
 
 
@@ -282,15 +281,28 @@ async def serve(args: argparse.Namespace, config: ControllerConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         controller = Controller(client, config)
-        await controller.run(stop)
+        freeze = asyncio.create_task(_freeze_when_started(controller))
+        try:
+            await controller.run(stop)
+        finally:
+            freeze.cancel()
     finally:
         prometheus.cancel()
         await client.close()
     return 0
 
 
+async def _freeze_when_started(controller: Controller) -> None:
+    """Once the caches have synced, hide what start-up built from the cycle collector (process_tuning)."""
+    await controller.started.wait()
+    log.info("start-up objects frozen for the cycle collector", objects=freeze_startup())
+
+
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
+    # this process is the controller's own: tune its allocator and cycle collector (rollout.cli.process_tuning)
+    hold_mmap_threshold()
+    tune_gc()
     try:
         config = config_from(args)
     except ValueError as err:

@@ -1,26 +1,19 @@
-"""Memory tuning for the controller process: glibc's malloc gives large blocks back to the system when freed,
-and Python's cycle collector runs less often and skips what start-up built.
+"""Tuning of the controller's process, done by its entrypoint (`rollout controller`), never by a controller
+embedded in another program.
 
-An analysis tick decodes Prometheus answers of several MB in worker threads (rollout.analysis.prometheus), and
-the informers decode list and watch answers in the event loop. glibc serves a block above its mmap threshold
-(128 KiB at start) with its own mmap and unmaps it on free, but it raises that threshold to the size of every
-such block freed (up to 32 MiB): from then on, blocks of a few MB come from the threads' malloc arenas, whose
-free memory glibc returns only from the top of each arena. In bench/scale.py --analysis at 1,000 Services the
-controller's RSS rose by 20-50 MB at each step of the rollouts and never came down (peak 301 MB); with the
-threshold held at 256 KiB (what MALLOC_MMAP_THRESHOLD_=262144 does) the peak was 249 MB in the same benchmark.
+glibc's malloc: a block above the mmap threshold is mapped on its own and unmapped when freed, but glibc
+raises the threshold to the size of every such block freed (up to 32 MiB). The analysis decodes Prometheus
+answers of several MB in worker threads; once the threshold has risen, those blocks come from the threads'
+arenas, whose free memory glibc returns only from an arena's top, and the RSS climbs with every tick and
+stays. `hold_mmap_threshold` pins the threshold (what MALLOC_MMAP_THRESHOLD_ does); a no-op without glibc
+(musl, macOS).
 
-`hold_mmap_threshold` is what the controller calls at start (ControllerConfig.malloc_mmap_threshold); it is a
-no-op without glibc (musl, macOS), where the allocator has no such threshold to hold.
-
-The cycle collector: with the default first threshold (700 container allocations), decoding the watch events
-and API answers of a wave of steps ran a young collection every few hundred microseconds, and the full
-collections that follow walked every object the process holds (the informers' caches, the imported client
-libraries): in bench/scale.py at 1,000 Services the controller spent 4.7 s of its 26 s of CPU collecting, with
-pauses of up to 265 ms. `tune_gc` raises the first threshold (the others keep their defaults, so the full
-collections keep their rhythm relative to the young ones), and `freeze_startup` moves what exists once the
-caches have synced (modules, classes, the first listing) out of the collector's sight: those objects are still
-freed by reference counting when they go; only cycles among them would stay. With both, the same benchmark
-measured 1.0 s of collecting (pauses up to 144 ms, in the start-up burst) and the same peak RSS (~171 MB).
+Python's cycle collector: decoding a wave of watch events and API answers allocates containers fast, so with
+the default first threshold young collections run every few hundred microseconds and the full ones walk every
+object the process holds (the informers' caches, the imported libraries). `tune_gc` raises the first
+threshold (the others keep their defaults, so full collections keep their rhythm relative to young ones), and
+`freeze_startup` moves what exists once the caches have synced out of the collector's sight; those objects are
+still freed by reference counting. docs/benchmark.md has the measured effect of both.
 """
 
 from __future__ import annotations

@@ -26,12 +26,6 @@ from rollout.controller.context import Context
 from rollout.controller.evaluation import evaluate_rollout
 from rollout.controller.grants import ClusterSources
 from rollout.controller.health import HealthChecks, HealthServer
-from rollout.controller.memory import (
-    DEFAULT_MMAP_THRESHOLD,
-    freeze_startup,
-    hold_mmap_threshold,
-    tune_gc,
-)
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.metrics_auth import KubeReviewer, MetricsAuth
 from rollout.controller.policies import PolicyReconciler
@@ -52,8 +46,7 @@ log = structlog.get_logger(__name__)
 
 # Concurrent reconciles. A reconcile mostly waits on the API server (a step is a status write, then a traffic
 # write), so when many steps fall due at once, too few in flight leave the controller waiting instead of
-# working; an idle worker costs a parked coroutine. At 1,000 Services (bench/scale.py) 48 gave a lower step
-# lag p99 than 16 in 12 of 14 paired runs, with the same CPU (docs/benchmark.md).
+# working; an idle worker costs a parked coroutine (docs/benchmark.md compares 16 and 48).
 DEFAULT_WORKERS = 48
 
 
@@ -79,13 +72,6 @@ class ControllerConfig:
     # it (True: TokenReview + SubjectAccessReview, rollout.controller.metrics_auth)
     metrics_auth: bool = False
     metrics_tls: ssl.SSLContext | None = None  # serve the HTTP endpoints over TLS
-    # glibc's mmap threshold held at this many bytes when the controller runs (rollout.controller.memory);
-    # None leaves the allocator alone
-    malloc_mmap_threshold: int | None = DEFAULT_MMAP_THRESHOLD
-    # the cycle collector's first threshold (rollout.controller.memory.tune_gc), with start-up's objects frozen
-    # once the caches have synced. Process-wide, so the CLI sets it (DEFAULT_GC_THRESHOLD); None, the library's
-    # default, leaves the collector alone (a controller embedded in another program, the tests)
-    gc_threshold: int | None = None
 
 
 def _dialect(found: ClusterMetricSourceSpec | str) -> Dialect | None:
@@ -289,10 +275,6 @@ class Controller:
         """Run until `stop` is set, then shut down gracefully: stop taking work, let the running reconciles
         finish (up to shutdown_grace), release the lease."""
         cfg = self.config
-        if cfg.malloc_mmap_threshold is not None:
-            hold_mmap_threshold(cfg.malloc_mmap_threshold)
-        if cfg.gc_threshold is not None:
-            tune_gc(cfg.gc_threshold)
         background: list[asyncio.Task[None]] = [asyncio.create_task(i.run()) for i in self.caches.all]
         background.append(asyncio.create_task(self._heartbeat()))
         if self.health is not None:
@@ -313,12 +295,7 @@ class Controller:
                 synced.cancel()
                 return
             stopping.cancel()
-            frozen = freeze_startup() if cfg.gc_threshold is not None else 0
-            log.info(
-                "caches synced",
-                objects={i.resource.plural: len(i) for i in self.caches.all},
-                frozen_for_gc=frozen,
-            )
+            log.info("caches synced", objects={i.resource.plural: len(i) for i in self.caches.all})
             if self.leader is not None:
                 background.append(asyncio.create_task(self.leader.run()))
             else:

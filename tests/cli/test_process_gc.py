@@ -1,4 +1,4 @@
-"""rollout.controller.memory's tuning of the cycle collector: the young collection runs far less often, and
+"""rollout.cli.process_tuning's tuning of the cycle collector: the young collection runs far less often, and
 what exists once the controller's caches have synced is out of the collector's sight. Each case runs in a
 fresh interpreter: the setting is process-wide."""
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GC_PROBE = textwrap.dedent(
     """
     import gc, sys
-    from rollout.controller.memory import freeze_startup, tune_gc
+    from rollout.cli.process_tuning import freeze_startup, tune_gc
 
     if sys.argv[1] == "tuned":
         tune_gc()

@@ -1,4 +1,4 @@
-"""rollout.controller.memory: with glibc's mmap threshold held, blocks of a few MB freed by a worker thread go
+"""rollout.cli.process_tuning: with glibc's mmap threshold held, blocks of a few MB freed by a worker thread go
 back to the system; with glibc's dynamic threshold they stay in the thread's arena (what made the controller's
 RSS climb at every analysis tick). Each case runs in a fresh interpreter: the setting is process-wide."""
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from rollout.controller.memory import _glibc
+from rollout.cli.process_tuning import _glibc
 
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = textwrap.dedent(
     """
     import os, sys, threading
-    from rollout.controller.memory import hold_mmap_threshold
+    from rollout.cli.process_tuning import hold_mmap_threshold
 
     if sys.argv[1] == "hold":
         assert hold_mmap_threshold()
