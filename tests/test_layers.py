@@ -46,3 +46,49 @@ def test_no_import_runs_upwards() -> None:
             if LAYERS.get(there, 99) >= LAYERS[here]:
                 upward.append(f"{path.relative_to(ROOT.parent)} imports rollout.{there}")
     assert upward == []
+
+
+def _spec_writes(path: Path) -> list[str]:
+    """Calls of KubeClient's spec-writing methods in `path` whose target may be a Knative object: any
+    `merge_patch`/`replace` that is neither of a status subresource nor of one of our own kinds or Events."""
+    ours = {"ROLLOUTS", "POLICIES", "LEASES", "EVENTS", "CLUSTER_SOURCES"}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = ast.unparse(node.func.value)
+        if (
+            node.func.attr not in {"merge_patch", "replace"}
+            or not receiver.endswith("client")
+            or not node.args
+        ):
+            continue
+        status = any(k.arg == "subresource" and isinstance(k.value, ast.Constant) for k in node.keywords)
+        first = node.args[0]
+        if not status and not (isinstance(first, ast.Name) and first.id in ours):
+            found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+    return found
+
+
+def test_only_the_traffic_seam_writes_traffic() -> None:
+    """rollout/kube/traffic.py is the one place that patches a Knative Service or Route and the one that
+    prepares the block it sends (users' entries merged, a Route's configuration named)."""
+    writes = [w for path in sorted(ROOT.rglob("*.py")) for w in _spec_writes(path)]
+    assert [w.rsplit(":", 1)[0] for w in writes] == ["rollout/kube/traffic.py"], writes
+    preparing = {
+        str(path.relative_to(ROOT.parent))
+        for path in ROOT.rglob("*.py")
+        for name in ("with_configuration", "merge_user_entries")
+        if f"{name}(" in path.read_text()
+    }
+    # where the two are defined, and the seam that calls them
+    assert preparing == {"rollout/knative/traffic.py", "rollout/engine/plans.py", "rollout/kube/traffic.py"}
+
+
+def test_no_product_module_is_over_500_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT.parent)): n
+        for p in ROOT.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
+    assert long == {}

@@ -10,8 +10,8 @@ from typing import Any
 from rollout.api.rollout import TrafficEntry
 from rollout.controller.layout import same_traffic
 from rollout.controller.views import entries_summary
-from rollout.engine.plans import TrafficPlan, merge_user_entries
-from rollout.knative.traffic import with_configuration
+from rollout.engine.plans import TrafficPlan
+from rollout.kube.traffic import desired_block
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,7 @@ def detect_drift(
     `configuration`: a standalone Route's, which its `latest` entry names."""
     if not last_written or not served:
         return None
-    expected = with_configuration(
-        merge_user_entries(TrafficPlan(tuple(last_written)), current), configuration
-    )
+    expected = desired_block(TrafficPlan(tuple(last_written)), current, configuration)
     if same_traffic(current, expected):
         return None
     writer = last_traffic_writer(managed_fields)

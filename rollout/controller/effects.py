@@ -12,13 +12,12 @@ from rollout.controller.assess import Notice, strategy_tags
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
 from rollout.controller.layout import ROLLOUT_TAGS
 from rollout.controller.views import ObjectKey, TargetView, entries_summary
-from rollout.engine.plans import TrafficPlan, merge_user_entries
-from rollout.knative.traffic import with_configuration
+from rollout.engine.plans import TrafficPlan
 from rollout.kube.client import KubeError, Obj
 from rollout.kube.events import involved
 from rollout.kube.resources import ROLLOUTS
 from rollout.kube.status import write_status
-from rollout.kube.traffic import InvalidTraffic, KnativeTraffic
+from rollout.kube.traffic import InvalidTraffic, KnativeTraffic, desired_block
 
 log = structlog.get_logger(__name__)
 
@@ -81,10 +80,7 @@ class Effects:
         policy = snap.state.policy
         if policy is not None and policy.spec is not None:
             tags |= strategy_tags(policy.spec)
-        current = [e for e in snap.view.spec_traffic if e.get("tag") not in tags - ROLLOUT_TAGS]
-        # exactly the block that will be sent (a Route's `latest` entry names its Configuration), so that
-        # comparing it with spec.traffic says whether a write is needed
-        return with_configuration(merge_user_entries(plan, current), snap.configuration)
+        return desired_block(plan, snap.view.spec_traffic, snap.configuration, tags - ROLLOUT_TAGS)
 
     async def write_traffic(self, snap: Snapshot, entries: list[dict[str, Any]]) -> Obj | None:
         """Write spec.traffic; None when Knative's rules refuse the block: then nothing is sent, the target

@@ -1,15 +1,22 @@
-"""The traffic patcher: the only code that writes a user's Knative object, and only its spec.traffic.
+"""The traffic seam: the only code that writes a user's Knative object, and only its spec.traffic
+(tests/test_layers.py keeps every other module from patching Services or Routes).
 
-`KnativeTraffic` is the seam (a Knative Service, or a standalone Route): `read()` the object, `write(entries,
-precondition)` a merge patch `{metadata: {resourceVersion}, spec: {traffic}}` — a stale resourceVersion is a
-409 Conflict, which the caller answers by re-reading and recomputing, never by retrying blindly. Every block
-is checked against Knative's traffic rules before it is sent."""
+One way through it, as Flagger's router does it:
+1. `desired_block(plan, current, configuration, drop_tags)`: the block to send — the plan, the entries users
+   added merged back (minus a strategy's finished arms), a standalone Route's `latest` entry naming its
+   Configuration. Pure; drift detection compares spec.traffic with the same function's answer.
+2. `KnativeTraffic.write(block, precondition)`: Knative's traffic rules checked (nothing is sent when they
+   refuse: InvalidTraffic), then one merge patch `{metadata: {resourceVersion}, spec: {traffic}}`. A stale
+   resourceVersion is a 409 Conflict, which the caller answers by re-reading and recomputing, never by
+   retrying blindly.
+3. What Knative serves comes back through the informers (status.traffic; rollout.controller.served)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from rollout.engine.plans import TrafficPlan, merge_user_entries
 from rollout.knative.traffic import validate_traffic, with_configuration
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.resources import ROUTES, SERVICES
@@ -23,6 +30,18 @@ class TrafficValidator(Protocol):
 
 class InvalidTraffic(Exception):
     """The controller computed a traffic block Knative would reject; nothing was sent."""
+
+
+def desired_block(
+    plan: TrafficPlan,
+    current: Sequence[Mapping[str, Any]],
+    configuration: str | None,
+    drop_tags: frozenset[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """Exactly the spec.traffic block to send for `plan` (see the module docstring), so that comparing it
+    with spec.traffic says whether a write is needed. `drop_tags`: tags of users' entries not to keep."""
+    kept = [e for e in current if e.get("tag") not in drop_tags]
+    return with_configuration(merge_user_entries(plan, kept), configuration)
 
 
 class KnativeTraffic:
@@ -51,23 +70,22 @@ class KnativeTraffic:
     async def read(self) -> Obj | None:
         return await self.client.get(self.resource, self.namespace, self.name)
 
-    def prepare(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The block as it will be sent (Route entries completed), or InvalidTraffic."""
-        block = (
-            with_configuration(entries, self.configuration)
-            if self.kind == "Route"
-            else [dict(e) for e in entries]
-        )
-        problems = self.validator(block, in_service=self.kind == "Service")
+    def check(self, block: Sequence[Mapping[str, Any]]) -> None:
+        """InvalidTraffic when Knative's rules refuse `block`."""
+        problems = self.validator([dict(e) for e in block], in_service=self.kind == "Service")
         if problems:
             raise InvalidTraffic(f"{self.kind} {self.namespace}/{self.name}: " + "; ".join(problems))
-        return block
 
-    async def write(self, entries: Sequence[dict[str, Any]], precondition: str) -> Obj:
+    async def write(self, block: Sequence[Mapping[str, Any]], precondition: str) -> Obj:
+        """Send `block` (from `desired_block`) if Knative's rules accept it, on condition that the object is
+        still at `precondition` (its resourceVersion)."""
         if not precondition:
             raise ValueError("a traffic write needs the resourceVersion it was computed from")
-        block = self.prepare(entries)
-        patch: Obj = {"metadata": {"resourceVersion": precondition}, "spec": {"traffic": block}}
+        self.check(block)
+        patch: Obj = {
+            "metadata": {"resourceVersion": precondition},
+            "spec": {"traffic": [dict(e) for e in block]},
+        }
         return await self.client.merge_patch(self.resource, self.namespace, self.name, patch)
 
 

@@ -2,10 +2,12 @@ from typing import Any
 
 import pytest
 
+from rollout.api.rollout import TrafficEntry
+from rollout.engine.plans import TrafficPlan
 from rollout.knative.traffic import with_configuration
 from rollout.kube.patch import apply_merge_patch, merge_patch_diff
 from rollout.kube.status import status_patch
-from rollout.kube.traffic import InvalidTraffic, KnativeTraffic, knative_rules
+from rollout.kube.traffic import InvalidTraffic, KnativeTraffic, desired_block, knative_rules
 
 
 @pytest.mark.parametrize(
@@ -53,14 +55,24 @@ def test_knative_rules_reject_a_block_before_anything_is_sent() -> None:
     assert problems and "100" in problems[0]
     target = KnativeTraffic(None, "Service", "default", "hello", validator=knative_rules)  # type: ignore[arg-type]
     with pytest.raises(InvalidTraffic, match="Service default/hello"):
-        target.prepare(
+        target.check(
             [{"revisionName": "r1", "percent": 50}, {"revisionName": "r1", "percent": 40, "tag": "Bad_Tag"}]
         )
-    route = KnativeTraffic(None, "Route", "default", "r", validator=knative_rules, configuration="cfg")  # type: ignore[arg-type]
-    block = route.prepare(
-        [
-            {"revisionName": "r1", "percent": 100, "tag": "stable"},
-            {"latestRevision": True, "percent": 0, "tag": "latest"},
-        ]
+
+
+def test_the_desired_block_keeps_users_entries_and_names_a_routes_configuration() -> None:
+    plan = TrafficPlan(
+        (
+            TrafficEntry(revision_name="r1", percent=100, tag="stable"),
+            TrafficEntry(latest_revision=True, percent=0, tag="latest"),
+        )
     )
+    current = [
+        {"revisionName": "r0", "percent": 0, "tag": "mine"},
+        {"revisionName": "r0", "percent": 0, "tag": "control"},
+    ]
+    block = desired_block(plan, current, "cfg", frozenset({"control"}))
+    assert [e.get("tag") for e in block] == ["stable", "latest", "mine"]
     assert block[1]["configurationName"] == "cfg"
+    route = KnativeTraffic(None, "Route", "default", "r", validator=knative_rules, configuration="cfg")  # type: ignore[arg-type]
+    route.check(block)  # Knative accepts it as it is: nothing is added at write time
