@@ -1,7 +1,7 @@
 """`rollout lint`'s engine: files -> YAML documents -> objects -> rules -> findings with file and line.
 
 `lint_texts` is pure (named texts in, report out); `lint_files` reads the files first (see
-rollout.lint.yamlload.read_source for the limits). A file that breaks lint itself is reported as a
+rollout.lint.yamlsource.read_source for the limits). A file that breaks lint itself is reported as a
 finding (rule `lint/internal-error`) and the other files are still linted.
 """
 
@@ -22,7 +22,8 @@ from rollout.lint.knative_rules import KINDS as KNATIVE_KINDS
 from rollout.lint.knative_rules import knative_issues
 from rollout.lint.manifests import Manifest, metadata_issues, objects_in
 from rollout.lint.policy_rules import policy_issues
-from rollout.lint.yamlload import Limits, YamlProblem, decode, parse_documents, read_source
+from rollout.lint.yamlload import Limits, YamlProblem, parse_documents
+from rollout.lint.yamlsource import decode, read_source
 
 STDIN_NAME = "<stdin>"
 

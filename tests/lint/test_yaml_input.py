@@ -11,7 +11,8 @@ import pytest
 
 from rollout.lint.findings import Severity
 from rollout.lint.linter import lint_files
-from rollout.lint.yamlload import Limits, Position, decode, parse_documents, read_source
+from rollout.lint.yamlload import Limits, Position, parse_documents
+from rollout.lint.yamlsource import decode, read_source
 from tests.lint.helpers import lint_text, rules
 
 SERVICE = """\
