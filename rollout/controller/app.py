@@ -154,13 +154,8 @@ class Controller:
             evaluator=evaluator,
             enqueue=self.queue.add,
         )
-        self._held: dict[ObjectKey, list[Callable[[], None]]] = {}
-        self.caches.wire(
-            self.queue.add,
-            own_write=self.ctx.written.is_echo,
-            hold=self._hold,
-            own_create=self.ctx.written.is_created_echo,
-        )
+        self.ctx.expectations.running = self.queue.in_process
+        self.caches.wire(self.queue.add, self.ctx.expectations)
         for informer in (self.caches.services, self.caches.routes):
             informer.add_handler(lambda kind, old, new: self.ctx.served.note(kind, new, self.ctx.clock()))
         self.targets = TargetReconciler(self.ctx)
@@ -223,13 +218,6 @@ class Controller:
             return await self.policies.reconcile(key)
         return await self.targets.reconcile(key)
 
-    def _hold(self, key: ObjectKey, later: Callable[[], None]) -> bool:
-        """Keep a target's event until its running reconcile ends (see Caches.wire)."""
-        if not self.queue.in_process(key):
-            return False
-        self._held.setdefault(key, []).append(later)
-        return True
-
     async def _worker(self, n: int) -> None:
         while True:
             try:
@@ -263,12 +251,11 @@ class Controller:
             finally:
                 self.metrics.reconciles.labels(key.kind).observe(time.monotonic() - started)
                 self._busy.pop(n, None)
-                for later in self._held.pop(key, ()):
-                    try:  # events that came in meanwhile: the echo of this reconcile's write is dropped
-                        later()
-                    except Exception:
-                        log.exception("held event failed", key=str(key))
-                        self.queue.add(key)
+                try:  # events that came in meanwhile: the echo of this reconcile's write is dropped
+                    self.ctx.expectations.release(key)
+                except Exception:
+                    log.exception("held event failed", key=str(key))
+                    self.queue.add(key)
                 self.queue.done(key)
 
     async def run(self, stop: asyncio.Event) -> None:

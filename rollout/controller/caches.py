@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from rollout.api.common import POLICY_LABEL
 from rollout.api.rollout import TERMINAL_PHASES, Rollout
+from rollout.controller.expectations import Expectations
 from rollout.controller.parsed import RolloutParser
 from rollout.controller.rollouts import TARGET_KIND_LABEL, TARGET_LABEL
 from rollout.controller.slim import slimmer
@@ -175,55 +176,34 @@ class Caches:
         keys += [ObjectKey("RolloutPolicy", _ns(o), str(meta(o).get("name"))) for o in self.policies.items()]
         return keys
 
-    def wire(
-        self,
-        enqueue: Callable[[ObjectKey], None],
-        own_write: Callable[[str, Obj], bool] | None = None,
-        hold: Callable[[ObjectKey, Callable[[], None]], bool] | None = None,
-        own_create: Callable[[str, Obj], bool] | None = None,
-    ) -> None:
-        """Route every change to the keys it concerns.
-
-        `own_write(kind, obj)`: whether a target's new version is the echo of our own write (the reconcile
-        that wrote it already went on from it): it queues nothing. Under load the echo can arrive before the
-        write's answer has been noted; `hold(key, later)` then keeps the event of a target whose reconcile is
-        still running (True) and calls `later` once it ends, when the echo is known for what it is.
-        `own_create("Rollout", obj)` does the same for a Rollout's ADDED event: the reconcile that created it
-        went on to write its status and traffic, so the echo of the create queues nothing either."""
+    def wire(self, enqueue: Callable[[ObjectKey], None], expectations: Expectations | None = None) -> None:
+        """Route every change to the keys it concerns. With `expectations`, a target's MODIFIED event and a
+        Rollout's ADDED event are first asked about there: the echo of our own write or create queues nothing
+        (rollout.controller.expectations has the rules)."""
 
         def target(kind: str, old: Obj | None, new: Obj) -> None:
-            if kind != "MODIFIED" or own_write is None:
+            def deliver() -> None:
                 _target_changed(enqueue, kind, old, new)
+
+            if kind != "MODIFIED" or expectations is None:
+                deliver()
                 return
             key = target_key(new)
-            if own_write(key.kind, new):
-                return
-
-            def later() -> None:
-                if not own_write(key.kind, new):
-                    _target_changed(enqueue, kind, old, new)
-
-            if hold is None or not hold(key, later):
-                _target_changed(enqueue, kind, old, new)
+            expectations.observe(key, key.kind, new, deliver, created=False)
 
         self.services.add_handler(target)
         self.routes.add_handler(target)
         self.revisions.add_handler(lambda kind, old, new: self._revision_changed(enqueue, kind, old, new))
 
         def rollout(kind: str, old: Obj | None, new: Obj) -> None:
+            def deliver() -> None:
+                _rollout_changed(enqueue, kind, old, new)
+
             target_of = _rollout_target(new)
-            if kind != "ADDED" or own_create is None or target_of is None:
-                _rollout_changed(enqueue, kind, old, new)
+            if kind != "ADDED" or expectations is None or target_of is None:
+                deliver()
                 return
-            if own_create("Rollout", new):
-                return
-
-            def later() -> None:
-                if not own_create("Rollout", new):
-                    _rollout_changed(enqueue, kind, old, new)
-
-            if hold is None or not hold(target_of, later):
-                _rollout_changed(enqueue, kind, old, new)
+            expectations.observe(target_of, "Rollout", new, deliver, created=True)
 
         self.rollouts.add_handler(rollout)
         self.policies.add_handler(lambda kind, old, new: self._policy_changed(enqueue, kind, old, new))

@@ -95,7 +95,7 @@ class Effects:
                 self.ctx.metrics.traffic_writes.labels("conflict").inc()
                 raise Conflict(f"traffic of {snap.view.kind} {snap.view.name}: {exc.message}") from None
             raise
-        self.ctx.written.note(snap.view.kind, snap.view.resource_version, obj)
+        self.ctx.expectations.note_written(snap.view.kind, snap.view.resource_version, obj)
         self.ctx.metrics.traffic_writes.labels("written").inc()
         log.info(
             "traffic written",
@@ -126,7 +126,7 @@ class Effects:
                 raise Conflict(f"status of rollout {name}: {exc.message}") from None
             raise
         if written is not None:
-            self.ctx.written.note(
+            self.ctx.expectations.note_written(
                 "Rollout", str((raw.get("metadata") or {}).get("resourceVersion") or ""), written
             )
         return written

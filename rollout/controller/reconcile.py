@@ -101,7 +101,7 @@ class TargetReconciler:
             # from the API server, to tell an opted-out target (label removed) from a deleted one.
             obj = await self._get_target(key)
         elif obj is not None and not fresh:
-            obj = ctx.written.fresher(key.kind, obj)
+            obj = ctx.expectations.fresher(key.kind, obj)
         if obj is None:
             return None
         obj.setdefault("kind", key.kind)
@@ -121,7 +121,7 @@ class TargetReconciler:
                 == key.kind
             ]
         else:
-            objs = [ctx.written.fresher("Rollout", o) for o in ctx.caches.rollouts_of(key)]
+            objs = [ctx.expectations.fresher("Rollout", o) for o in ctx.caches.rollouts_of(key)]
         known = {_name(o) for o in objs}
         objs += [o for o in extra if _name(o) not in known]
         rollouts, raw = _parse_rollouts(ctx.caches.parser, objs)
@@ -201,7 +201,7 @@ class TargetReconciler:
             a = assess(snap.state)
             if fresh and a.drive is not None and a.drive.rollout.metadata.name == _name(created):
                 # driven below, in this pass (status, then traffic): the create's ADDED event is its echo
-                self.ctx.written.note_created("Rollout", created)
+                self.ctx.expectations.note_created("Rollout", created)
         await fx.expire(a.expired)
         if a.drive is not None:
             raw = snap.rollout_objs[a.drive.rollout.metadata.name]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any, cast
 
 from rollout.controller.caches import Caches
-from rollout.controller.context import WriteOverlay
+from rollout.controller.expectations import Expectations
 from rollout.controller.views import ObjectKey
 from rollout.kube.client import KubeClient
 from tests.controller.objects import revision, service
@@ -29,26 +28,18 @@ def _rollout(name: str, target: str, phase: str | None) -> dict[str, Any]:
     return obj
 
 
-Wired = tuple[Caches, WriteOverlay, list[ObjectKey], list[Callable[[], None]], set[ObjectKey]]
+Wired = tuple[Caches, Expectations, list[ObjectKey], set[ObjectKey]]
 
 
 def _wired_with_hold() -> Wired:
     """Caches wired as the controller wires them, while the reconcile of Service default/hello runs: the
-    queued keys, and the events held until it ends."""
+    expectations (which hold events until it ends) and the queued keys."""
     caches = Caches.create(cast(KubeClient, None), None)
-    written = WriteOverlay()
-    queued: list[ObjectKey] = []
-    held: list[Callable[[], None]] = []
     running = {ObjectKey("Service", "default", "hello")}
-
-    def hold(key: ObjectKey, later: Callable[[], None]) -> bool:
-        if key not in running:
-            return False
-        held.append(later)
-        return True
-
-    caches.wire(queued.append, own_write=written.is_echo, hold=hold, own_create=written.is_created_echo)
-    return caches, written, queued, held, running
+    written = Expectations(running=lambda key: key in running)
+    queued: list[ObjectKey] = []
+    caches.wire(queued.append, written)
+    return caches, written, queued, running
 
 
 def test_targets_of_running_rollouts_are_reconciled_even_when_no_longer_labelled() -> None:
@@ -80,13 +71,13 @@ def test_the_echo_of_our_own_target_write_is_not_reconciled_again() -> None:
     went on from it), so it queues neither the target nor its policy. Anyone else's change, a later version
     or a resync still does."""
     caches = Caches.create(cast(KubeClient, None), None)
-    written = WriteOverlay()
+    written = Expectations()
     queued: list[ObjectKey] = []
-    caches.wire(queued.append, own_write=written.is_echo)
+    caches.wire(queued.append, written)
     before = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100}])
     ours = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100, "tag": "stable"}])
     ours["metadata"].update(resourceVersion="11", generation=2)
-    written.note("Service", "10", ours)
+    written.note_written("Service", "10", ours)
 
     caches.services._emit("MODIFIED", before, ours)
     assert queued == []
@@ -102,7 +93,7 @@ def test_the_echo_of_our_own_target_write_is_not_reconciled_again() -> None:
 def test_an_echo_that_beats_the_write_answer_is_held_until_the_reconcile_ends() -> None:
     """Under load the watch event of our write can arrive before the write's answer is noted: while the
     target's reconcile runs its events are held, then dropped if they were its echo, replayed if not."""
-    caches, written, queued, held, running = _wired_with_hold()
+    caches, written, queued, running = _wired_with_hold()
     before = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100}])
     ours = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 100, "tag": "stable"}])
     ours["metadata"].update(resourceVersion="11", generation=2)
@@ -110,18 +101,16 @@ def test_an_echo_that_beats_the_write_answer_is_held_until_the_reconcile_ends() 
     theirs = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 90}])
     theirs["metadata"].update(resourceVersion="12", generation=3)
     caches.services._emit("MODIFIED", ours, theirs)  # somebody else's change, meanwhile
-    assert queued == [] and len(held) == 2
-    written.note("Service", "10", ours)  # the write's answer
-    for later in held:  # the reconcile ends
-        later()
+    assert queued == []
+    written.note_written("Service", "10", ours)  # the write's answer
+    running.clear()
+    written.release(KEY)  # the reconcile ends
     assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
     queued.clear()
-    running.clear()
     again = service("hello", spec_traffic=[{"revisionName": "hello-00001", "percent": 80}])
     again["metadata"].update(resourceVersion="13", generation=4)
     caches.services._emit("MODIFIED", theirs, again)  # no reconcile running: straight through
     assert queued == [ObjectKey("Service", "default", "hello"), ObjectKey("RolloutPolicy", "default", "p")]
-    assert len(held) == 2
 
 
 def test_a_revision_change_is_reconciled_only_when_it_is_something_the_reconcile_reads() -> None:
@@ -189,9 +178,9 @@ def test_the_echo_of_our_own_rollout_create_is_not_reconciled_again() -> None:
     """The reconcile that created a Rollout went on to write its status and traffic: the create's ADDED
     event queues nothing, once. A Rollout someone else created, or a later version of ours, still does."""
     caches = Caches.create(cast(KubeClient, None), None)
-    written = WriteOverlay()
+    written = Expectations()
     queued: list[ObjectKey] = []
-    caches.wire(queued.append, own_write=written.is_echo, own_create=written.is_created_echo)
+    caches.wire(queued.append, written)
     ours = _rollout("hello-00002.1", "hello", None)
     written.note_created("Rollout", ours)
 
@@ -212,13 +201,13 @@ def test_the_echo_of_our_own_rollout_create_is_not_reconciled_again() -> None:
 
 
 def test_a_rollout_create_echo_that_beats_the_answer_is_held_until_the_reconcile_ends() -> None:
-    caches, written, queued, held, _ = _wired_with_hold()
+    caches, written, queued, running = _wired_with_hold()
     ours = _rollout("hello-00002.1", "hello", None)
     theirs = _rollout("hello-00003.1", "hello", None)
     caches.rollouts._emit("ADDED", None, ours)  # the echo, before the create's answer is noted
     caches.rollouts._emit("ADDED", None, theirs)  # somebody else's, meanwhile
-    assert queued == [] and len(held) == 2
+    assert queued == []
     written.note_created("Rollout", ours)  # the create's answer
-    for later in held:  # the reconcile ends
-        later()
+    running.clear()
+    written.release(KEY)  # the reconcile ends
     assert queued == [ObjectKey("Service", "default", "hello")]
