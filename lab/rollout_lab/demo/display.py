@@ -3,30 +3,23 @@ threshold and stable), and the closing summary. Pure functions of Rollout object
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rollout.api.durations import format_duration
-from rollout.api.policy import BuiltinMetric, RolloutPolicySpec
+from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import MetricResult, Rollout
-
-
-def _value(metric: BuiltinMetric | None, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if metric == BuiltinMetric.ERROR_RATE:
-        return f"{value:.2%}"
-    if metric == BuiltinMetric.LATENCY:
-        return f"{value * 1000:.0f}ms"
-    return f"{value:.4g}"
+from rollout.engine.messages import in_unit, unit_of
 
 
 def metric_text(result: MetricResult, policy: RolloutPolicySpec) -> str:
-    spec = next((m for m in policy.analysis.metrics if m.name == result.name), None)
-    kind = spec.builtin if spec is not None else None
-    text = f"{result.name} {_value(kind, result.value)} vs stable {_value(kind, result.stable_value)}"
+    """A metric in the units `rollout status` uses (rollout.engine.messages): error rates in %, latencies
+    in ms."""
+    unit = unit_of(policy, result.name)
+    text = f"{result.name} {in_unit(result.value, unit)} vs stable {in_unit(result.stable_value, unit)}"
     if result.threshold_max is not None:
-        text += f" (max {_value(kind, result.threshold_max)})"
+        text += f" (max {in_unit(result.threshold_max, unit)})"
     if result.p_value is not None and result.p_value < 1:
         text += f" p={result.p_value:.2g}"
     return f"{text} {result.verdict.value}"
@@ -63,8 +56,9 @@ def summary(outcomes: Sequence[Outcome], metrics_path: str) -> str:
             f"{o.label:<28} {o.rollout.spec.candidate_revision:<12} {s.phase.value:<11} "
             f"after {format_duration(int(o.seconds))}  ({s.reason})"
         )
-        if s.message:
-            lines.append(f"{'':28} {s.message[:160]}")
+        why = s.outcome or s.message
+        if why:  # whole, wrapped: the outcome is one sentence with its numbers
+            lines.append(textwrap.fill(why, width=110, initial_indent=" " * 29, subsequent_indent=" " * 29))
     lines += [
         "",
         f"Metrics came from {metrics_path}.",
