@@ -28,12 +28,12 @@ from datetime import datetime
 import structlog
 
 from rollout.analysis.dialects import DialectSpec
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.source import (
     BuiltinQuery,
     CustomQuery,
     MetricProvider,
     QueryBatch,
-    RevisionKey,
     SourceRef,
 )
 from rollout.api.policy import BuiltinMetric

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rollout.analysis.dialects import CounterFamily, DialectSpec, HistogramFamily
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.results import Sample
-from rollout.analysis.source import BuiltinQuery, RevisionKey
+from rollout.analysis.source import BuiltinQuery
 from rollout.api.policy import BuiltinMetric
 from rollout.api.promql import promql_duration
 from rollout.engine import evidence

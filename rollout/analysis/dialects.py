@@ -41,14 +41,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from rollout.analysis.keys import RevisionKey
 from rollout.api.promql import regex_alternation, regex_literal, string_literal
 from rollout.api.source import Dialect
 from rollout.knative import dialects as names
-
-if TYPE_CHECKING:
-    from rollout.analysis.source import RevisionKey
 
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _METRIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")

@@ -11,7 +11,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from rollout.analysis.source import MetricProvider, QueryBatch, RevisionKey
+from rollout.analysis.keys import RevisionKey
+from rollout.analysis.source import MetricProvider, QueryBatch
 from rollout.api.source import ClusterMetricSourceSpec
 from rollout.engine.observations import Measurement, MeasurementError
 

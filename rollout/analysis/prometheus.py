@@ -31,6 +31,7 @@ from tenacity.wait import wait_exponential_jitter
 from rollout.analysis.auth import AuthError, Connection, SecretReader, resolve_connection
 from rollout.analysis.builtins import family_queries, measurements
 from rollout.analysis.granted import GrantedLookup, GrantedMetricSource, missing_source
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.results import ResultShapeError, Sample, parse_single_number, parse_vector
 from rollout.analysis.source import (
     BuiltinQuery,
@@ -38,7 +39,6 @@ from rollout.analysis.source import (
     QueryBatch,
     QueryObserver,
     QueryStats,
-    RevisionKey,
     SourceRef,
 )
 from rollout.analysis.transport import PromClient, QueryFailure, build_client, instant_query

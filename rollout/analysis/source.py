@@ -18,27 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from rollout.analysis.auth import uses_secrets
+from rollout.analysis.dialects import DialectSpec
+from rollout.analysis.keys import RevisionKey
 from rollout.api.policy import BuiltinMetric
 from rollout.api.source import MetricSource as PolicyMetricSource
 from rollout.api.source import PrometheusSource
 from rollout.engine.observations import Measurement
-
-if TYPE_CHECKING:
-    from rollout.analysis.dialects import DialectSpec
-
-
-@dataclass(frozen=True, order=True)
-class RevisionKey:
-    """One revision of one namespace: the unit every answer is given for."""
-
-    namespace: str
-    revision: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.revision}"
 
 
 @dataclass(frozen=True)

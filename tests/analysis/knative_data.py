@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from rollout.analysis.source import RevisionKey
+from rollout.analysis.keys import RevisionKey
 from rollout.api.source import Dialect
 from rollout.engine.observations import LatencyHistogram, Measurement, NoData, RequestCounts
 from tests.analysis.prometheus_server import Series

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from rollout.analysis.batching import AnalysisRequest, plan_tick, run_tick
 from rollout.analysis.dialects import KNATIVE_CLASSIC, KNATIVE_OTEL
-from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryBatch, RevisionKey, SourceRef
+from rollout.analysis.keys import RevisionKey
+from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryBatch, SourceRef
 from rollout.api.common import SecretKeyRef
 from rollout.api.policy import BuiltinMetric
 from rollout.api.source import BearerToken, MetricSource, PrometheusSource

@@ -9,8 +9,9 @@ import pytest
 from rollout.analysis import dialects
 from rollout.analysis.builtins import family_queries, latency_histograms, request_counts
 from rollout.analysis.dialects import KNATIVE_CLASSIC, KNATIVE_OTEL, KOURIER, RevisionLabels
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.results import ResultShapeError, Sample, parse_single_number, parse_vector
-from rollout.analysis.source import BuiltinQuery, RevisionKey
+from rollout.analysis.source import BuiltinQuery
 from rollout.api.policy import BuiltinMetric
 from rollout.engine.observations import LatencyHistogram, MeasurementError, NoData, RequestCounts
 

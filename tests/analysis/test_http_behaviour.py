@@ -16,8 +16,9 @@ import pytest
 import trustme
 from aiohttp import web
 
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.prometheus import PrometheusMetricSource, RetryPolicy
-from rollout.analysis.source import CustomQuery, QueryStats, RevisionKey
+from rollout.analysis.source import CustomQuery, QueryStats
 from rollout.api.common import SecretKeyRef
 from rollout.api.source import (
     BasicAuth,

@@ -10,8 +10,9 @@ import pytest
 
 from rollout.analysis.batching import AnalysisRequest, run_tick
 from rollout.analysis.dialects import DEFAULT_SPECS
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.prometheus import PrometheusMetricSource, PrometheusSources, RetryPolicy
-from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, RevisionKey, SourceRef
+from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, SourceRef
 from rollout.api.policy import BuiltinMetric
 from rollout.api.promql import TemplateError, TemplateValues, render_template
 from rollout.api.source import Dialect, MetricSource, PrometheusSource

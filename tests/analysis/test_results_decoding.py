@@ -11,6 +11,7 @@ import pytest
 
 from rollout.analysis.builtins import latency_histograms
 from rollout.analysis.dialects import KNATIVE_CLASSIC
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.results import (
     ResultShapeError,
     Sample,
@@ -18,7 +19,6 @@ from rollout.analysis.results import (
     parse_single_number,
     parse_vector,
 )
-from rollout.analysis.source import RevisionKey
 from rollout.knative.dialects import CLASSIC_LATENCY_BUCKETS_MS
 
 EDGES = [*(f"{ms:g}" for ms in CLASSIC_LATENCY_BUCKETS_MS), "+Inf"]

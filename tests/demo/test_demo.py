@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from rollout.analysis.dialects import KNATIVE_CLASSIC
-from rollout.analysis.source import BuiltinQuery, CustomQuery, RevisionKey
+from rollout.analysis.keys import RevisionKey
+from rollout.analysis.source import BuiltinQuery, CustomQuery
 from rollout.api.policy import BuiltinMetric
 from rollout.engine.observations import LatencyHistogram, MeasurementError, NoData, RequestCounts
 from rollout_lab.demo.run import DemoOptions, run_demo

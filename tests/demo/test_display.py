@@ -13,7 +13,7 @@ POLICY = {
             {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
             {"name": "latency", "builtin": "latency", "compare": {}},
         ]
-    }
+    },
 }
 
 

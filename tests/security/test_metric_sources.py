@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 
 from rollout.analysis import transport
+from rollout.analysis.keys import RevisionKey
 from rollout.analysis.prometheus import PrometheusSources, RetryPolicy
-from rollout.analysis.source import CustomQuery, RevisionKey, SourceRef
+from rollout.analysis.source import CustomQuery, SourceRef
 from rollout.api.load import parse_cluster_source, parse_policy_spec
 from rollout.api.source import ClusterMetricSourceSpec, MetricSource, PrometheusSource
 from rollout.engine.observations import MeasurementError, Scalar

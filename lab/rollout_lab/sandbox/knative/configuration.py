@@ -9,8 +9,7 @@ from typing import Any
 from rollout_lab.sandbox.apiserver.objects import clone
 from rollout_lab.sandbox.knative import conditions, names
 from rollout_lab.sandbox.knative.service import meta, owner_reference
-
-Obj = dict[str, Any]
+from rollout_lab.sandbox.store_api import Obj
 
 
 def revision_name(configuration: Mapping[str, Any]) -> str:

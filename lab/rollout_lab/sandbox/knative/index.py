@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rollout_lab.sandbox.knative import names
+from rollout_lab.sandbox.store_api import Obj
 
-Obj = dict[str, Any]
 Kind = Literal["services", "configurations", "routes", "revisions"]
 KINDS: tuple[Kind, ...] = ("services", "configurations", "routes", "revisions")
 Key = tuple[str, str]  # (namespace, name)

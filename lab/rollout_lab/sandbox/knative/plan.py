@@ -26,7 +26,6 @@ from rollout_lab.sandbox.knative.index import (
     Key,
     Kind,
     KnativeIndex,
-    Obj,
     Ref,
     TrafficRefs,
     controller_owner,
@@ -48,6 +47,7 @@ from rollout_lab.sandbox.knative.service import (
     service_status,
     update_request,
 )
+from rollout_lab.sandbox.store_api import Obj
 
 __all__ = ["KINDS", "Create", "Delete", "Kind", "Settings", "Update", "Write", "plan"]
 

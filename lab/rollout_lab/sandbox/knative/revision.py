@@ -19,8 +19,8 @@ from typing import Any
 from rollout_lab.sandbox.knative import conditions, names
 from rollout_lab.sandbox.knative.fleet import RevisionRuntime
 from rollout_lab.sandbox.knative.service import meta
+from rollout_lab.sandbox.store_api import Obj
 
-Obj = dict[str, Any]
 DEPLOYING = "Deploying"
 CONTAINER_NAME = "user-container"
 

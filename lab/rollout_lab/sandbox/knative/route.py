@@ -17,8 +17,7 @@ from rollout.knative.routing import (
 from rollout_lab.sandbox.apiserver.objects import clone
 from rollout_lab.sandbox.knative import conditions, names
 from rollout_lab.sandbox.knative.service import meta, update_request
-
-Obj = dict[str, Any]
+from rollout_lab.sandbox.store_api import Obj
 
 
 def revision_view(revision: Mapping[str, Any]) -> RevisionView:

@@ -9,8 +9,7 @@ from rollout.knative.routing import route_traffic_for_service
 from rollout.knative.traffic import default_traffic
 from rollout_lab.sandbox.apiserver.objects import clone
 from rollout_lab.sandbox.knative import conditions, names
-
-Obj = dict[str, Any]
+from rollout_lab.sandbox.store_api import Obj
 
 OUT_OF_DATE = "OutOfDate"
 

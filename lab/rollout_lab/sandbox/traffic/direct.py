@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from rollout.analysis.source import BuiltinQuery, QueryBatch, RevisionKey
+from rollout.analysis.keys import RevisionKey
+from rollout.analysis.source import BuiltinQuery, QueryBatch
 from rollout.api.policy import BuiltinMetric
 from rollout.engine.observations import LatencyHistogram, Measurement, MeasurementError, NoData, RequestCounts
 from rollout.knative.dialects import CLASSIC_LATENCY_BUCKETS_MS
