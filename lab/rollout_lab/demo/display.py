@@ -58,7 +58,15 @@ def summary(outcomes: Sequence[Outcome], metrics_path: str) -> str:
         )
         why = s.outcome or s.message
         if why:  # whole, wrapped: the outcome is one sentence with its numbers
-            lines.append(textwrap.fill(why, width=110, initial_indent=" " * 29, subsequent_indent=" " * 29))
+            lines.append(
+                textwrap.fill(
+                    why,
+                    width=110,
+                    initial_indent=" " * 29,
+                    subsequent_indent=" " * 29,
+                    break_on_hyphens=False,
+                )
+            )
     lines += [
         "",
         f"Metrics came from {metrics_path}.",
