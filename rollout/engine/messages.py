@@ -7,13 +7,14 @@ from datetime import datetime
 
 from rollout.api.common import ConditionStatus, format_time
 from rollout.api.durations import format_duration
-from rollout.api.policy import BuiltinMetric, RolloutPolicySpec
+from rollout.api.policy import BuiltinMetric, RolloutPolicySpec, WebhookType
 from rollout.api.rollout import TERMINAL_PHASES, MetricResult, PausedFor, Phase, RolloutStatus
 from rollout.engine.conditions import set_condition
 from rollout.engine.inputs import Inputs
 from rollout.engine.stepcheck import StepCheck
 from rollout.engine.steps import EngineStep
 from rollout.engine.transitions import Event, Row
+from rollout.engine.webhooks import key_kind
 
 HOLD_HINT = "`rollout promote` promotes it, `rollout abort` rolls it back"
 # The Progressing condition's message while Paused, by status.pausedFor.
@@ -80,7 +81,9 @@ def describe(
             parts.append(check.why)
         if status.phase == Phase.PAUSED and status.paused_for == PausedFor.INCONCLUSIVE:
             parts.append(f"held: {', '.join(status.inconclusive)} still inconclusive; {HOLD_HINT}")
-    parts.extend(metric_summary(r, unit_of(policy, r.name)) for r in status.analysis)
+    said = " ".join(parts)  # an outcome already names the metrics that ended it, with their numbers
+    summaries = (metric_summary(r, unit_of(policy, r.name)) for r in status.analysis)
+    parts.extend(text for text in summaries if text not in said)
     return "; ".join(parts)
 
 
@@ -93,8 +96,8 @@ def _caveats(status: RolloutStatus) -> str:
     return text
 
 
-def _hook(inp: Inputs, prefix: str) -> str:
-    failed = [(k, r) for k, r in inp.webhooks.items() if k.startswith(prefix)]
+def _hook(inp: Inputs, kind: WebhookType) -> str:
+    failed = [(k, r) for k, r in inp.webhooks.items() if key_kind(k) == kind]
     return "; ".join(f"webhook {k} answered {r.message or r.status_code}" for k, r in failed) or "a webhook"
 
 
@@ -139,16 +142,16 @@ def _failure_detail(event: Event, prior: RolloutStatus, steps: list[EngineStep],
             f"{_step_at(prior, steps)} (onRolloutDeadline: {deadline.on_rollout_deadline.value})"
         )
     hooks = {
-        Event.PRE_ROLLOUT_HOOK_FAILED: ("the pre-rollout check failed", "preRollout/"),
-        Event.STEP_HOOK_FAILED: (f"a step check failed at {_step_at(prior, steps)}", "step-"),
+        Event.PRE_ROLLOUT_HOOK_FAILED: ("the pre-rollout check failed", WebhookType.PRE_ROLLOUT),
+        Event.STEP_HOOK_FAILED: (f"a step check failed at {_step_at(prior, steps)}", WebhookType.STEP),
         Event.ROLLBACK_HOOK: (
             f"a rollback webhook asked for a rollback at {_step_at(prior, steps)}",
-            "rollback/",
+            WebhookType.ROLLBACK,
         ),
     }
     if event in hooks:
-        what, prefix = hooks[event]
-        return f"{what}: {_hook(inp, prefix)}"
+        what, kind = hooks[event]
+        return f"{what}: {_hook(inp, kind)}"
     return None
 
 

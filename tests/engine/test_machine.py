@@ -105,6 +105,7 @@ def test_regression_rolls_back_with_the_numbers_and_keeps_the_candidate_reachabl
     assert event.type == "Warning" and event.reason == "RegressionDetected"
     assert "error-rate Fail (canary 0.10% vs stable 0.10%" in event.message
     assert not w.status.traffic_applied and w.status.message.startswith("RegressionDetected: ")
+    assert w.status.message.count("error-rate Fail (canary 0.10% vs stable 0.10%") == 1  # said once
     # terminal: later inputs change nothing but the record of what Knative serves (deciding it again, as
     # the controller does until then, keeps the reason in the message)
     again = w.tick(60, analysis=w.passing())
