@@ -107,6 +107,26 @@ async def target_rollouts(api: kclient.ApiClient, target: Target) -> list[Rollou
     return sorted(out, key=order_key)
 
 
+async def all_rollouts(api: kclient.ApiClient, namespace: str | None) -> list[Rollout]:
+    """Every Rollout of `namespace` (None: of every namespace), oldest first per target."""
+    objects = kclient.CustomObjectsApi(api)
+    where = f"in {namespace}" if namespace else "in any namespace"
+    try:
+        if namespace:
+            listed: dict[str, Any] = await objects.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "rollouts"
+            )
+        else:
+            listed = await objects.list_cluster_custom_object(GROUP, VERSION, "rollouts")
+    except ApiException as exc:
+        raise CliError(f"cannot list Rollouts {where}: {_explain(exc)}") from None
+    except OSError as exc:
+        raise CliError(f"cannot reach the API server: {exc}") from None
+    parsed = (parse_rollout(item)[0] for item in listed.get("items", []))
+    found = [r for r in parsed if r is not None]
+    return sorted(found, key=lambda r: (r.metadata.namespace or "", r.spec.target.name, order_key(r)))
+
+
 async def why_no_rollout(api: kclient.ApiClient, target: Target, what: str) -> str:
     """Why a target has no Rollout to show or act on, as precisely as the API server lets us say: the
     namespace or the target does not exist, it does not opt in, or the controller has not acted (yet)."""

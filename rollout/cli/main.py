@@ -31,11 +31,10 @@ def commands() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in found}
 
 
-def build_parser(names: Iterable[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(names: Iterable[str] | None = None, prog: str = "rollout") -> argparse.ArgumentParser:
     """The parser with the named commands' modules registered (None: every installed command)."""
     parser = argparse.ArgumentParser(
-        prog="rollout",
-        description="knative-rollout: progressive delivery for Knative Serving.",
+        prog=prog, description="knative-rollout: progressive delivery for Knative Serving."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -46,19 +45,25 @@ def build_parser(names: Iterable[str] | None = None) -> argparse.ArgumentParser:
         if ep.value not in loaded:  # one module may register several commands (status, promote, ...)
             loaded.add(ep.value)
             ep.load()(subparsers)
+    if names is not None:  # a module's other commands stay out of a restricted parser (kubectl knrollout)
+        allowed = set(names)
+        for name in [n for n in subparsers.choices if n not in allowed]:
+            del subparsers.choices[name]
+        subparsers._choices_actions = [a for a in subparsers._choices_actions if a.dest in allowed]
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "rollout", only: Sequence[str] | None = None) -> int:
+    """Run a command. `only`: the commands this entry point offers (the kubectl plugin's), else all."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     command = args_in[0] if args_in else None
-    installed = commands()
-    if command in LAB_COMMANDS and command not in installed:
+    installed = commands() if only is None else {n: ep for n, ep in commands().items() if n in only}
+    if command in LAB_COMMANDS and command not in installed and only is None:
         print(
             f"rollout {command}: part of the local lab, which is not installed: {LAB_HINT}", file=sys.stderr
         )
         return 2
-    parser = build_parser([command] if command in installed else None)
+    parser = build_parser([command] if command in installed else list(installed), prog=prog)
     args = parser.parse_args(args_in)
     func = getattr(args, "func", None)
     if func is None:

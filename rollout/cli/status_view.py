@@ -63,7 +63,7 @@ def headline(rollout: Rollout) -> str:
     return f"Step {step}: {status.canary_weight}% to the candidate"
 
 
-def _age(then: datetime | None, now: datetime) -> str:
+def age(then: datetime | None, now: datetime) -> str:
     if then is None:
         return "-"
     return format_duration(max(int((now - then).total_seconds()), 0))
@@ -78,7 +78,7 @@ def _bounds(r: MetricResult, pct: str) -> str:
     return ", ".join(parts) or "-"
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
@@ -136,21 +136,21 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
         + ("" if status.traffic_applied else "  (not yet served by Knative)")
     )
     lines.append(
-        f"Started:    {_age(status.started_at, now)} ago"
-        + (f", finished {_age(status.finished_at, now)} ago" if status.finished_at else "")
+        f"Started:    {age(status.started_at, now)} ago"
+        + (f", finished {age(status.finished_at, now)} ago" if status.finished_at else "")
     )
     if status.message:
         lines.append(f"Message:    {status.message}")
     if status.analysis:
         lines += [
             "",
-            f"Analysis (last at {_age(status.last_analysis_at, now)} ago):",
-            *_table(analysis_rows(rollout)),
+            f"Analysis (last at {age(status.last_analysis_at, now)} ago):",
+            *table(analysis_rows(rollout)),
         ]
     if status.conditions:
         rows = [["CONDITION", "STATUS", "REASON", "SINCE"]]
-        rows += [[c.type, c.status, c.reason, _age(c.last_transition_time, now)] for c in status.conditions]
-        lines += ["", *_table(rows)]
+        rows += [[c.type, c.status, c.reason, age(c.last_transition_time, now)] for c in status.conditions]
+        lines += ["", *table(rows)]
     others = [r for r in history if r.metadata.name != rollout.metadata.name]
     if others:
         rows = [["HISTORY", "CANDIDATE", "PHASE", "REASON", "FINISHED"]]
@@ -160,11 +160,11 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
                 r.spec.candidate_revision,
                 r.status.phase.value,
                 r.status.reason,
-                _age(r.status.finished_at, now),
+                age(r.status.finished_at, now),
             ]
             for r in reversed(others)
         ]
-        lines += ["", *_table(rows)]
+        lines += ["", *table(rows)]
     if events:
         lines += ["", "Events:"]
         # a rollout's end is recorded on the Rollout and on its target: one line is enough

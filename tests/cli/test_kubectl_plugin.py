@@ -1,0 +1,73 @@
+"""`kubectl knrollout`: real kubectl (Debian's kubernetes-client) finds the plugin on its PATH and runs
+list, status and promote against the sandbox with a running controller."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollout.cli.listing import newest_per_target, rollout_rows
+from tests.integration.harness import controller, eventually, onboard, phase_of, sandbox
+
+KUBECTL = shutil.which("kubectl")
+PLUGIN_DIR = Path(sys.executable).parent  # where pip put kubectl-knrollout beside rollout
+GATED: dict[str, Any] = {
+    "strategy": {"canary": {"steps": [{"weight": 20}, {"pause": {}}, {"weight": 50}], "interval": "1s"}},
+    "analysis": {"interval": "1s", "metrics": []},
+}
+
+
+async def kubectl(kubeconfig: Path, *args: str) -> tuple[int, str, str]:
+    assert KUBECTL is not None
+    env = {**os.environ, "PATH": f"{PLUGIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, *args, f"--kubeconfig={kubeconfig}", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@pytest.mark.skipif(not (PLUGIN_DIR / "kubectl-knrollout").exists(), reason="the package is not installed")
+async def test_kubectl_knrollout_lists_shows_and_promotes() -> None:
+    async with sandbox() as cluster:
+        cluster.apply_policy("canary", GATED)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Paused", within=20)
+            code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "list", "-A")
+            assert code == 0, err
+            header, row = out.splitlines()[0].split(), out.splitlines()[1].split()
+            assert header[:4] == ["NAMESPACE", "TARGET", "ROLLOUT", "PHASE"]
+            assert row[:5] == ["default", "hello", "hello-00002.1", "Paused", "(Gate)"]
+            code, out, err = await kubectl(
+                cluster.kubeconfig, "knrollout", "status", "hello", "-n", "default"
+            )
+            assert code == 0 and out.startswith("Paused at step 2/3, waiting at a manual gate"), (out, err)
+            code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "promote", "hello", "--wait")
+            assert code == 0 and "done: phase" in out, (out, err)
+            await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Succeeded", within=20)
+            code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "controller")
+            assert code == 2 and "invalid choice: 'controller'" in err
+
+
+def test_the_table_shows_each_targets_newest_rollout() -> None:
+    from datetime import UTC, datetime
+
+    from tests.engine.world import make_rollout
+
+    first = make_rollout(GATED)
+    newer = first.model_copy(update={"metadata": first.metadata.model_copy(update={"name": "hello-00003.1"})})
+    shown = newest_per_target([first, newer])
+    assert [r.metadata.name for r in shown] == ["hello-00003.1"]
+    rows = rollout_rows(shown, datetime.now(UTC), namespaces=False)
+    assert rows[0] == ["TARGET", "ROLLOUT", "PHASE", "STEP", "STABLE/CANARY", "VERDICTS", "AGE"]
+    assert rows[1][:3] == ["hello", "hello-00003.1", "Pending"]
