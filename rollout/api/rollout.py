@@ -69,6 +69,26 @@ class ManualRequest(ApiModel):
     reason: str = Field(default="", max_length=1024)
 
 
+REQUEST_HISTORY = 20  # handled manual requests kept in status.requests
+
+
+class HandledRequest(ApiModel):
+    """A manual request the controller acted on or ignored, as recorded in status.requests."""
+
+    action: RequestAction
+    id: str = Field(min_length=1, max_length=64)
+    requested_at: Time | None = None
+    requested_by: str = Field(
+        default="",
+        max_length=253,
+        description="Who asked: the identity the API server authenticated for the CLI (SelfSubjectReview), "
+        "or a local user name marked unverified.",
+    )
+    reason: str = Field(default="", max_length=1024)
+    outcome: Literal["Applied", "Ignored"] = Field(description="Acted on, or refused as not applicable.")
+    handled_at: Time | None = None
+
+
 class TargetRef(ApiModel):
     api_version: Literal["serving.knative.dev/v1"] = "serving.knative.dev/v1"
     kind: Literal["Service", "Route"] = "Service"
@@ -175,6 +195,10 @@ class RolloutStatus(ApiModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     handled_request: str | None = Field(default=None, description="Id of the last manual request acted on.")
+    requests: list[HandledRequest] = Field(
+        default_factory=list,
+        description=f"The manual requests handled, oldest first (the last {REQUEST_HISTORY}).",
+    )
     completed_webhooks: list[str] = Field(
         default_factory=list, description="Webhook gates already passed (e.g. preRollout/smoke, step-1/load)."
     )

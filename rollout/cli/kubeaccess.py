@@ -203,11 +203,33 @@ async def recent_events(
     return sorted(mine, key=when)[-limit:]
 
 
-def requester() -> str:
+def local_user() -> str:
     try:
         return getpass.getuser()
     except Exception:
         return "rollout-cli"
+
+
+async def requester(api: kclient.ApiClient) -> str:
+    """Who is asking, as the API server authenticated this kubeconfig's credentials (a SelfSubjectReview,
+    authentication.k8s.io/v1, GA in Kubernetes 1.28). Where the API server cannot say, the local user name,
+    marked unverified."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        answer = await api.call_api(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "POST",
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body=body,
+            response_types_map={201: "object", 200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+    except (ApiException, OSError):
+        answer = None
+    status = answer.get("status") if isinstance(answer, dict) else None
+    name = ((status or {}).get("userInfo") or {}).get("username")
+    return str(name) if name else f"{local_user()} (unverified)"
 
 
 async def send_request(

@@ -141,7 +141,7 @@ async def _action(args: argparse.Namespace) -> int:
                 f"{args.action_name} does not apply to Rollout {target.namespace}/{chosen.metadata.name}, "
                 f"which is {status.phase.value} ({status.reason or 'no reason yet'}); nothing was sent"
             )
-        request_id = await send_request(api, chosen, action, args.reason, requester())
+        request_id = await send_request(api, chosen, action, args.reason, await requester(api))
         name = chosen.metadata.name
         print(f"{args.action_name} requested on Rollout {target.namespace}/{name} (request {request_id})")
         if not args.wait:

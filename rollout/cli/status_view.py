@@ -151,6 +151,19 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
         rows = [["CONDITION", "STATUS", "REASON", "SINCE"]]
         rows += [[c.type, c.status, c.reason, age(c.last_transition_time, now)] for c in status.conditions]
         lines += ["", *table(rows)]
+    if status.requests:
+        rows = [["REQUEST", "BY", "OUTCOME", "HANDLED", "REASON"]]
+        rows += [
+            [
+                r.action.value,
+                r.requested_by or "-",
+                r.outcome,
+                f"{age(r.handled_at, now)} ago",
+                r.reason or "-",
+            ]
+            for r in status.requests
+        ]
+        lines += ["", *table(rows)]
     others = [r for r in history if r.metadata.name != rollout.metadata.name]
     if others:
         rows = [["HISTORY", "CANDIDATE", "PHASE", "REASON", "FINISHED"]]

@@ -14,7 +14,9 @@ from typing import Any
 from rollout.api.durations import format_duration
 from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import (
+    REQUEST_HISTORY,
     TERMINAL_PHASES,
+    HandledRequest,
     ManualRequest,
     PausedFor,
     Phase,
@@ -26,10 +28,11 @@ from rollout.api.strategy import InconclusiveAction
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.messages import conditions, describe, event_detail, transition_detail
-from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
+from rollout.engine.plans import TrafficPlan
+from rollout.engine.served_plan import kept_until, with_traffic
 from rollout.engine.stepcheck import StepCheck, seconds_since, step_check
 from rollout.engine.steps import EngineStep, engine_steps
-from rollout.engine.transitions import OPTED_OUT_REASON, Effect, Event, Row, lookup
+from rollout.engine.transitions import Effect, Event, Row, lookup
 from rollout.engine.webhooks import hooks_waiting, key_kind
 
 DEADLINE_CONDITION = "DeadlineExceeded"
@@ -232,80 +235,6 @@ def _apply_effect(row: Row, status: RolloutStatus, steps: list[EngineStep], inp:
     return updates
 
 
-# Phases whose candidate may stay parked at 0% under `canary` for a while (deadlines.keepFailedCandidate).
-_PARKING = (Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED)
-
-
-def kept_until(rollout: Rollout, status: RolloutStatus) -> datetime | None:
-    """Until when a finished rollout's candidate stays parked under `canary`; None when it does not."""
-    if status.phase not in _PARKING or status.reason == OPTED_OUT_REASON or status.finished_at is None:
-        return None
-    keep = rollout.spec.policy.spec.deadlines.keep_failed_candidate
-    return status.finished_at + timedelta(seconds=keep)
-
-
-def _plan(
-    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], candidate_ready: bool, now: datetime
-) -> TrafficPlan:
-    spec = rollout.spec
-    until = kept_until(rollout, status)
-    park = status.reason != OPTED_OUT_REASON and (until is None or now < until)
-    return plan_for(
-        spec.policy.spec,
-        steps,
-        status.phase,
-        status.current_step,
-        spec.stable_revision,
-        spec.candidate_revision,
-        candidate_ready,
-        park_candidate=park,
-    )
-
-
-def _with_traffic(
-    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], inp: Inputs
-) -> tuple[RolloutStatus, TrafficPlan]:
-    plan = _plan(rollout, status, steps, inp.candidate.ready is True, inp.now)
-    applied = plan_applied(plan, inp.traffic)
-    percents = plan.percents()
-    updates: dict[str, Any] = {
-        "traffic": list(plan.entries),
-        "traffic_applied": applied,
-        "canary_weight": percents.get(rollout.spec.candidate_revision, 0),
-        "stable_weight": percents.get(rollout.spec.stable_revision, 0)
-        if rollout.spec.stable_revision != rollout.spec.candidate_revision
-        else 0,
-    }
-    step = steps[min(status.current_step, len(steps) - 1)]
-    if (
-        applied
-        and status.phase in (Phase.PROGRESSING, Phase.PAUSED)
-        and not step.is_gate
-        and status.step_started_at is None
-    ):
-        updates["step_started_at"] = _served_since(rollout, status, inp)
-    return status.model_copy(update=updates), plan
-
-
-def _served_since(rollout: Rollout, status: RolloutStatus, inp: Inputs) -> datetime:
-    """When the current step's traffic began to be served: when the split was first seen served, if that
-    can only be this step's traffic — the recorded status was already waiting for Knative on this very step
-    (so the split was seen after the step's traffic was decided and written) — else `now`. A controller
-    that falls behind then does not stretch each bake by the time it took to notice the split."""
-    since = inp.traffic.since if inp.traffic is not None else None
-    before = rollout.status
-    if (
-        since is None
-        or since > inp.now
-        or before.traffic_applied
-        or before.step_started_at is not None
-        or before.current_step != status.current_step
-        or before.phase not in (Phase.PROGRESSING, Phase.PAUSED)
-    ):
-        return inp.now
-    return since
-
-
 def decide(inp: Inputs) -> Decision:
     """One step of the state machine: record the inputs, pick the event the table accepts, acknowledge the
     manual request, make the transition, then derive traffic, conditions and the message."""
@@ -315,10 +244,10 @@ def decide(inp: Inputs) -> Decision:
     if status.started_at is None:
         status = status.model_copy(update={"started_at": now, "step_count": len(steps)})
     status, actions, log = _record_inputs(status, inp)
-    status, _ = _with_traffic(rollout, status, steps, inp)
+    status, _ = with_traffic(rollout, status, steps, inp)
     check = _step_check(rollout, status, steps, now)
     chosen = _choose(_events(inp, status, steps, check or StepCheck(False, "")), status.phase)
-    status = _acknowledge_request(rollout, status, steps, chosen, actions)
+    status = _acknowledge_request(rollout, status, steps, chosen, actions, now)
     if chosen is not None:
         status = _transition(chosen, status, steps, inp, check, actions, log)
     status, plan = _conclude(status, steps, inp, log)
@@ -387,16 +316,19 @@ def _acknowledge_request(
     steps: list[EngineStep],
     chosen: tuple[Event, Row] | None,
     actions: list[Action],
+    now: datetime,
 ) -> RolloutStatus:
     """Mark the pending manual request handled when it is acted on, or when it cannot apply in this phase
-    (then a RequestIgnored Event says so); a request that may apply later stays pending."""
+    (then a RequestIgnored Event says so), and keep it in status.requests; a request that may apply later
+    stays pending."""
     req = pending_request(rollout)
     if req is None:
         return status
     req_event = _request_event(req, status, steps)
     if chosen is not None and chosen[0] == req_event:
-        return status.model_copy(update={"handled_request": req.id})
-    if lookup(status.phase, req_event) is None:
+        outcome = "Applied"
+    elif lookup(status.phase, req_event) is None:
+        outcome = "Ignored"
         actions.append(
             RecordEvent(
                 "Warning",
@@ -405,8 +337,19 @@ def _acknowledge_request(
                 f"to a rollout in phase {status.phase.value}",
             )
         )
-        return status.model_copy(update={"handled_request": req.id})
-    return status
+    else:
+        return status
+    handled = HandledRequest(
+        action=req.action,
+        id=req.id,
+        requested_at=req.requested_at,
+        requested_by=req.requested_by,
+        reason=req.reason,
+        outcome=outcome,
+        handled_at=now,
+    )
+    history = [*status.requests, handled][-REQUEST_HISTORY:]
+    return status.model_copy(update={"handled_request": req.id, "requests": history})
 
 
 def _transition(
@@ -440,7 +383,7 @@ def _transition(
     if check is not None and event in _DECISIVE:
         updates.update({"without_data": list(check.without_data), "inconclusive": list(check.inconclusive)})
     status = status.model_copy(update=updates)
-    status, _ = _with_traffic(rollout, status, steps, inp)
+    status, _ = with_traffic(rollout, status, steps, inp)
     if row.effect == Effect.RETRY:
         actions.append(RetryRollout(rollout.spec.attempt + 1))
     detail = transition_detail(event, row, prior, status, steps, inp, check)
@@ -461,7 +404,7 @@ def _conclude(
     conditions and the message (why it ended leads it, also when a finished rollout is decided again)."""
     rollout, now = inp.rollout, inp.now
     policy = rollout.spec.policy.spec
-    status, plan = _with_traffic(rollout, status, steps, inp)
+    status, plan = with_traffic(rollout, status, steps, inp)
     until = kept_until(rollout, status)
     parked = until is not None and now < until and rollout.spec.candidate_revision in plan.tags().values()
     status = status.model_copy(update={"candidate_kept_until": until if parked else None})

@@ -55,6 +55,12 @@ async def test_kubectl_knrollout_lists_shows_and_promotes() -> None:
             code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "promote", "hello", "--wait")
             assert code == 0 and "done: phase" in out, (out, err)
             await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Succeeded", within=20)
+            # who asked is who the API server authenticated (the sandbox's token is its admin), not the OS user
+            done = cluster.rollout("hello-00002.1")
+            assert done is not None and done.status.requests[-1].requested_by == "sandbox-admin"
+            code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "status", "hello")
+            request_row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["promote"])
+            assert request_row[:3] == ["promote", "sandbox-admin", "Applied"], out
             code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "controller")
             assert code == 2 and "invalid choice: 'controller'" in err
 
@@ -71,3 +77,23 @@ def test_the_table_shows_each_targets_newest_rollout() -> None:
     rows = rollout_rows(shown, datetime.now(UTC), namespaces=False)
     assert rows[0] == ["TARGET", "ROLLOUT", "PHASE", "STEP", "STABLE/CANARY", "VERDICTS", "AGE"]
     assert rows[1][:3] == ["hello", "hello-00003.1", "Pending"]
+
+
+async def test_the_requester_is_the_identity_the_api_server_authenticated(tmp_path: Path) -> None:
+    import yaml
+
+    from rollout.cli.kubeaccess import api_client, requester
+    from rollout_lab.sandbox.apiserver import SandboxApiServer
+    from rollout_lab.sandbox.apiserver.rbac import UserInfo
+
+    async with SandboxApiServer(
+        token="admin", users={"alice-token": UserInfo("alice", groups=("devs",))}
+    ) as srv:
+        admin = srv.write_kubeconfig(tmp_path / "admin")
+        async with api_client(str(admin), None) as api:
+            assert await requester(api) == "sandbox-admin"
+        config = yaml.safe_load(admin.read_text())
+        config["users"][0]["user"]["token"] = "alice-token"
+        (tmp_path / "alice").write_text(yaml.safe_dump(config))
+        async with api_client(str(tmp_path / "alice"), None) as api:
+            assert await requester(api) == "alice"

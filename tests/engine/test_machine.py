@@ -275,6 +275,29 @@ def test_inapplicable_request_is_acknowledged_with_a_warning() -> None:
     assert any(isinstance(a, RecordEvent) and a.reason == "RequestIgnored" for a in d.actions)
 
 
+def test_every_handled_request_is_kept_with_who_and_what_came_of_it() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    w.request(RequestAction.RESUME, by="bob")  # not paused: ignored
+    w.tick()
+    w.request(RequestAction.PAUSE, by="alice")
+    w.tick()
+    w.request(RequestAction.RESUME, by="alice")
+    w.tick()
+    seen = [(r.id, r.action, r.requested_by, r.outcome) for r in w.status.requests]
+    assert seen == [
+        ("r1", RequestAction.RESUME, "bob", "Ignored"),
+        ("r2", RequestAction.PAUSE, "alice", "Applied"),
+        ("r3", RequestAction.RESUME, "alice", "Applied"),
+    ]
+    assert all(r.handled_at is not None for r in w.status.requests)
+    for _ in range(25):  # the history is bounded: the newest are kept
+        w.request(RequestAction.PROMOTE if _ == 24 else RequestAction.RESUME)
+        w.tick()
+    assert len(w.status.requests) == 20 and w.status.requests[-1].action == RequestAction.PROMOTE
+
+
 def test_retry_of_a_rolled_back_rollout_asks_for_a_new_attempt() -> None:
     w = World(make_rollout(LADDER))
     w.tick()

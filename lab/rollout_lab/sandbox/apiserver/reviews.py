@@ -1,4 +1,4 @@
-"""TokenReview, SubjectAccessReview and SelfSubjectAccessReview: the create-only kinds through which a
+"""TokenReview, SubjectAccessReview, SelfSubjectAccessReview and SelfSubjectReview: the create-only kinds through which a
 component asks the API server who a bearer token belongs to and what that identity may do. Nothing is
 stored; the answer is the object sent back with its `status` filled in (201 Created), as a cluster does.
 
@@ -27,7 +27,9 @@ SELF_SUBJECT_ACCESS_REVIEWS = ResourceType("authorization.k8s.io", "v1", "selfsu
                                            "SelfSubjectAccessReview", namespaced=False,
                                            has_status=False)  # fmt: skip
 USER = web.RequestKey("user", UserInfo)  # who sent a request, set by the server's authentication
-REVIEW_KINDS = (TOKEN_REVIEWS, SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)
+SELF_SUBJECT_REVIEWS = ResourceType("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
+                                    namespaced=False, has_status=False)  # fmt: skip
+REVIEW_KINDS = (TOKEN_REVIEWS, SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS)
 
 
 def specs() -> list[ResourceSpec]:
@@ -63,6 +65,13 @@ class Reviews:
         self.authorizer = authorizer
 
     def answer(self, rt: ResourceType, body: Obj, requester: UserInfo) -> Obj:
+        if rt is SELF_SUBJECT_REVIEWS:  # who am I: no spec, the caller's own identity
+            return {
+                "kind": rt.kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"creationTimestamp": None},
+                "status": {"userInfo": requester.as_status()},
+            }
         spec = body.get("spec")
         if not isinstance(spec, dict):
             raise invalid(rt, "", [required("spec")])
