@@ -8,7 +8,7 @@ from typing import Any
 
 from rollout.api.durations import format_duration
 from rollout.api.rollout import MetricResult, PausedFor, Rollout
-from rollout.engine.messages import in_unit, unit_of
+from rollout.engine.units import in_unit, unit_of
 
 
 def metric_unit(rollout: Rollout, name: str) -> str:

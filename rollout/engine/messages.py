@@ -7,13 +7,14 @@ from datetime import datetime
 
 from rollout.api.common import ConditionStatus, format_time
 from rollout.api.durations import format_duration
-from rollout.api.policy import BuiltinMetric, RolloutPolicySpec, WebhookType
+from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import TERMINAL_PHASES, MetricResult, PausedFor, Phase, RolloutStatus
 from rollout.engine.conditions import set_condition
 from rollout.engine.inputs import Inputs
 from rollout.engine.stepcheck import StepCheck
 from rollout.engine.steps import EngineStep
 from rollout.engine.transitions import Event, Row
+from rollout.engine.units import in_unit, unit_of
 from rollout.engine.webhooks import key_kind
 
 HOLD_HINT = "`rollout promote` promotes it, `rollout abort` rolls it back"
@@ -24,25 +25,6 @@ PAUSED_FOR = {
     PausedFor.DEADLINE: "paused past its deadline; `rollout resume` continues, `rollout abort` rolls it back",
     PausedFor.INCONCLUSIVE: f"held on inconclusive evidence; {HOLD_HINT}",
 }
-
-
-def unit_of(policy: RolloutPolicySpec, name: str) -> str:
-    """The unit people read a metric in, from its builtin: error rates in %, latencies in ms."""
-    for m in policy.analysis.metrics:
-        if m.name == name and m.builtin is not None:
-            return "%" if m.builtin == BuiltinMetric.ERROR_RATE else "ms"
-    return "%" if "error" in name else ""
-
-
-def in_unit(value: float | None, unit: str = "") -> str:
-    """A metric's value in its unit (latencies are measured in seconds)."""
-    if value is None:
-        return "-"
-    if unit == "%":
-        return f"{value:.2%}"
-    if unit == "ms":
-        return f"{value * 1000:.0f}ms" if value >= 0.01 else f"{value * 1000:.2g}ms"
-    return f"{value:.4g}"
 
 
 def metric_summary(r: MetricResult, unit: str = "") -> str:

@@ -89,3 +89,13 @@ def test_errors_are_not_failed_checks_but_have_their_own_limit() -> None:
     mixed = run(RULE, [(None, None, "x"), (0.5, 100, None), (None, None, "x"), (0.5, 100, None)])
     assert mixed[-1].ledger.consecutive_errors == 0
     assert mixed[-1].ledger.consecutive_failures == 2  # errors neither pass nor reset failures
+
+
+def test_the_account_writes_values_in_the_metrics_unit() -> None:
+    from rollout.engine.judges.threshold import ThresholdRule, classify
+
+    errors = ThresholdRule(metric="error-rate", max=0.05, unit="%")
+    assert classify(errors, 0.409091, 100)[1] == "40.91% is above max 5.00%"
+    latency = ThresholdRule(metric="latency", max=0.5, unit="ms")
+    assert classify(latency, 0.139, 100)[1] == "139ms is within bounds"
+    assert classify(ThresholdRule(metric="custom", min=3.0), 2.5, None)[1] == "2.5 is below min 3"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rollout.api.durations import format_duration
 from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import MetricResult, Rollout
-from rollout.engine.messages import in_unit, unit_of
+from rollout.engine.units import in_unit, unit_of
 
 
 def metric_text(result: MetricResult, policy: RolloutPolicySpec) -> str:

@@ -31,6 +31,7 @@ from rollout.engine.observations import (
     RequestCounts,
     Scalar,
 )
+from rollout.engine.units import metric_unit
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def rules_for(analysis: Analysis, metric: Metric, error_gate: float | None = Non
             limits=limits,
             no_data=no_data,
             min_requests=min_requests if metric.builtin is not None else 0,
+            unit=metric_unit(metric),
         )
     comparison = None
     ratio = None

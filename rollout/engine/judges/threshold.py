@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from rollout.api.policy import NoDataPolicy
+from rollout.engine.units import in_unit
 
 CONSECUTIVE_ERROR_LIMIT = 4  # measurement errors in a row before the metric reports Error (Argo's default)
 
@@ -120,6 +121,7 @@ class ThresholdRule:
     limits: Limits = field(default_factory=Limits)
     no_data: NoDataPolicy = NoDataPolicy.WAIT
     min_requests: int = 0
+    unit: str = ""  # how its account writes values (rollout.engine.units): "%", "ms" or plain
 
 
 @dataclass(frozen=True)
@@ -142,11 +144,12 @@ def classify(rule: ThresholdRule, value: float | None, sample: int | None) -> tu
         return no_data_check(rule.no_data), "value is NaN (no requests behind it)"
     if sample is not None and sample < rule.min_requests:
         return no_data_check(rule.no_data), f"{sample} requests, fewer than minRequests {rule.min_requests}"
+    shown = in_unit(value, rule.unit)
     if rule.min is not None and value < rule.min:
-        return Check.FAILED, f"{value:.6g} is below min {rule.min:g}"
+        return Check.FAILED, f"{shown} is below min {in_unit(rule.min, rule.unit)}"
     if rule.max is not None and value > rule.max:
-        return Check.FAILED, f"{value:.6g} is above max {rule.max:g}"
-    return Check.PASSED, f"{value:.6g} is within bounds"
+        return Check.FAILED, f"{shown} is above max {in_unit(rule.max, rule.unit)}"
+    return Check.PASSED, f"{shown} is within bounds"
 
 
 def judge(
