@@ -23,6 +23,7 @@ class Phase(StrEnum):
     FAILED = "Failed"  # deadline, unready candidate, failed pre-rollout webhook
     ABORTED = "Aborted"  # a person aborted; stable at 100%
     SUPERSEDED = "Superseded"  # a newer revision arrived; a new Rollout took over
+    UNDONE = "Undone"  # promoted, then a person put traffic back on the previous stable (status.undoneTo)
 
     @property
     def terminal(self) -> bool:
@@ -30,7 +31,7 @@ class Phase(StrEnum):
 
 
 TERMINAL_PHASES = frozenset(
-    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED, Phase.SUPERSEDED}
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED, Phase.SUPERSEDED, Phase.UNDONE}
 )
 
 
@@ -57,6 +58,7 @@ class RequestAction(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     RETRY = "retry"  # on a finished rollout: start a new attempt for the same candidate
+    UNDO = "undo"  # on a promoted rollout: traffic back on the previous stable (or `revision`) at once
 
 
 class ManualRequest(ApiModel):
@@ -67,6 +69,11 @@ class ManualRequest(ApiModel):
     requested_at: Time
     requested_by: str = Field(default="", max_length=253, description="Who asked (user name, tool).")
     reason: str = Field(default="", max_length=1024)
+    revision: str | None = Field(
+        default=None,
+        max_length=253,
+        description="undo only: the Ready revision to serve instead of the rollout's previous stable.",
+    )
 
 
 REQUEST_HISTORY = 20  # handled manual requests kept in status.requests
@@ -195,6 +202,10 @@ class RolloutStatus(ApiModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     handled_request: str | None = Field(default=None, description="Id of the last manual request acted on.")
+    undone_to: str | None = Field(
+        default=None,
+        description="Undone: the revision that serves 100% since the undo, until a new revision is rolled out.",
+    )
     requests: list[HandledRequest] = Field(
         default_factory=list,
         description=f"The manual requests handled, oldest first (the last {REQUEST_HISTORY}).",

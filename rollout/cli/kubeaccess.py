@@ -180,7 +180,7 @@ def pick(rollouts: list[Rollout], action: RequestAction | None) -> Rollout | Non
     running = active(rollouts)
     if running is not None:
         return running
-    if action in (None, RequestAction.RETRY):
+    if action in (None, RequestAction.RETRY, RequestAction.UNDO):
         return latest(rollouts)
     return None
 
@@ -232,8 +232,34 @@ async def requester(api: kclient.ApiClient) -> str:
     return str(name) if name else f"{local_user()} (unverified)"
 
 
+async def revision_problem(api: kclient.ApiClient, target: Target, name: str) -> str | None:
+    """Why revision `name` cannot take the target's traffic (missing, of another Service, not Ready), or
+    None when it can."""
+    try:
+        rev = await kclient.CustomObjectsApi(api).get_namespaced_custom_object(
+            "serving.knative.dev", "v1", target.namespace, "revisions", name
+        )
+    except ApiException as exc:
+        return "no such revision" if exc.status == 404 else _explain(exc)
+    except OSError as exc:
+        return f"cannot reach the API server: {exc}"
+    labels = (rev.get("metadata") or {}).get("labels") or {}
+    owner = labels.get("serving.knative.dev/service") or labels.get("serving.knative.dev/configuration")
+    if owner != target.name:
+        return f"it belongs to {owner or 'no Service'}, not {target.name}"
+    conditions = (rev.get("status") or {}).get("conditions") or []
+    if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+        return "it is not Ready"
+    return None
+
+
 async def send_request(
-    api: kclient.ApiClient, rollout: Rollout, action: RequestAction, reason: str, who: str
+    api: kclient.ApiClient,
+    rollout: Rollout,
+    action: RequestAction,
+    reason: str,
+    who: str,
+    revision: str | None = None,
 ) -> str:
     """Record the request on the Rollout (a merge patch of spec.request, guarded by resourceVersion);
     returns its id. The controller acts on each id once and acknowledges it in status.handledRequest."""
@@ -247,6 +273,7 @@ async def send_request(
                 "requestedAt": format_time(datetime.now(UTC)),
                 "requestedBy": who,
                 "reason": reason,
+                **({"revision": revision} if revision else {}),
             }
         },
     }

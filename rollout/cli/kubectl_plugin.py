@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from rollout.cli.main import main as rollout_main
 
 PROG = "kubectl knrollout"
-COMMANDS = ("list", "status", "promote", "abort", "pause", "resume", "retry", "lint")
+COMMANDS = ("list", "status", "promote", "abort", "pause", "resume", "retry", "undo", "lint")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

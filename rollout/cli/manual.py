@@ -1,4 +1,4 @@
-"""`rollout status` and the manual actions `rollout promote|abort|pause|resume|retry SERVICE`.
+"""`rollout status` and the manual actions `rollout promote|abort|pause|resume|retry|undo SERVICE`.
 
 An action is recorded on the target's Rollout (`spec.request`, with an id, who and why); the controller acts
 on it at its next reconcile and acknowledges it in `status.handledRequest`. With --wait the command waits for
@@ -27,6 +27,7 @@ from rollout.cli.kubeaccess import (
     read_rollout,
     recent_events,
     requester,
+    revision_problem,
     send_request,
     target_rollouts,
     why_no_rollout,
@@ -43,6 +44,11 @@ ACTIONS: dict[str, tuple[RequestAction, str]] = {
     "pause": (RequestAction.PAUSE, "hold the current weight (analysis keeps running)"),
     "resume": (RequestAction.RESUME, "continue a paused rollout, or open a manual gate"),
     "retry": (RequestAction.RETRY, "start a new attempt of a rolled-back, failed or aborted rollout"),
+    "undo": (
+        RequestAction.UNDO,
+        "after a promotion, put all traffic back on the previous stable (or --to-revision) at once; it holds "
+        "until a new revision is rolled out",
+    ),
 }
 
 
@@ -70,7 +76,11 @@ def register(subparsers: Any) -> None:
         parser.add_argument("--reason", default="", help="why (recorded on the Rollout and in its Events)")
         parser.add_argument("--wait", action="store_true", help="wait until the controller has acted on it")
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait")
-        parser.set_defaults(func=run_action, action_name=name)
+        if name == "undo":
+            parser.add_argument(
+                "--to-revision", metavar="REVISION", help="a Ready revision of the Service to serve instead"
+            )
+        parser.set_defaults(func=run_action, action_name=name, to_revision=None)
 
 
 async def _target(args: argparse.Namespace) -> Target:
@@ -141,7 +151,12 @@ async def _action(args: argparse.Namespace) -> int:
                 f"{args.action_name} does not apply to Rollout {target.namespace}/{chosen.metadata.name}, "
                 f"which is {status.phase.value} ({status.reason or 'no reason yet'}); nothing was sent"
             )
-        request_id = await send_request(api, chosen, action, args.reason, await requester(api))
+        if args.to_revision:
+            problem = await revision_problem(api, target, args.to_revision)
+            if problem is not None:
+                raise CliError(f"--to-revision {args.to_revision}: {problem}; nothing was sent")
+        who = await requester(api)
+        request_id = await send_request(api, chosen, action, args.reason, who, revision=args.to_revision)
         name = chosen.metadata.name
         print(f"{args.action_name} requested on Rollout {target.namespace}/{name} (request {request_id})")
         if not args.wait:

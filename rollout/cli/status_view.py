@@ -21,6 +21,7 @@ _ENDED = {
     "Failed": "Failed",
     "Aborted": "Aborted",
     "Superseded": "Superseded",
+    "Undone": "Undone",
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from rollout.api.load import FieldProblem, parse_policy
 from rollout.api.policy import RolloutPolicySpec, WebhookType
-from rollout.api.rollout import Rollout
+from rollout.api.rollout import Phase, Rollout
 from rollout.controller.grants import Grants, grant_problems
 from rollout.controller.layout import ROLLOUT_TAGS, Adopt, Layout, Managed, Unmanageable, Waiting, classify
 from rollout.controller.rollouts import (
@@ -282,7 +282,10 @@ def assess(state: TargetState) -> Assessment:
         )
         return Assessment(notices=notices, layout=layout, create=body, expired=expired)
     idle = idle_plan(stable, state.rollouts)
-    if last is not None and not settled(last) and TrafficPlan(tuple(last.status.traffic)) == idle:
+    undone = last is not None and last.status.phase == Phase.UNDONE
+    if last is not None and not settled(last) and (undone or TrafficPlan(tuple(last.status.traffic)) == idle):
+        # (An undo's plan is authoritative until served, though spec.traffic still names the promoted revision
+        # as stable: the traffic write may not have happened yet.)
         # The latest rollout finished but Knative does not serve its final plan yet (or its postRollout
         # webhooks are due): decide it again — which holds that plan, like `idle` would, and records in its
         # status when it is served — until it is settled; then the target is left alone.

@@ -52,6 +52,7 @@ _REQUEST_EVENTS: dict[RequestAction, Event] = {
     RequestAction.PROMOTE: Event.PROMOTE_REQUESTED,
     RequestAction.PAUSE: Event.PAUSE_REQUESTED,
     RequestAction.RETRY: Event.RETRY_REQUESTED,
+    RequestAction.UNDO: Event.UNDO_REQUESTED,
 }
 
 
@@ -380,6 +381,9 @@ def _transition(
             inp.now,
             rollout.metadata.generation,
         )
+    if event == Event.UNDO_REQUESTED:  # the previous stable, or the Ready revision the person named
+        req = pending_request(rollout)
+        updates["undone_to"] = (req.revision if req is not None else None) or rollout.spec.stable_revision
     if check is not None and event in _DECISIVE:
         updates.update({"without_data": list(check.without_data), "inconclusive": list(check.inconclusive)})
     status = status.model_copy(update=updates)
@@ -387,7 +391,7 @@ def _transition(
     if row.effect == Effect.RETRY:
         actions.append(RetryRollout(rollout.spec.attempt + 1))
     detail = transition_detail(event, row, prior, status, steps, inp, check)
-    if row.to in TERMINAL_PHASES and prior.phase not in TERMINAL_PHASES:
+    if row.to in TERMINAL_PHASES and row.to != prior.phase:  # it ends now (or, undone, ends again)
         status = status.model_copy(update={"outcome": detail})
     message = f"{prior.phase.value} -> {status.phase.value}: {detail}{event_detail(event, inp)}"
     actions.append(RecordEvent("Warning" if row.warning else "Normal", row.reason, message))

@@ -182,6 +182,11 @@ def transition_detail(
     if req is not None and event.name.endswith("REQUESTED"):
         who = req.requested_by or "someone"
         said = f" ({req.reason})" if req.reason else ""
+        if event == Event.UNDO_REQUESTED:
+            return (
+                f"undo requested by {who}{said}: {status.undone_to} serves 100% again instead of "
+                f"{spec.candidate_revision}, until a new revision is rolled out"
+            )
         return f"{req.action.value} requested by {who}{said} at {_step_at(prior, steps)}"
     return row.reason
 

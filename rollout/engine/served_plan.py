@@ -9,7 +9,7 @@ from typing import Any
 
 from rollout.api.rollout import Phase, Rollout, RolloutStatus
 from rollout.engine.inputs import Inputs
-from rollout.engine.plans import TrafficPlan, plan_applied, plan_for
+from rollout.engine.plans import TrafficPlan, pinned, plan_applied, plan_for
 from rollout.engine.steps import EngineStep
 from rollout.engine.transitions import OPTED_OUT_REASON
 
@@ -29,6 +29,8 @@ def planned(
     rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], candidate_ready: bool, now: datetime
 ) -> TrafficPlan:
     spec = rollout.spec
+    if status.phase == Phase.UNDONE:  # the undo holds until a new revision's rollout takes over
+        return pinned(status.undone_to or spec.stable_revision)
     until = kept_until(rollout, status)
     park = status.reason != OPTED_OUT_REASON and (until is None or now < until)
     return plan_for(

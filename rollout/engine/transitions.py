@@ -36,6 +36,7 @@ class Event(StrEnum):
     GATE_OPENED_AT_GATE = "GateOpenedAtGate"  # ... the next step is another gate
     GATE_OPENED_LAST = "GateOpenedLast"  # ... it was the last step
     RETRY_REQUESTED = "RetryRequested"
+    UNDO_REQUESTED = "UndoRequested"  # a person asked to undo a promotion
     CANDIDATE_READY = "CandidateReady"  # Ready, pre-rollout hooks passed; the first step is a weight
     CANDIDATE_READY_AT_GATE = "CandidateReadyAtGate"  # ... the first step is a gate
     INCONCLUSIVE_ROLLBACK = (
@@ -105,6 +106,7 @@ def _rows() -> dict[tuple[Phase, Event], Row]:
     add((Z,), Event.GATE_OPENED_LAST, Row(M, "GateOpened"))
     for terminal in (Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED):
         add((terminal,), Event.RETRY_REQUESTED, Row(terminal, "RetryRequested", False, Effect.RETRY))
+    add((Phase.SUCCEEDED,), Event.UNDO_REQUESTED, Row(Phase.UNDONE, "Undone", True, FINISH))
     add((P,), Event.CANDIDATE_READY, Row(G, "CandidateReady", False, Effect.START))
     add((P,), Event.CANDIDATE_READY_AT_GATE, Row(Z, "ManualGate", False, Effect.START, PausedFor.GATE))
     add((G,), Event.INCONCLUSIVE_ROLLBACK, Row(Phase.ROLLED_BACK, "InconclusiveRollback", True, FINISH))

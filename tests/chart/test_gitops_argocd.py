@@ -115,6 +115,7 @@ EXPECTED: dict[Phase, str] = {
     Phase.ROLLED_BACK: "Degraded",
     Phase.FAILED: "Degraded",
     Phase.ABORTED: "Degraded",
+    Phase.UNDONE: "Degraded",  # git still names the undone revision: a person should look
 }
 
 

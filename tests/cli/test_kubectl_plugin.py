@@ -63,6 +63,25 @@ async def test_kubectl_knrollout_lists_shows_and_promotes() -> None:
             assert request_row[:3] == ["promote", "sandbox-admin", "Applied"], out
             code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "controller")
             assert code == 2 and "invalid choice: 'controller'" in err
+            # undo the promotion: the previous stable serves 100% again, and holds until a new revision
+            code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "undo", "hello", "--wait")
+            assert code == 0 and "done: phase Undone" in out, (out, err)
+
+            def stable_alone() -> bool:
+                live = [
+                    (e.get("revisionName"), e.get("tag"), e["percent"])
+                    for e in cluster.spec_traffic("hello")
+                    if e.get("percent")
+                ]
+                return live == [("hello-00001", "stable", 100)]
+
+            await eventually(stable_alone, within=10)
+            code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "status", "hello")
+            assert out.startswith("Undone: undo requested by sandbox-admin: hello-00001 serves 100%"), out
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v3")
+            await eventually(lambda: cluster.rollout("hello-00003.1") is not None, within=20)
+            fresh = cluster.rollout("hello-00003.1")
+            assert fresh is not None and fresh.spec.stable_revision == "hello-00001"
 
 
 def test_the_table_shows_each_targets_newest_rollout() -> None:

@@ -4,7 +4,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from rollout.api.rollout import MetricResult, PausedFor, Phase, RequestAction, RolloutStatus, Verdict
+from rollout.api.rollout import (
+    ManualRequest,
+    MetricResult,
+    PausedFor,
+    Phase,
+    RequestAction,
+    RolloutStatus,
+    Verdict,
+)
 from rollout.engine.inputs import AnalysisUpdate, RecordEvent, RetryRollout, WebhookResult
 from rollout.engine.machine import analysis_due
 from rollout.engine.observations import ObservedTraffic
@@ -296,6 +304,49 @@ def test_every_handled_request_is_kept_with_who_and_what_came_of_it() -> None:
         w.request(RequestAction.PROMOTE if _ == 24 else RequestAction.RESUME)
         w.tick()
     assert len(w.status.requests) == 20 and w.status.requests[-1].action == RequestAction.PROMOTE
+
+
+def _promoted() -> World:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.tick()
+    drive_step(w)
+    drive_step(w)
+    w.tick()
+    w.tick()
+    assert w.status.phase == Phase.SUCCEEDED
+    return w
+
+
+def test_undo_puts_the_previous_stable_back_at_once_and_holds() -> None:
+    w = _promoted()
+    w.request(RequestAction.UNDO, by="carol")
+    d = w.tick()
+    assert (w.status.phase, w.status.reason, d.event) == (Phase.UNDONE, "Undone", Event.UNDO_REQUESTED)
+    assert d.plan.percents() == {"hello-00001": 100} and d.plan.tags() == {"stable": "hello-00001"}
+    assert w.status.undone_to == "hello-00001" and w.status.requests[-1].outcome == "Applied"
+    assert w.status.outcome.startswith("undo requested by carol: hello-00001 serves 100% again instead of")
+    event = next(a for a in d.actions if isinstance(a, RecordEvent))
+    assert event.type == "Warning" and event.reason == "Undone"
+    for _ in range(3):  # it holds: later decisions keep the undo's plan
+        d = w.tick(60)
+        assert d.plan.percents() == {"hello-00001": 100} and w.status.phase == Phase.UNDONE
+    w.request(RequestAction.UNDO)  # an undone rollout cannot be undone again
+    w.tick()
+    assert w.status.requests[-1].outcome == "Ignored"
+
+
+def test_undo_applies_to_a_promotion_only_and_may_name_a_revision() -> None:
+    w = World(make_rollout(LADDER))
+    w.tick()
+    w.request(RequestAction.UNDO)
+    w.tick()
+    assert w.status.phase == Phase.PROGRESSING and w.status.requests[-1].outcome == "Ignored"
+    w = _promoted()
+    req = ManualRequest(action=RequestAction.UNDO, id="named", requested_at=w.now, revision="hello-00000")
+    w.rollout = w.rollout.model_copy(update={"spec": w.rollout.spec.model_copy(update={"request": req})})
+    d = w.tick()
+    assert w.status.undone_to == "hello-00000" and d.plan.percents() == {"hello-00000": 100}
 
 
 def test_retry_of_a_rolled_back_rollout_asks_for_a_new_attempt() -> None:

@@ -42,8 +42,12 @@ def test_no_dead_ends_every_active_phase_can_finish() -> None:
 
 
 def test_terminal_phases_are_final() -> None:
+    """A finished rollout stays finished: a retry starts a new attempt, and only a promotion can be undone
+    (into another terminal phase)."""
     for (phase, event), row in TABLE.items():
-        if phase in TERMINAL_PHASES:
+        if phase in TERMINAL_PHASES and event == Event.UNDO_REQUESTED:
+            assert (phase, row.to) == (Phase.SUCCEEDED, Phase.UNDONE)
+        elif phase in TERMINAL_PHASES:
             assert row.to == phase, f"{phase} --{event}--> {row.to}"
             assert row.effect == Effect.RETRY
 
