@@ -5,9 +5,11 @@ rather than the controller's fenced client."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,47 +86,65 @@ def _explain(exc: ApiException) -> str:
     return f"the API server answered {exc.status} {exc.reason}: {body[:300]}"
 
 
-async def target_rollouts(api: kclient.ApiClient, target: Target) -> list[Rollout]:
-    """The target's Rollouts, oldest first (unreadable objects are skipped, never fatal)."""
+async def _list_rollouts(
+    api: kclient.ApiClient, namespace: str | None, selector: str = ""
+) -> list[dict[str, Any]]:
+    """The stored Rollouts of `namespace` (None: of every namespace) matching `selector`, or a CliError."""
     objects = kclient.CustomObjectsApi(api)
-    selector = f"{TARGET_LABEL}={target.name}"
+    query: dict[str, Any] = {"label_selector": selector} if selector else {}
     try:
-        listed: dict[str, Any] = await objects.list_namespaced_custom_object(
-            GROUP, VERSION, target.namespace, "rollouts", label_selector=selector
-        )
+        if namespace:
+            listed: dict[str, Any] = await objects.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "rollouts", **query
+            )
+        else:
+            listed = await objects.list_cluster_custom_object(GROUP, VERSION, "rollouts", **query)
     except ApiException as exc:
-        raise CliError(f"cannot list Rollouts in {target.namespace}: {_explain(exc)}") from None
+        where = f"in {namespace}" if namespace else "in any namespace"
+        raise CliError(f"cannot list Rollouts {where}: {_explain(exc)}") from None
     except OSError as exc:
         raise CliError(f"cannot reach the API server: {exc}") from None
-    out: list[Rollout] = []
-    for item in listed.get("items", []):
-        labels = item.get("metadata", {}).get("labels", {})
-        if labels.get(TARGET_KIND_LABEL, "Service") != target.kind:
-            continue
-        rollout, _ = parse_rollout(item)
-        if rollout is not None:
-            out.append(rollout)
-    return sorted(out, key=order_key)
+    items: list[dict[str, Any]] = listed.get("items", [])
+    return items
+
+
+def _parsed(items: list[dict[str, Any]]) -> list[Rollout]:
+    """The objects that parse (unreadable ones are skipped, never fatal)."""
+    return [r for r in (parse_rollout(item)[0] for item in items) if r is not None]
+
+
+async def target_rollouts(api: kclient.ApiClient, target: Target) -> list[Rollout]:
+    """The target's Rollouts, oldest first (unreadable objects are skipped, never fatal)."""
+    items = await _list_rollouts(api, target.namespace, f"{TARGET_LABEL}={target.name}")
+    kind = [
+        i
+        for i in items
+        if i.get("metadata", {}).get("labels", {}).get(TARGET_KIND_LABEL, "Service") == target.kind
+    ]
+    return sorted(_parsed(kind), key=order_key)
 
 
 async def all_rollouts(api: kclient.ApiClient, namespace: str | None) -> list[Rollout]:
     """Every Rollout of `namespace` (None: of every namespace), oldest first per target."""
-    objects = kclient.CustomObjectsApi(api)
-    where = f"in {namespace}" if namespace else "in any namespace"
-    try:
-        if namespace:
-            listed: dict[str, Any] = await objects.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, "rollouts"
-            )
-        else:
-            listed = await objects.list_cluster_custom_object(GROUP, VERSION, "rollouts")
-    except ApiException as exc:
-        raise CliError(f"cannot list Rollouts {where}: {_explain(exc)}") from None
-    except OSError as exc:
-        raise CliError(f"cannot reach the API server: {exc}") from None
-    parsed = (parse_rollout(item)[0] for item in listed.get("items", []))
-    found = [r for r in parsed if r is not None]
+    found = _parsed(await _list_rollouts(api, namespace))
     return sorted(found, key=lambda r: (r.metadata.namespace or "", r.spec.target.name, order_key(r)))
+
+
+def run_command(coro: Any, kubeconfig: str | None) -> int:
+    """Run a command's coroutine: a kubeconfig that is not there, or any CliError, is one line on stderr
+    and exit 1."""
+    try:
+        check_kubeconfig(kubeconfig)
+    except CliError as exc:
+        coro.close()
+        print(f"rollout: {exc}", file=sys.stderr)
+        return 1
+    try:
+        result: int = asyncio.run(coro)
+    except CliError as exc:
+        print(f"rollout: {exc}", file=sys.stderr)
+        return 1
+    return result
 
 
 async def why_no_rollout(api: kclient.ApiClient, target: Target, what: str) -> str:

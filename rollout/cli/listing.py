@@ -5,15 +5,13 @@ adds the finished ones before it. Also `kubectl knrollout list` (rollout.cli.kub
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from rollout.api.rollout import Rollout
-from rollout.cli.kubeaccess import CliError, all_rollouts, api_client, check_kubeconfig, current_namespace
+from rollout.cli.kubeaccess import all_rollouts, api_client, current_namespace, run_command
 from rollout.cli.status_view import age, table
 
 
@@ -70,12 +68,7 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        check_kubeconfig(args.kubeconfig)
-        return asyncio.run(_list(args))
-    except CliError as exc:
-        print(f"rollout: {exc}", file=sys.stderr)
-        return 1
+    return run_command(_list(args), args.kubeconfig)
 
 
 def register(subparsers: Any) -> None:

@@ -20,7 +20,6 @@ from rollout.cli.kubeaccess import (
     CliError,
     Target,
     api_client,
-    check_kubeconfig,
     current_namespace,
     latest_created,
     pick,
@@ -28,6 +27,7 @@ from rollout.cli.kubeaccess import (
     recent_events,
     requester,
     revision_problem,
+    run_command,
     send_request,
     target_rollouts,
     why_no_rollout,
@@ -172,24 +172,9 @@ async def _action(args: argparse.Namespace) -> int:
         raise CliError(f"the controller did not act on request {request_id} within {args.timeout:g}s")
 
 
-def _run(coro: Any, kubeconfig: str | None) -> int:
-    try:
-        check_kubeconfig(kubeconfig)
-    except CliError as exc:
-        coro.close()
-        print(f"rollout: {exc}", file=sys.stderr)
-        return 1
-    try:
-        result: int = asyncio.run(coro)
-    except CliError as exc:
-        print(f"rollout: {exc}", file=sys.stderr)
-        return 1
-    return result
-
-
 def run_status(args: argparse.Namespace) -> int:
-    return _run(_status(args), args.kubeconfig)
+    return run_command(_status(args), args.kubeconfig)
 
 
 def run_action(args: argparse.Namespace) -> int:
-    return _run(_action(args), args.kubeconfig)
+    return run_command(_action(args), args.kubeconfig)
