@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 
 from rollout import __version__
@@ -31,14 +31,19 @@ def commands() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in found}
 
 
-def build_parser(names: Iterable[str] | None = None, prog: str = "rollout") -> argparse.ArgumentParser:
-    """The parser with the named commands' modules registered (None: every installed command)."""
+def build_parser(
+    names: Iterable[str] | None = None,
+    prog: str = "rollout",
+    installed: Mapping[str, EntryPoint] | None = None,
+) -> argparse.ArgumentParser:
+    """The parser with the named commands' modules registered (None: every installed command).
+    `installed`: the commands found already (the entry points are scanned once per process)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="knative-rollout: progressive delivery for Knative Serving."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    installed = commands()
+    installed = commands() if installed is None else installed
     wanted = installed if names is None else {n: installed[n] for n in names if n in installed}
     loaded: set[str] = set()
     for ep in wanted.values():
@@ -63,7 +68,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "rollout", only: Sequenc
             f"rollout {command}: part of the local lab, which is not installed: {LAB_HINT}", file=sys.stderr
         )
         return 2
-    parser = build_parser([command] if command in installed else list(installed), prog=prog)
+    parser = build_parser(
+        [command] if command in installed else list(installed), prog=prog, installed=installed
+    )
     args = parser.parse_args(args_in)
     func = getattr(args, "func", None)
     if func is None:
