@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "rollout"
 LAYERS = {
     "logging": 0,
+    "tracing": 0,  # OpenTelemetry spans, off until configured
     "api": 0,  # the models, their validation and the template language
     "engine": 1,  # pure decisions
     "knative": 1,  # Knative's rules, pure
@@ -32,7 +33,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_every_package_has_a_layer() -> None:
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
-    assert packages | {"logging"} == set(LAYERS)
+    assert packages | {"logging", "tracing"} == set(LAYERS)
 
 
 def test_no_import_runs_upwards() -> None:

@@ -28,6 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
+from rollout import tracing
 from rollout.analysis.auth import AuthError, Connection, SecretReader, resolve_connection
 from rollout.analysis.builtins import family_queries, measurements
 from rollout.analysis.granted import GrantedLookup, GrantedMetricSource, missing_source
@@ -208,10 +209,14 @@ class PrometheusMetricSource:
             reraise=True,
         )
         outcome: object | QueryFailure
-        try:
-            outcome = await retrying(attempt)
-        except QueryFailure as exc:
-            outcome = exc
+        where = {"source": connection.address, "kind": kind, "promql": promql[:1024]}
+        with tracing.span("prometheus.query", where) as current:
+            try:
+                outcome = await retrying(attempt)
+            except QueryFailure as exc:
+                outcome = exc
+            failure = outcome.kind if isinstance(outcome, QueryFailure) else None
+            tracing.annotate(current, {"attempts": attempts, "error": failure})
         seconds = self._clock() - started
         failed = isinstance(outcome, QueryFailure)
         if isinstance(outcome, QueryFailure):

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from rollout.api.common import API_VERSION, ApiModel, Condition, NameStr, field_error
 from rollout.api.durations import Duration, at_most, check_at_most
+from rollout.api.notifications import Notification
 from rollout.api.promql import template_problems
 from rollout.api.source import HeaderValue, MetricSource
 from rollout.api.strategy import Strategy
@@ -331,16 +332,24 @@ class RolloutPolicySpec(ApiModel):
     webhooks: list[Webhook] = Field(
         default_factory=list, max_length=20, description="Calls at rollout events."
     )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Where the rollout's events are sent: Slack, Teams, a JSON webhook or CloudEvents.",
+    )
     history_limit: int = Field(
         default=10, ge=1, le=100, description="Finished Rollouts kept per Service. Default 10."
     )
 
     @model_validator(mode="after")
-    def _unique_webhooks(self) -> Self:
-        names = [w.name for w in self.webhooks]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"webhook names must be unique: {', '.join(sorted(dup))}")
+    def _unique_names(self) -> Self:
+        for what, names in (
+            ("webhook", [w.name for w in self.webhooks]),
+            ("notification", [n.name for n in self.notifications]),
+        ):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"{what} names must be unique: {', '.join(sorted(dup))}")
         return self
 
 

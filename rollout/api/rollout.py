@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from rollout.api.common import API_VERSION, ApiModel, Condition, MicroTime, Time
+from rollout.api.notifications import NotificationLedger
 from rollout.api.policy import ObjectMeta, RolloutPolicySpec
 
 
@@ -233,6 +234,9 @@ class RolloutStatus(ApiModel):
     inconclusive: list[str] = Field(
         default_factory=list,
         description="Gating metrics still inconclusive when the decisive step ended (see onInconclusive).",
+    )
+    notifications: NotificationLedger | None = Field(
+        default=None, description="Events recorded for notification and not delivered everywhere yet."
     )
     conditions: list[Condition] = Field(default_factory=list)
 

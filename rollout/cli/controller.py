@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+import yaml
 
+from rollout import tracing
+from rollout.api.load import parse
+from rollout.api.notifications import NotificationsConfig
 from rollout.api.source import Dialect
-from rollout.cli.argtypes import address, duration, positive_int
+from rollout.cli.argtypes import address, duration, positive_int, ratio
 from rollout.cli.kubeaccess import CliError, check_kubeconfig
 from rollout.cli.preflight import (
     StartupError,
@@ -67,6 +71,24 @@ def webhook_settings(args: argparse.Namespace) -> WebhookSettings:
         if len(key) < 16:
             raise ValueError("--webhook-signing-key-file: the key is shorter than 16 bytes; use a random one")
     return WebhookSettings(allowed, key, per_namespace=args.webhook_calls_per_namespace)
+
+
+def notifications_config(path: str | None) -> NotificationsConfig:
+    """The admins' notification destinations (a YAML file, mounted from a Secret: it holds Slack and Teams
+    URLs). Raises ValueError naming the flag, the field and the fix."""
+    if not path:
+        return NotificationsConfig()
+    flag = "--notifications-config"
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{flag}: {path} is not YAML: {str(exc).splitlines()[0]}") from None
+    config, problems = parse(NotificationsConfig, data)
+    if config is None:
+        raise ValueError(f"{flag}: {path}: {problems[0]}")
+    return config
 
 
 def metrics_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -184,6 +206,25 @@ def register(subparsers: Any) -> None:
         help="webhook calls of one namespace running at once (default 4)",
     )
     p.add_argument(
+        "--notifications-config",
+        metavar="PATH",
+        help="controller-wide notification destinations (Slack, Teams, webhook, CloudEvents), a status link "
+        "template and the queue's bounds, as YAML; mount it from a Secret (docs/notifications.md)",
+    )
+    p.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="send OpenTelemetry traces (a span per reconcile and decision, with the Prometheus queries and "
+        "Kubernetes writes beneath) to this OTLP/HTTP collector, e.g. http://otel-collector:4318 (default: off)",
+    )
+    p.add_argument(
+        "--trace-sample-ratio",
+        type=ratio,
+        default=1.0,
+        metavar="R",
+        help="with --otlp-endpoint: the share of traces kept, 0 to 1 (default 1)",
+    )
+    p.add_argument(
         "--dialect",
         choices=[d.value for d in Dialect],
         default=Dialect.KNATIVE_CLASSIC.value,
@@ -253,6 +294,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         analysis_settle=args.analysis_settle,
         identity=args.identity,
         webhooks=webhook_settings(args),
+        notifications=notifications_config(args.notifications_config),
         cluster_sources=args.cluster_metric_sources,
     )
 
@@ -308,6 +350,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"rollout controller: {err}", file=sys.stderr)
         return 2
+    provider = None
+    if args.otlp_endpoint and not args.otlp_endpoint.startswith(("http://", "https://")):
+        print(
+            f"rollout controller: --otlp-endpoint: expected an http(s) URL of an OTLP/HTTP collector "
+            f"(e.g. http://otel-collector:4318), got {args.otlp_endpoint!r}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.otlp_endpoint:
+        provider = tracing.otlp_provider(args.otlp_endpoint, sample_ratio=args.trace_sample_ratio)
+        tracing.install(provider)
     try:
         check_kubeconfig(args.kubeconfig)
         return asyncio.run(serve(args, config))
@@ -317,3 +370,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:  # e.g. inconsistent lease timings
         log.error("invalid settings", error=str(err))
         return 2
+    finally:
+        if provider is not None:
+            provider.shutdown()  # the spans still batched go out before the process ends

@@ -7,61 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from rollout.api.durations import format_duration
-from rollout.api.rollout import MetricResult, PausedFor, Rollout
+from rollout.api.rollout import MetricResult, Rollout
+from rollout.engine.headline import headline
 from rollout.engine.units import in_unit, unit_of
+
+__all__ = ["age", "analysis_rows", "headline", "render_status", "table"]
 
 
 def metric_unit(rollout: Rollout, name: str) -> str:
     return unit_of(rollout.spec.policy.spec, name)
-
-
-_ENDED = {
-    "Succeeded": "Promoted",
-    "RolledBack": "Rolled back",
-    "Failed": "Failed",
-    "Aborted": "Aborted",
-    "Superseded": "Superseded",
-    "Undone": "Undone",
-}
-
-
-def _evidence(rollout: Rollout, r: MetricResult) -> str:
-    unit = metric_unit(rollout, r.name)
-    text = f"canary {r.name} {in_unit(r.value, unit)} vs stable {in_unit(r.stable_value, unit)}"
-    if r.threshold_max is not None:
-        text += f" (max {in_unit(r.threshold_max, unit)})"
-    elif r.threshold_min is not None:
-        text += f" (min {in_unit(r.threshold_min, unit)})"
-    return text
-
-
-# What a Paused rollout waits for, in the headline (status.pausedFor).
-_PAUSED_FOR = {
-    PausedFor.GATE: "waiting at a manual gate (rollout resume opens it)",
-    PausedFor.REQUEST: "paused by a person (rollout resume continues)",
-    PausedFor.DEADLINE: "past its deadline (rollout resume continues, rollout abort rolls back)",
-    PausedFor.INCONCLUSIVE: "evidence inconclusive (rollout promote or rollout abort)",
-}
-
-
-def headline(rollout: Rollout) -> str:
-    """The first line: what is happening or what happened, in plain words; the numbers next."""
-    status = rollout.status
-    phase = status.phase.value
-    failed = [r for r in status.analysis if r.verdict.value == "Fail" and not r.dry_run]
-    if phase in _ENDED:
-        if status.reason == "RegressionDetected" and failed:
-            return f"{_ENDED[phase]}: " + "; ".join(_evidence(rollout, r) for r in failed)
-        return f"{_ENDED[phase]}: {status.outcome or status.reason}"
-    step = status.step or f"{status.current_step + 1}/{status.step_count}"
-    if phase == "Pending":
-        return f"Waiting for revision {rollout.spec.candidate_revision} to become Ready"
-    if phase == "Paused":
-        why = _PAUSED_FOR[status.paused_for] if status.paused_for else "paused"
-        return f"Paused at step {step}, {why}; candidate at {status.canary_weight}%"
-    if phase == "Promoting":
-        return f"Promoting {rollout.spec.candidate_revision} to 100%"
-    return f"Step {step}: {status.canary_weight}% to the candidate"
 
 
 def age(then: datetime | None, now: datetime) -> str:
@@ -165,6 +119,7 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
             for r in status.requests
         ]
         lines += ["", *table(rows)]
+    lines += _notifications(rollout)
     others = [r for r in history if r.metadata.name != rollout.metadata.name]
     if others:
         rows = [["HISTORY", "CANDIDATE", "PHASE", "REASON", "FINISHED"]]
@@ -193,3 +148,17 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
             count = f" (x{e.count})" if getattr(e, "count", None) and e.count > 1 else ""
             lines.append(f"  {e.type or '':8} {e.reason or '':24} {e.message or ''}{count}")
     return "\n".join(lines) + "\n"
+
+
+def _notifications(rollout: Rollout) -> list[str]:
+    """One line on the notifications: how many went out, what still waits, the last one given up on."""
+    ledger = rollout.status.notifications
+    if ledger is None:
+        return []
+    waiting = sorted({p.event.value for p in ledger.pending})
+    line = f"Notifications: {ledger.delivered} delivered, {ledger.failed} given up"
+    if waiting:
+        line += f", waiting: {', '.join(waiting)}"
+    if ledger.last_failure:
+        line += f" (last given up: {ledger.last_failure})"
+    return ["", line]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from rollout import tracing
 from rollout.analysis.batching import AnalysisRequest, Answer, plan_tick
 from rollout.analysis.dialects import DEFAULT_SPECS, DialectSpec
 from rollout.analysis.source import SourceRef
@@ -209,7 +210,8 @@ class AnalysisScheduler:
         started = asyncio.get_running_loop().time()
         answers: Mapping[AnalysisRequest, Answer] = {}
         try:
-            answers = await self.measure(flat) if flat else {}
+            with tracing.span("analysis.tick", {"window_end": end.isoformat(), "rollouts": len(batch)}):
+                answers = await self.measure(flat) if flat else {}
         except Exception:  # measurement must not kill the scheduler: the rollouts get errors, not promotions
             log.exception("analysis tick failed", end=end.isoformat(), rollouts=len(batch))
         report = TickReport(

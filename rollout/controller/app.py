@@ -17,8 +17,10 @@ from typing import Any
 import structlog
 from aiohttp.abc import AbstractResolver
 
+from rollout import tracing
 from rollout.analysis.batching import AnalysisRequest, Answer, run_tick
 from rollout.analysis.prometheus import PrometheusSources
+from rollout.api.notifications import NotificationsConfig
 from rollout.api.source import ClusterMetricSourceSpec, Dialect
 from rollout.controller.analysis import AnalysisScheduler, Evaluator, Measure, TickReport
 from rollout.controller.caches import Caches
@@ -28,6 +30,7 @@ from rollout.controller.grants import ClusterSources
 from rollout.controller.health import HealthChecks, HealthServer
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.metrics_auth import KubeReviewer, MetricsAuth
+from rollout.controller.notifier import NotificationSettings, Notifier
 from rollout.controller.policies import PolicyReconciler
 from rollout.controller.reconcile import TargetReconciler
 from rollout.controller.rollouts import ControllerDefaults
@@ -65,6 +68,8 @@ class ControllerConfig:
     wedged_after: float = 300.0  # a reconcile running longer than this makes /healthz fail
     identity: str = ""
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    # the admins' notification destinations and defaults (--notifications-config); policies add their own
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     cluster_sources: bool = True  # watch ClusterMetricSources (needs list/watch on them cluster-wide)
     webhook_resolver: AbstractResolver | None = None  # None: the system's; tests point names at 127.0.0.1
     webhook_socket_factory: Callable[[Any], Any] | None = None  # tests refuse any address off 127.0.0.0/8
@@ -138,6 +143,16 @@ class Controller:
             socket_factory=config.webhook_socket_factory,
         )
         self.webhooks = WebhookRunner(caller, self.queue.add)  # a finished call re-queues its target
+        self.notifier = Notifier(
+            NotificationSettings(
+                config.notifications, config.webhooks.destinations, config.webhooks.signing_key
+            ),
+            self.queue.add,  # a finished delivery re-queues its target, whose ledger records it
+            self.metrics,
+            secrets=secrets,
+            resolver=config.webhook_resolver,
+            socket_factory=config.webhook_socket_factory,
+        )
         self.recorder = EventRecorder(client, instance=self.identity)
         # Events leave the reconciles' critical path, and wait (up to 2 s) while reconciles are queued
         self.events = EventQueue(self.recorder, busy=lambda: len(self.queue) > 0)
@@ -149,6 +164,7 @@ class Controller:
             metrics=self.metrics,
             webhooks=self.webhooks,
             validator=validator,
+            notifier=self.notifier,
             defaults=config.defaults,
             analysis=self.analysis,
             evaluator=evaluator,
@@ -229,7 +245,10 @@ class Controller:
             try:
                 if not self.leading:
                     continue  # a standby drops work; everything is enqueued again when it leads
-                requeue = await self.reconcile(key)
+                where = {"kind": key.kind, "namespace": key.namespace, "name": key.name}
+                with tracing.span("reconcile", where) as current:
+                    requeue = await self.reconcile(key)
+                    tracing.annotate(current, {"requeue_after": requeue})
                 self.queue.forget(key)
                 if requeue is not None:
                     self.queue.add_after(key, requeue)
@@ -318,6 +337,7 @@ class Controller:
         if self.leader is not None:
             await self.leader.release()
         await self.webhooks.close()
+        await self.notifier.close()
         if self._sources is not None:
             self._sources.close()
         if self.health is not None:

@@ -13,6 +13,7 @@ from rollout.controller.caches import Caches
 from rollout.controller.expectations import Expectations
 from rollout.controller.grants import Grants
 from rollout.controller.metrics import ControllerMetrics
+from rollout.controller.notifier import Notifier
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.served import ServedClock
 from rollout.controller.views import ObjectKey, TargetView
@@ -34,6 +35,7 @@ class Context:
     metrics: ControllerMetrics
     webhooks: WebhookRunner
     validator: TrafficValidator
+    notifier: Notifier | None = None  # None: notifications are not sent (the ledger is not written)
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
     analysis: AnalysisScheduler | None = None
     evaluator: Evaluator | None = None

@@ -4,12 +4,15 @@ reported), the Rollout's status once (/status, with its resourceVersion), Events
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import Span
 
-from rollout.api.rollout import TERMINAL_PHASES, Rollout
+from rollout import tracing
+from rollout.api.rollout import TERMINAL_PHASES, Rollout, RolloutStatus
 from rollout.controller.assess import Drive, settled
 from rollout.controller.context import Snapshot, target_involved
 from rollout.controller.drift import detect_drift
@@ -18,8 +21,10 @@ from rollout.controller.layout import same_traffic
 from rollout.controller.rollouts import is_terminal, retry_of
 from rollout.controller.schedule import analysis_tick, next_wakeup, window_valid
 from rollout.controller.views import ObjectKey
+from rollout.engine import notices
 from rollout.engine.inputs import AnalysisUpdate, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.machine import decide
+from rollout.engine.notices import Delivery, DeliveryId
 from rollout.engine.webhooks import due_webhooks
 from rollout.kube.client import Obj
 from rollout.kube.events import involved
@@ -99,6 +104,32 @@ def requeue_after(
 async def drive(
     fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj, carry: Carry
 ) -> DriveOutcome:
+    r = d.rollout
+    where = {"rollout": r.metadata.name, "namespace": r.metadata.namespace, "target": r.spec.target.name}
+    with tracing.span("rollout.decide", where) as current:
+        return await _drive(fx, key, snap, d, raw, carry, current)
+
+
+def decision_attributes(decision: Decision) -> dict[str, object]:
+    """What a trace shows of a decision: the transition, where the rollout stands, each metric's verdict."""
+    status = decision.status
+    analysis = status.analysis
+    return {
+        "event": decision.event.value if decision.event is not None else None,
+        "reason": decision.row.reason if decision.row is not None else "Hold",
+        "phase": status.phase.value,
+        "step": status.step or None,
+        "weight.canary": status.canary_weight,
+        "weight.stable": status.stable_weight,
+        "metrics": [m.name for m in analysis],
+        "verdicts": [m.verdict.value for m in analysis],
+        "p_values": [m.p_value if m.p_value is not None else float("nan") for m in analysis],
+    }
+
+
+async def _drive(
+    fx: Effects, key: ObjectKey, snap: Snapshot, d: Drive, raw: Obj, carry: Carry, current: Span | None
+) -> DriveOutcome:
     ctx = fx.ctx
     rollout, view = d.rollout, snap.view
     now = ctx.clock()
@@ -108,6 +139,7 @@ async def drive(
     # finished call re-queues the target, whose next pass decides on its answer
     results, starting = ctx.webhooks.collect(rollout, calls)
     pending = sorted({*ctx.webhooks.pending(rollout), *(c.key for c in starting)})
+    answered = ctx.notifier.answers(rollout) if ctx.notifier is not None else {}
     decision = decide(
         Inputs(
             now=now,
@@ -122,8 +154,10 @@ async def drive(
             webhooks_pending=tuple(pending),
         )
     )
+    tracing.annotate(current, decision_attributes(decision))
     terminal = decision.row is not None and decision.row.to in TERMINAL_PHASES and not is_terminal(rollout)
-    outcome = DriveOutcome(None, rollout.model_copy(update={"status": decision.status}), finished=terminal)
+    status = _with_ledger(fx, rollout, decision, now, answered)
+    outcome = DriveOutcome(None, rollout.model_copy(update={"status": status}), finished=terminal)
     for action in decision.actions:
         if isinstance(action, RetryRollout):
             policy = snap.state.policy
@@ -158,8 +192,11 @@ async def drive(
     # The status first: it is the memory. Killed between the two writes, the next controller finds the
     # decision recorded and writes its traffic; the other order could lose a step decided on an analysis
     # result that only lived in memory, and write the previous step's traffic back.
-    await fx.write_rollout_status(raw, decision.status)
+    await fx.write_rollout_status(raw, status)
     ctx.webhooks.start(key, rollout, starting)  # the attempt is recorded: a restart calls it again
+    if ctx.notifier is not None:  # the events are recorded: a restart sends them
+        ctx.notifier.acknowledge(rollout, answered)
+        ctx.notifier.send(key, rollout, status)
     if update is not None and ctx.analysis is not None:
         ctx.analysis.consumed(rollout)
     await _report(fx, snap, raw, rollout, decision)  # the decision is recorded: its Events go out now
@@ -173,6 +210,20 @@ async def drive(
     if outcome.finished:
         ctx.webhooks.forget(rollout)
     return outcome
+
+
+def _with_ledger(
+    fx: Effects, rollout: Rollout, decision: Decision, now: datetime, answered: Mapping[DeliveryId, Delivery]
+) -> RolloutStatus:
+    """The decision's status with its notification events recorded and the answered deliveries settled."""
+    notifier = fx.ctx.notifier
+    if notifier is None:
+        return decision.status
+    policy, admins = rollout.spec.policy.spec.notifications, notifier.controller_destinations
+    status = notices.record(
+        rollout.status, decision, rollout, now, lambda e: notices.recipients(e, policy, admins)
+    )
+    return notices.settle(status, answered)
 
 
 async def _report_drift(fx: Effects, snap: Snapshot, raw: Obj, rollout: Rollout, message: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import structlog
@@ -12,6 +12,7 @@ from rollout.controller.assess import Notice, strategy_tags
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
 from rollout.controller.layout import ROLLOUT_TAGS
 from rollout.controller.views import ObjectKey, TargetView, entries_summary
+from rollout.engine import notices
 from rollout.engine.plans import TrafficPlan
 from rollout.kube.client import KubeError, Obj
 from rollout.kube.events import involved
@@ -116,6 +117,23 @@ class Effects:
         if view.policy_name:
             self.ctx.enqueue(ObjectKey("RolloutPolicy", view.namespace, view.policy_name))
         log.warning("traffic write refused", target=view.name, namespace=view.namespace, problem=problem)
+
+    async def deliver_notifications(self, key: ObjectKey, snap: Snapshot, skip: Collection[str]) -> None:
+        """The ledgers of the target's rollouts this pass did not decide (finished ones, or one superseded
+        beside its successor): write the deliveries that answered, start those that wait."""
+        notifier = self.ctx.notifier
+        if notifier is None:
+            return
+        for rollout in snap.state.rollouts:
+            if rollout.metadata.name in skip or not notices.waiting(rollout.status):
+                continue
+            answered = notifier.answers(rollout)
+            status = rollout.status
+            if answered:
+                status = notices.settle(status, answered)
+                await self.write_rollout_status(snap.rollout_objs[rollout.metadata.name], status)
+                notifier.acknowledge(rollout, answered)
+            notifier.send(key, rollout, status)
 
     async def write_rollout_status(self, raw: Obj, status: RolloutStatus) -> Obj | None:
         try:

@@ -22,7 +22,7 @@ class Grants:
     """What the admins allow namespaced policies beyond the controller's own Prometheus."""
 
     allow_own_address: bool = False
-    destinations: Destinations = field(default_factory=Destinations)  # webhook destinations
+    destinations: Destinations = field(default_factory=Destinations)  # webhook and notification destinations
 
 
 def grant_problems(spec: RolloutPolicySpec, grants: Grants) -> list[FieldProblem]:
@@ -36,6 +36,16 @@ def grant_problems(spec: RolloutPolicySpec, grants: Grants) -> list[FieldProblem
         )
         for i, hook in enumerate(spec.webhooks)
         if (problem := grants.destinations.url_problem(hook.url)) is not None
+    ]
+    found += [
+        FieldProblem(
+            f"spec.notifications[{i}].url",
+            problem,
+            "ask the platform admins to allow the destination (rollout controller --webhook-allow), or "
+            "send to a receiver they already allow",
+        )
+        for i, note in enumerate(spec.notifications)
+        if note.url is not None and (problem := grants.destinations.url_problem(note.url)) is not None
     ]
     prom = spec.metric_source.prometheus
     if grants.allow_own_address or spec.metric_source.ref is not None or prom.is_default():

@@ -102,6 +102,16 @@ class ControllerMetrics:
             ["kind", "error"],
             registry=r,
         )
+        self.notifications = Counter(
+            "knrollout_notifications_total",
+            "Notification deliveries by destination type and outcome: delivered, failed (after its retries), "
+            "refused (a destination the admins do not allow) or dropped (the queue was full).",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.notifications_in_flight = Gauge(
+            "knrollout_notifications_in_flight", "Notification deliveries running or waiting.", registry=r
+        )
         self.kube_requests = Histogram(
             "knrollout_kube_request_duration_seconds",
             "Kubernetes API requests.",

@@ -37,6 +37,7 @@ from rollout.controller.views import (
     revision_view,
     target_view,
 )
+from rollout.engine import notices
 from rollout.kube.client import Obj
 from rollout.kube.resources import CONFIGURATIONS, ROLLOUTS, ROUTES, SERVICES
 
@@ -150,9 +151,10 @@ class TargetReconciler:
         return await self.ctx.client.get(ROUTES, key.namespace, key.name)
 
     def _unsettled(self, key: ObjectKey) -> bool:
-        """The target has a rollout (in the cache) that is running, or finished but not settled."""
+        """The target has a rollout (in the cache) that is running, finished but not settled, or has
+        notifications still to deliver."""
         rollouts, _ = _parse_rollouts(self.ctx.caches.parser, self.ctx.caches.rollouts_of(key))
-        return any(not settled(r) for r in rollouts)
+        return any(not settled(r) or notices.waiting(r.status) for r in rollouts)
 
     async def _route_revisions(
         self, view: TargetView, rollouts: Sequence[Rollout]
@@ -203,20 +205,27 @@ class TargetReconciler:
                 # driven below, in this pass (status, then traffic): the create's ADDED event is its echo
                 self.ctx.expectations.note_created("Rollout", created)
         await fx.expire(a.expired)
+        gone = {r.metadata.name for r in a.expired}
         if a.drive is not None:
-            raw = snap.rollout_objs[a.drive.rollout.metadata.name]
-            outcome = await drive(fx, key, snap, a.drive, raw, carry)
+            driven = a.drive.rollout.metadata.name
+            outcome = await drive(fx, key, snap, a.drive, snap.rollout_objs[driven], carry)
             extra.extend(outcome.created)
             if outcome.finished or outcome.created:
-                await fx.expire(self._expired_now(snap, outcome, a.expired))
+                expired = self._expired_now(snap, outcome, a.expired)
+                await fx.expire(expired)
+                gone |= {r.metadata.name for r in expired}
+            await fx.deliver_notifications(key, snap, skip=gone | {driven})
             return outcome.requeue_after
         if a.idle is not None:
             await self._hold_idle(snap, a)
+        await fx.deliver_notifications(key, snap, skip=gone)
         return None
 
     async def _drive_opted_out(
         self, key: ObjectKey, snap: Snapshot, a: Assessment, carry: Carry
     ) -> float | None:
+        driven = a.drive.rollout.metadata.name if a.drive is not None else None
+        await self.fx.deliver_notifications(key, snap, skip={driven} if driven else set())
         if a.drive is None:
             return None
         raw = snap.rollout_objs[a.drive.rollout.metadata.name]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
 from yarl import URL
 
+from rollout import tracing
 from rollout.kube.resources import CALLS, Resource
 
 Obj = dict[str, Any]
@@ -271,6 +272,22 @@ class KubeClient:
         # controller's CPU under a wave of writes when set up per call, for calls that nearly all succeed at
         # once. Transient failures (0, 429, 5xx) wait Retry-After (capped) or back off exponentially; a write
         # checks the lease again before each retry, so a replica that lost it stops retrying.
+        if verb not in WRITE_VERBS or not tracing.enabled():
+            return await self._attempts(verb, once, fenced)
+        where = {
+            "verb": verb,
+            "resource": _plural(resource, subresource),
+            "namespace": namespace,
+            "name": name,
+        }
+        with tracing.span(f"kube.{verb}", where) as current:
+            try:
+                return await self._attempts(verb, once, fenced)
+            except KubeError as exc:
+                tracing.annotate(current, {"status": exc.status, "reason": exc.reason})
+                raise
+
+    async def _attempts(self, verb: str, once: Callable[[], Awaitable[Any]], fenced: bool) -> Any:
         for attempt in range(1, max(self.retry.attempts, 1) + 1):
             if attempt > 1 and fenced and verb in WRITE_VERBS and self.fence:
                 self.fence()

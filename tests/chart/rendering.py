@@ -81,6 +81,12 @@ VALUE_SETS: dict[str, Values] = {
             **OBSERVABILITY["serviceMonitor"],
             "tlsConfig": {"serverName": "kr-knative-rollout-metrics.knative-rollout.svc"},
         },
+        "notifications": {
+            "destinations": [
+                {"name": "broker", "type": "cloudEvents", "url": "http://broker.example/ns/default"}
+            ]
+        },
+        "tracing": {"otlpEndpoint": "http://otel-collector.observability.svc:4318"},
     },
 }
 

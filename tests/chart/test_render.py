@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from rollout.api.load import parse
+from rollout.api.notifications import NotificationsConfig
 from tests.chart.rendering import (
     NAMESPACE,
     RELEASE,
@@ -97,7 +100,8 @@ def test_pod_is_hardened(values: Values) -> None:
     # the read-only root filesystem gets one writable scratch directory; the rest are read-only Secrets
     signing = ["/etc/knative-rollout/webhook-signing"] if values.get("webhooks") else []
     tls = ["/etc/knative-rollout/metrics-tls"] if values.get("metrics", {}).get("tls") else []
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp", *signing, *tls]
+    notify = ["/etc/knative-rollout/notifications"] if values.get("notifications") else []
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp", *signing, *tls, *notify]
     assert all(m.get("readOnly") for m in container["volumeMounts"][1:])
     assert pod["automountServiceAccountToken"] is True  # the controller talks to the API server
 
@@ -310,3 +314,45 @@ def test_grants_reach_the_controller_and_the_network_policy_fences_the_pod() -> 
         "from"
     ]
     assert select(render({}), "NetworkPolicy") == []
+
+
+def test_notifications_and_tracing_reach_the_controller() -> None:
+    assert not any(a.startswith(("--notifications-config", "--otlp")) for a in controller(render({})).args)
+    values = {
+        "notifications": {
+            "destinations": [
+                {
+                    "name": "chat",
+                    "type": "slack",
+                    "url": "https://hooks.slack.com/services/T/B/x",
+                    "events": ["rolledBack"],
+                }
+            ],
+            "statusUrl": "https://console.example.com/{namespace}/{name}",
+            "queue": 200,
+        },
+        "tracing": {"otlpEndpoint": "http://otel-collector.observability.svc:4318", "sampleRatio": 0.25},
+    }
+    objs = render(values)
+    c = controller(objs)
+    assert "--notifications-config=/etc/knative-rollout/notifications/notifications.yaml" in c.args
+    assert "--otlp-endpoint=http://otel-collector.observability.svc:4318" in c.args
+    assert "--trace-sample-ratio=0.25" in c.args
+    (secret,) = [s for s in select(objs, "Secret") if s["metadata"]["name"].endswith("-notifications")]
+    config = yaml.safe_load(secret["stringData"]["notifications.yaml"])
+    parsed, problems = parse(NotificationsConfig, config)  # what the controller will read at start
+    assert parsed is not None, problems
+    assert parsed.queue == 200 and parsed.destinations[0].url == "https://hooks.slack.com/services/T/B/x"
+    assert parsed.status_url == "https://console.example.com/{namespace}/{name}"
+    deployment = select(objs, "Deployment")[0]
+    assert "checksum/notifications" in deployment["spec"]["template"]["metadata"]["annotations"]
+    own = render({"notifications": {"existingSecret": "platform-notifications"}})
+    assert not [s for s in select(own, "Secret") if s["metadata"]["name"].endswith("-notifications")]
+    volumes = select(own, "Deployment")[0]["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "notifications",
+        "secret": {
+            "secretName": "platform-notifications",
+            "items": [{"key": "notifications.yaml", "path": "notifications.yaml"}],
+        },
+    } in volumes

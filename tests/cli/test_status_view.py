@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rollout.api.notifications import NotificationLedger, PendingNotification
 from rollout.api.rollout import MetricResult, PausedFor, Phase, Verdict
 from rollout.cli.status_view import headline, render_status
 from tests.engine.world import make_rollout
@@ -71,3 +72,16 @@ def test_other_endings_and_running_rollouts_in_plain_words() -> None:
     assert headline(rollout(phase=Phase.PAUSED, paused_for=PausedFor.GATE, step="2/3", canary_weight=10)) == (
         "Paused at step 2/3, waiting at a manual gate (rollout resume opens it); candidate at 10%"
     )
+
+
+def test_status_says_what_the_notifications_did() -> None:
+    pending = PendingNotification(id="3", event="promoted", at=NOW, destinations=["chat"], data={})
+    ledger = NotificationLedger(
+        sequence=3, pending=[pending], delivered=4, failed=1, last_failure="rolledBack to chat: answered 404"
+    )
+    text = render_status(rollout(phase=Phase.SUCCEEDED, notifications=ledger), [], [], NOW)
+    assert (
+        "Notifications: 4 delivered, 1 given up, waiting: promoted (last given up: rolledBack to chat: answered 404)"
+        in text
+    )
+    assert "Notifications" not in render_status(rollout(phase=Phase.SUCCEEDED), [], [], NOW)

@@ -37,7 +37,8 @@ def test_policies_and_examples_lint_clean_even_in_strict_mode(capsys: pytest.Cap
 
 
 @pytest.mark.parametrize(
-    "directory", ["examples/hello", "examples/route-configuration", "examples/quickstart"]
+    "directory",
+    ["examples/hello", "examples/route-configuration", "examples/quickstart", "examples/notifications"],
 )
 def test_each_example_directory_lints_clean_on_its_own(directory: str) -> None:
     report = lint_files(discover([str(ROOT / directory)]).files)
@@ -60,7 +61,7 @@ def test_policies_validate_against_our_generated_crd_schema() -> None:
     validator = jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"])
     found = objects(POLICIES + EXAMPLE_FILES)
     policies = [(p, d) for p, d in found if d["kind"] == "RolloutPolicy"]
-    assert len(policies) == len(POLICIES) + 3  # hello, route-configuration, quickstart
+    assert len(policies) == len(POLICIES) + 4  # hello, route-configuration, quickstart, notifications
     for path, doc in policies:
         assert [e.message for e in validator.iter_errors(doc)] == [], path
 

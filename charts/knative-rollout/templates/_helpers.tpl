@@ -145,3 +145,15 @@ http or https: how the metrics port serves (metrics.tls.secretName set: https).
 {{- define "knative-rollout.metricsScheme" -}}
 {{- if .Values.metrics.tls.secretName }}https{{ else }}http{{ end }}
 {{- end -}}
+
+{{/*
+The Secret holding the notifications config, when there is one: the user's, or the one the chart renders
+from notifications.destinations. Empty: no notifications config.
+*/}}
+{{- define "knative-rollout.notificationsSecret" -}}
+{{- if .Values.notifications.existingSecret -}}
+{{- .Values.notifications.existingSecret -}}
+{{- else if .Values.notifications.destinations -}}
+{{- include "knative-rollout.fullname" . }}-notifications
+{{- end -}}
+{{- end }}

@@ -1,0 +1,55 @@
+"""The first line of a rollout's story, for people: what is happening or what happened, in plain words, the
+numbers next. `rollout status`, `rollout list` and the notifications all lead with it."""
+
+from __future__ import annotations
+
+from rollout.api.rollout import MetricResult, PausedFor, Rollout
+from rollout.engine.units import in_unit, unit_of
+
+_ENDED = {
+    "Succeeded": "Promoted",
+    "RolledBack": "Rolled back",
+    "Failed": "Failed",
+    "Aborted": "Aborted",
+    "Superseded": "Superseded",
+    "Undone": "Undone",
+}
+
+
+def _evidence(rollout: Rollout, r: MetricResult) -> str:
+    unit = unit_of(rollout.spec.policy.spec, r.name)
+    text = f"canary {r.name} {in_unit(r.value, unit)} vs stable {in_unit(r.stable_value, unit)}"
+    if r.threshold_max is not None:
+        text += f" (max {in_unit(r.threshold_max, unit)})"
+    elif r.threshold_min is not None:
+        text += f" (min {in_unit(r.threshold_min, unit)})"
+    return text
+
+
+# What a Paused rollout waits for, in the headline (status.pausedFor).
+_PAUSED_FOR = {
+    PausedFor.GATE: "waiting at a manual gate (rollout resume opens it)",
+    PausedFor.REQUEST: "paused by a person (rollout resume continues)",
+    PausedFor.DEADLINE: "past its deadline (rollout resume continues, rollout abort rolls back)",
+    PausedFor.INCONCLUSIVE: "evidence inconclusive (rollout promote or rollout abort)",
+}
+
+
+def headline(rollout: Rollout) -> str:
+    """The first line: what is happening or what happened, in plain words; the numbers next."""
+    status = rollout.status
+    phase = status.phase.value
+    failed = [r for r in status.analysis if r.verdict.value == "Fail" and not r.dry_run]
+    if phase in _ENDED:
+        if status.reason == "RegressionDetected" and failed:
+            return f"{_ENDED[phase]}: " + "; ".join(_evidence(rollout, r) for r in failed)
+        return f"{_ENDED[phase]}: {status.outcome or status.reason}"
+    step = status.step or f"{status.current_step + 1}/{status.step_count}"
+    if phase == "Pending":
+        return f"Waiting for revision {rollout.spec.candidate_revision} to become Ready"
+    if phase == "Paused":
+        why = _PAUSED_FOR[status.paused_for] if status.paused_for else "paused"
+        return f"Paused at step {step}, {why}; candidate at {status.canary_weight}%"
+    if phase == "Promoting":
+        return f"Promoting {rollout.spec.candidate_revision} to 100%"
+    return f"Step {step}: {status.canary_weight}% to the candidate"
