@@ -183,6 +183,9 @@ def _default_metrics() -> list[Metric]:
     ]
 
 
+MAX_NOT_READY_GRACE_SECONDS = 600.0
+
+
 class Analysis(ApiModel):
     interval: Duration = Field(
         default=30.0,
@@ -195,6 +198,15 @@ class Analysis(ApiModel):
             "starting up (Knative's activator buffering their first requests) are not judged as slowness. "
             "Default 0s."
         ),
+    )
+    not_ready_grace: Duration = Field(
+        default=120.0,
+        description=(
+            "How long windows in which the candidate has fewer ready pods than Knative's autoscaler wants (new "
+            "pods still starting) are left out of the comparison, per shortfall; past it, they are judged. "
+            "Default 2m, at most 10m."
+        ),
+        json_schema_extra=at_most(MAX_NOT_READY_GRACE_SECONDS),
     )
     alpha: float = Field(
         default=0.01,
@@ -227,6 +239,13 @@ class Analysis(ApiModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
+        check_at_most(
+            self.not_ready_grace,
+            MAX_NOT_READY_GRACE_SECONDS,
+            "notReadyGrace",
+            ("notReadyGrace",),
+            "a candidate whose pods stay short longer than minutes is judged as it serves",
+        )
         seen: set[str] = set()
         for m in self.metrics:
             if m.name in seen:

@@ -235,6 +235,25 @@ class RolloutStatus(ApiModel):
         default_factory=list,
         description="Gating metrics still inconclusive when the decisive step ended (see onInconclusive).",
     )
+    candidate_pods: int | None = Field(
+        default=None,
+        description="While the candidate is short of pods: its ready pods, as Knative reports (actualReplicas).",
+    )
+    candidate_wanted_pods: int | None = Field(
+        default=None,
+        description="While the candidate is short of pods: what its autoscaler wants (desiredReplicas).",
+    )
+    short_since: MicroTime | None = Field(
+        default=None,
+        description="Since when the candidate has had fewer ready pods than wanted (unset when it has them).",
+    )
+    short_from: MicroTime | None = Field(default=None, description="Start of the last shortfall that ended.")
+    short_until: MicroTime | None = Field(default=None, description="End of the last shortfall that ended.")
+    excluded_windows: int = Field(
+        default=0,
+        ge=0,
+        description="Analysis windows left out of the comparison because the candidate's pods were not ready.",
+    )
     notifications: NotificationLedger | None = Field(
         default=None, description="Events recorded for notification and not delivered everywhere yet."
     )

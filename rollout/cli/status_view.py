@@ -102,6 +102,10 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
             f"Analysis (last at {age(status.last_analysis_at, now)} ago):",
             *table(analysis_rows(rollout)),
         ]
+        if status.excluded_windows:
+            lines.append(
+                f"  {status.excluded_windows} window(s) left out: the candidate's new pods were starting"
+            )
     if status.conditions:
         rows = [["CONDITION", "STATUS", "REASON", "SINCE"]]
         rows += [[c.type, c.status, c.reason, age(c.last_transition_time, now)] for c in status.conditions]

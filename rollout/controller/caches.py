@@ -19,6 +19,7 @@ from rollout.controller.views import (
     SERVICE_LABEL,
     ObjectKey,
     meta,
+    revision_short_of_pods,
 )
 from rollout.kube.client import KubeClient, Obj
 from rollout.kube.informer import Informer, InformerSettings
@@ -297,13 +298,16 @@ def target_projection(obj: Obj) -> TargetProjection:
 
 def revision_projection(obj: Obj) -> tuple[object, ...]:
     """What a reconcile reads of a revision. Knative's own bookkeeping labels (routingState, which flips
-    as routes start and stop naming the revision) are left out: nothing here reads them."""
+    as routes start and stop naming the revision) are left out: nothing here reads them. Of its pods, only
+    whether it is short of them."""
     labels = {
         k: v
         for k, v in (meta(obj).get("labels") or {}).items()
         if not str(k).startswith(KNATIVE_LABEL_PREFIX) or k in _READ_KNATIVE_LABELS
     }
-    return (labels, obj.get("spec"), _conditions(obj, ("Ready",)))
+    # of its pods, whether it is short of them (rollout.engine.capacity); the counts change with every
+    # scaling step of every revision and are not worth a reconcile
+    return (labels, obj.get("spec"), _conditions(obj, ("Ready",)), revision_short_of_pods(obj))
 
 
 _READ_KNATIVE_LABELS = frozenset({SERVICE_LABEL, CONFIGURATION_LABEL, GENERATION_LABEL})

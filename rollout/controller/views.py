@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.api.common import POLICY_LABEL
-from rollout.engine.observations import ObservedTraffic, RevisionState
+from rollout.engine.observations import MISSING_REASON, ObservedTraffic, RevisionState
 
 Obj = Mapping[str, Any]
 
@@ -185,9 +185,11 @@ class RevisionView:
     message: str = ""
     spec: Mapping[str, Any] = field(default_factory=dict)
     template_metadata: Mapping[str, str] = field(default_factory=dict)  # see `template_metadata()`
+    pods: int | None = None  # status.actualReplicas: ready pods
+    wanted_pods: int | None = None  # status.desiredReplicas: what its autoscaler wants
 
     def state(self) -> RevisionState:
-        return RevisionState(self.name, self.ready, self.reason, self.message)
+        return RevisionState(self.name, self.ready, self.reason, self.message, self.pods, self.wanted_pods)
 
 
 def revision_view(obj: Obj) -> RevisionView:
@@ -195,6 +197,7 @@ def revision_view(obj: Obj) -> RevisionView:
     labels = m.get("labels") or {}
     ready = condition(obj, "Ready")
     spec = obj.get("spec")
+    status = obj.get("status") or {}
     return RevisionView(
         name=str(m.get("name") or ""),
         namespace=str(m.get("namespace") or ""),
@@ -206,13 +209,39 @@ def revision_view(obj: Obj) -> RevisionView:
         message=str((ready or {}).get("message") or ""),
         spec=spec if isinstance(spec, Mapping) else {},
         template_metadata=template_metadata(labels, m.get("annotations") or {}),
+        pods=_int(status.get("actualReplicas")),
+        wanted_pods=_wanted_pods(status, m.get("annotations") or {}),
     )
+
+
+def revision_short_of_pods(obj: Obj) -> bool:
+    """Fewer of the revision's pods are ready than it should have (see `_wanted_pods`)."""
+    status = obj.get("status") or {}
+    ready, wanted = (
+        _int(status.get("actualReplicas")),
+        _wanted_pods(status, meta(obj).get("annotations") or {}),
+    )
+    return ready is not None and wanted is not None and ready < wanted
+
+
+MIN_SCALE_ANNOTATIONS = ("autoscaling.knative.dev/min-scale", "autoscaling.knative.dev/minScale")
+
+
+def _wanted_pods(status: Mapping[str, Any], annotations: Mapping[str, Any]) -> int | None:
+    """The pods a revision should have: what its autoscaler wants (desiredReplicas), and at least its
+    min-scale, which Knative applies to a revision a route references (the controller references the candidate
+    from the start) but reports only at the autoscaler's next tick."""
+    desired = _int(status.get("desiredReplicas"))
+    floor = next((v for a in MIN_SCALE_ANNOTATIONS if (v := _int(annotations.get(a))) is not None), None)
+    if desired is None or floor is None:
+        return desired
+    return max(desired, floor)
 
 
 def revision_state(revisions: Mapping[str, RevisionView], name: str) -> RevisionState:
     rev = revisions.get(name)
     if rev is None:
-        return RevisionState(name, None, "RevisionMissing", f"revision {name} does not exist (yet)")
+        return RevisionState(name, None, MISSING_REASON, f"revision {name} does not exist (yet)")
     return rev.state()
 
 

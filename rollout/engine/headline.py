@@ -45,6 +45,11 @@ def headline(rollout: Rollout) -> str:
             return f"{_ENDED[phase]}: " + "; ".join(_evidence(rollout, r) for r in failed)
         return f"{_ENDED[phase]}: {status.outcome or status.reason}"
     step = status.step or f"{status.current_step + 1}/{status.step_count}"
+    if phase == "Pending" and status.short_since is not None:
+        return (
+            f"Waiting for revision {rollout.spec.candidate_revision}'s pods: "
+            f"{status.candidate_pods} of {status.candidate_wanted_pods} ready"
+        )
     if phase == "Pending":
         return f"Waiting for revision {rollout.spec.candidate_revision} to become Ready"
     if phase == "Paused":

@@ -22,6 +22,7 @@ class AnalysisUpdate:
     judge_state: Mapping[str, Any]
     failed: tuple[str, ...] = ()  # deciding metrics that call for a rollback, each with its reason in results
     summary: str = ""
+    data_window: tuple[datetime, datetime] | None = None  # the span the measurements cover, when known
 
 
 @dataclass(frozen=True)

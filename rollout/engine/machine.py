@@ -25,6 +25,7 @@ from rollout.api.rollout import (
     RolloutStatus,
 )
 from rollout.api.strategy import InconclusiveAction
+from rollout.engine import capacity
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.messages import conditions, describe, event_detail, transition_detail
@@ -179,7 +180,11 @@ def _progress_events(
     done = set(status.completed_webhooks)
     step = steps[min(status.current_step, len(steps) - 1)]
     if status.phase == Phase.PENDING:
-        ready = inp.candidate.ready is True and _hooks_done(policy, WebhookType.PRE_ROLLOUT, done)
+        ready = (
+            inp.candidate.ready is True
+            and status.short_since is None  # its min-scale pods first (rollout.engine.capacity)
+            and _hooks_done(policy, WebhookType.PRE_ROLLOUT, done)
+        )
         return [Event.CANDIDATE_READY_AT_GATE if steps[0].is_gate else Event.CANDIDATE_READY] if ready else []
     if status.phase == Phase.PROMOTING:
         return [Event.PROMOTION_APPLIED] if status.traffic_applied else []
@@ -244,7 +249,11 @@ def decide(inp: Inputs) -> Decision:
     status = rollout.status
     if status.started_at is None:
         status = status.model_copy(update={"started_at": now, "step_count": len(steps)})
+    status = capacity.observe(status, inp)
+    inp, status, left_out = capacity.screen(rollout, status, inp)
     status, actions, log = _record_inputs(status, inp)
+    if left_out is not None:
+        log["left_out"] = left_out
     status, _ = with_traffic(rollout, status, steps, inp)
     check = _step_check(rollout, status, steps, now)
     chosen = _choose(_events(inp, status, steps, check or StepCheck(False, "")), status.phase)

@@ -93,6 +93,9 @@ class MetricObservation:
     stable: Measurement
 
 
+MISSING_REASON = "RevisionMissing"  # RevisionState.reason of a revision the cluster does not have (yet)
+
+
 @dataclass(frozen=True)
 class RevisionState:
     """What Knative says about the candidate revision."""
@@ -101,6 +104,13 @@ class RevisionState:
     ready: bool | None  # None: Ready=Unknown (still deploying)
     reason: str = ""
     message: str = ""
+    pods: int | None = None  # ready pods (status.actualReplicas); None: not reported
+    wanted_pods: int | None = None  # what its autoscaler wants (status.desiredReplicas); None: not reported
+
+    @property
+    def short(self) -> bool:
+        """Fewer pods are ready than Knative's autoscaler wants: new pods are starting (cold start)."""
+        return self.pods is not None and self.wanted_pods is not None and self.pods < self.wanted_pods
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,10 @@ def plan_for(
         return step_plan(policy, step, stable, candidate)
     if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED) and candidate_ready and park_candidate:
         return with_candidate_parked(stable, candidate)
+    if phase == Phase.PENDING and park_candidate:
+        # referenced before its first step, so that Knative applies its min-scale (a revision no route
+        # references is scaled as `reserve`, min-scale ignored) and its pods are up before it gets traffic
+        return with_candidate_parked(stable, candidate)
     return pinned(stable)
 
 

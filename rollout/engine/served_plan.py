@@ -9,6 +9,7 @@ from typing import Any
 
 from rollout.api.rollout import Phase, Rollout, RolloutStatus
 from rollout.engine.inputs import Inputs
+from rollout.engine.observations import MISSING_REASON
 from rollout.engine.plans import TrafficPlan, pinned, plan_applied, plan_for
 from rollout.engine.steps import EngineStep
 from rollout.engine.transitions import OPTED_OUT_REASON
@@ -26,13 +27,20 @@ def kept_until(rollout: Rollout, status: RolloutStatus) -> datetime | None:
 
 
 def planned(
-    rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], candidate_ready: bool, now: datetime
+    rollout: Rollout,
+    status: RolloutStatus,
+    steps: list[EngineStep],
+    candidate_ready: bool,
+    now: datetime,
+    candidate_exists: bool = True,
 ) -> TrafficPlan:
     spec = rollout.spec
     if status.phase == Phase.UNDONE:  # the undo holds until a new revision's rollout takes over
         return pinned(status.undone_to or spec.stable_revision)
     until = kept_until(rollout, status)
     park = status.reason != OPTED_OUT_REASON and (until is None or now < until)
+    if status.phase == Phase.PENDING:  # a revision that does not exist yet cannot be referenced
+        park = park and candidate_exists
     return plan_for(
         spec.policy.spec,
         steps,
@@ -48,7 +56,8 @@ def planned(
 def with_traffic(
     rollout: Rollout, status: RolloutStatus, steps: list[EngineStep], inp: Inputs
 ) -> tuple[RolloutStatus, TrafficPlan]:
-    plan = planned(rollout, status, steps, inp.candidate.ready is True, inp.now)
+    exists = inp.candidate.reason != MISSING_REASON
+    plan = planned(rollout, status, steps, inp.candidate.ready is True, inp.now, exists)
     applied = plan_applied(plan, inp.traffic)
     percents = plan.percents()
     updates: dict[str, Any] = {
@@ -65,6 +74,7 @@ def with_traffic(
         and status.phase in (Phase.PROGRESSING, Phase.PAUSED)
         and not step.is_gate
         and status.step_started_at is None
+        and status.short_since is None  # the clock starts once the candidate has its pods
     ):
         updates["step_started_at"] = served_since(rollout, status, inp)
     return status.model_copy(update=updates), plan
@@ -82,6 +92,7 @@ def served_since(rollout: Rollout, status: RolloutStatus, inp: Inputs) -> dateti
         or since > inp.now
         or before.traffic_applied
         or before.step_started_at is not None
+        or before.short_since is not None  # served earlier, but its pods are ready only now
         or before.current_step != status.current_step
         or before.phase not in (Phase.PROGRESSING, Phase.PAUSED)
     ):

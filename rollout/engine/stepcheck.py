@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from rollout.api.durations import format_duration
 from rollout.api.policy import NoDataPolicy, RolloutPolicySpec, WebhookType
 from rollout.api.rollout import MetricResult, RolloutStatus, Verdict
+from rollout.engine.capacity import short_of_pods
 from rollout.engine.steps import EngineStep
 from rollout.engine.webhooks import hooks_waiting
 
@@ -68,6 +69,9 @@ def step_check(
     if step.is_gate:
         return StepCheck(False, "at a gate")
     started = status.step_started_at
+    short = short_of_pods(status)
+    if short is not None:  # a step ends, and the next share is given, only while the candidate has its pods
+        return StepCheck(False, short)
     if not status.traffic_applied or started is None:
         return StepCheck(False, "waiting for Knative to serve the step's traffic")
     elapsed = seconds_since(now, started)

@@ -85,3 +85,8 @@ def test_status_says_what_the_notifications_did() -> None:
         in text
     )
     assert "Notifications" not in render_status(rollout(phase=Phase.SUCCEEDED), [], [], NOW)
+
+
+def test_status_says_when_the_candidate_waits_for_its_pods() -> None:
+    waiting = rollout(phase=Phase.PENDING, short_since=NOW, candidate_pods=1, candidate_wanted_pods=2)
+    assert headline(waiting) == "Waiting for revision hello-00002's pods: 1 of 2 ready"

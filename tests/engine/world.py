@@ -66,6 +66,8 @@ class World:
     candidate_ready: bool | None = True
     candidate_message: str = ""
     candidate_reason: str = ""
+    candidate_pods: int | None = None  # ready pods, as Knative reports (None: not reported)
+    wanted_pods: int | None = None
     knative_follows: bool = True
     served: ObservedTraffic | None = field(
         default_factory=lambda: ObservedTraffic({"hello-00001": 100}, {"stable": "hello-00001"}, True)
@@ -105,7 +107,12 @@ class World:
                 now=self.now,
                 rollout=self.rollout,
                 candidate=RevisionState(
-                    "hello-00002", self.candidate_ready, self.candidate_reason, self.candidate_message
+                    "hello-00002",
+                    self.candidate_ready,
+                    self.candidate_reason,
+                    self.candidate_message,
+                    self.candidate_pods,
+                    self.wanted_pods,
                 ),
                 traffic=self.served,
                 analysis=analysis,

@@ -84,16 +84,19 @@ class CounterStore:
         self.order = [int(i) for i in np.argsort(self.ring_time) if math.isfinite(self.ring_time[i])]
         self.times = [float(self.ring_time[i]) for i in self.order]
 
-    def view(self, run: int) -> RunView:
-        return RunView(self, run)
+    def view(self, run: int, cold_seconds: float = 0.0) -> RunView:
+        return RunView(self, run, cold_seconds)
 
 
 class RunView:
     """What one run's controller can read from Prometheus."""
 
-    def __init__(self, store: CounterStore, run: int):
+    def __init__(self, store: CounterStore, run: int, cold_seconds: float = 0.0):
         self.store = store
         self.run = run
+        # Knative's side, which the simulator plays too: after each weight increase the candidate's new pods
+        # take this long to be ready (its status reports fewer ready pods than wanted meanwhile)
+        self.cold_seconds = cold_seconds
 
     def visible_until(self, now: float) -> float:
         return now - self.store.model.lag

@@ -35,6 +35,7 @@ from rollout_lab.sim.traffic import CANARY, STABLE
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 STABLE_REVISION = "service-00001"
 CANDIDATE_REVISION = "service-00002"
+CANDIDATE_PODS = 2  # what the candidate's autoscaler wants once its share of traffic grows
 
 
 def at(seconds: float) -> datetime:
@@ -81,10 +82,20 @@ class EngineDriver:
         )
         self.steps = engine_steps(self.policy)
         self.traffic: ObservedTraffic | None = None
-        self.candidate = RevisionState(name=CANDIDATE_REVISION, ready=True)
+        self.cold_until = -1.0  # the candidate's new pods are ready from then on (after a weight increase)
+
+    def candidate(self, now: float, view: RunView) -> RevisionState:
+        """The candidate as Knative reports it: Ready, and while new pods start after a weight increase,
+        fewer ready pods than its autoscaler wants."""
+        if view.cold_seconds <= 0:
+            return RevisionState(name=CANDIDATE_REVISION, ready=True)
+        ready = CANDIDATE_PODS - 1 if now < self.cold_until else CANDIDATE_PODS
+        return RevisionState(CANDIDATE_REVISION, True, pods=ready, wanted_pods=CANDIDATE_PODS)
 
     def _wake(self, now: float) -> bool:
         status = self.rollout.status
+        if status.short_since is not None and now >= self.cold_until:
+            return True  # its pods are ready: the controller hears of it from the revision's status
         if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
             return True
         if analysis_due(self.rollout, at(now)):
@@ -99,11 +110,15 @@ class EngineDriver:
         analysis = None
         if analysis_due(self.rollout, at(now)):
             analysis = self._analyse(now, view)
-        plan = self._decide(now, analysis)
+        plan = self._decide(now, analysis, view)
         if self.outcome is None and not plan_applied(plan, self.traffic):
-            # Knative serves the new split at once: the next reconcile sees it applied.
+            # Knative serves the new split at once: the next reconcile sees it applied; a larger share
+            # starts new candidate pods
+            served = self.traffic.percents.get(CANDIDATE_REVISION, 0) if self.traffic is not None else 0
+            if plan.percents().get(CANDIDATE_REVISION, 0) > served:
+                self.cold_until = now + view.cold_seconds
             self.traffic = ObservedTraffic(percents=plan.percents(), tags=plan.tags(), ready=True)
-            self._decide(now, None)
+            self._decide(now, None, view)
 
     def _analyse(self, now: float, view: RunView) -> AnalysisUpdate | None:
         end = view.visible_until(now)
@@ -144,12 +159,12 @@ class EngineDriver:
             self.timeline.append(TimelineEntry(now, self.weight, f"analysis: {summary}"))
         return update
 
-    def _decide(self, now: float, analysis: AnalysisUpdate | None) -> TrafficPlan:
+    def _decide(self, now: float, analysis: AnalysisUpdate | None, view: RunView) -> TrafficPlan:
         decision = decide(
             Inputs(
                 now=at(now),
                 rollout=self.rollout,
-                candidate=self.candidate,
+                candidate=self.candidate(now, view),
                 traffic=self.traffic,
                 analysis=analysis,
             )

@@ -89,7 +89,7 @@ def simulate(
     source = TrafficSource(load, scenario, runs, pods, rng)
     store = CounterStore(runs, pods, scrape, rng)
     drivers = [make_driver(i, b) for i, b in enumerate(_baselines(scenario, rps, runs, seed))]
-    views = [store.view(i) for i in range(runs)]
+    views = [store.view(i, scenario.canary.cold_seconds) for i in range(runs)]
     for i, d in enumerate(drivers):
         d.tick(0.0, views[i])
     dt = scrape.interval

@@ -58,6 +58,7 @@ def evaluate(
             judge_state=new_state,
             failed=advice.rollback,
             summary=summary,
+            data_window=(start, end),
         ),
         tuple(judgements),
     )
