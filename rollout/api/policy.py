@@ -222,6 +222,16 @@ class Analysis(ApiModel):
             "Default 50."
         ),
     )
+    min_step_requests: int = Field(
+        default=50,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Candidate requests a step must have been analysed on before its bake time may end it: a quiet "
+            "service waits for evidence instead of promoting on time alone (the status says how many it has "
+            "seen; evidence that ends a step early is not affected). Default 50; 0: the bake time alone."
+        ),
+    )
     no_data: NoDataPolicy = Field(
         default=NoDataPolicy.WAIT,
         description="What no data means: wait (default; the step does not advance), pass or fail.",

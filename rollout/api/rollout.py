@@ -249,6 +249,11 @@ class RolloutStatus(ApiModel):
     )
     short_from: MicroTime | None = Field(default=None, description="Start of the last shortfall that ended.")
     short_until: MicroTime | None = Field(default=None, description="End of the last shortfall that ended.")
+    step_requests: int = Field(
+        default=0,
+        ge=0,
+        description="Candidate requests analysed in the current step (analysis.minStepRequests).",
+    )
     excluded_windows: int = Field(
         default=0,
         ge=0,

@@ -228,6 +228,7 @@ def _apply_effect(row: Row, status: RolloutStatus, steps: list[EngineStep], inp:
         updates["current_step"] = index
         updates["step_started_at"] = now if steps[index].is_gate else None
         updates["traffic_applied"] = False
+        updates["step_requests"] = 0
     if row.effect == Effect.PAUSE:
         updates["paused_from"] = status.phase
     if row.effect == Effect.RESUME:
@@ -286,11 +287,14 @@ def _record_inputs(status: RolloutStatus, inp: Inputs) -> tuple[RolloutStatus, l
     actions: list[Action] = []
     log: dict[str, Any] = {}
     if inp.analysis is not None:
+        counted = [r.canary_requests for r in inp.analysis.results if r.canary_requests is not None]
         status = status.model_copy(
             update={
                 "analysis": list(inp.analysis.results),
                 "judge_state": dict(inp.analysis.judge_state),
                 "last_analysis_at": inp.analysis.window_end,
+                # every metric reads the same requests: the window's count is the largest any reported
+                "step_requests": status.step_requests + max(counted, default=0),
             }
         )
         log["analysis"] = [r.to_wire() for r in inp.analysis.results]

@@ -11,7 +11,7 @@ from rollout.api.policy import RolloutPolicySpec, WebhookType
 from rollout.api.rollout import TERMINAL_PHASES, MetricResult, PausedFor, Phase, RolloutStatus
 from rollout.engine.conditions import set_condition
 from rollout.engine.inputs import Inputs
-from rollout.engine.stepcheck import StepCheck
+from rollout.engine.stepcheck import NOT_ENOUGH_TRAFFIC, StepCheck
 from rollout.engine.steps import EngineStep
 from rollout.engine.transitions import Event, Row
 from rollout.engine.units import in_unit, unit_of
@@ -97,7 +97,9 @@ def _inconclusive(
     )
 
 
-def _failure_detail(event: Event, prior: RolloutStatus, steps: list[EngineStep], inp: Inputs) -> str | None:
+def _failure_detail(
+    event: Event, prior: RolloutStatus, steps: list[EngineStep], inp: Inputs, check: StepCheck | None = None
+) -> str | None:
     """Why a candidate or a check failed, or a deadline passed; None for other events."""
     spec = inp.rollout.spec
     policy, cand = spec.policy.spec, inp.candidate
@@ -119,10 +121,13 @@ def _failure_detail(event: Event, prior: RolloutStatus, steps: list[EngineStep],
         )
     if event in (Event.DEADLINE_ROLLBACK, Event.DEADLINE_PAUSE):
         deadline = policy.deadlines
-        return (
+        why = (
             f"the rollout passed its deadline of {format_duration(deadline.rollout)} at "
             f"{_step_at(prior, steps)} (onRolloutDeadline: {deadline.on_rollout_deadline.value})"
         )
+        if check is not None and check.why.startswith(NOT_ENOUGH_TRAFFIC):
+            why += f": not enough traffic to tell ({check.why.split(': ', 1)[1]})"
+        return why
     hooks = {
         Event.PRE_ROLLOUT_HOOK_FAILED: ("the pre-rollout check failed", WebhookType.PRE_ROLLOUT),
         Event.STEP_HOOK_FAILED: (f"a step check failed at {_step_at(prior, steps)}", WebhookType.STEP),
@@ -157,7 +162,7 @@ def transition_detail(
 ) -> str:
     """What happened and why, in one sentence: the Event's message after "From -> To: ", and the outcome of a
     rollout this transition ends."""
-    failure = _failure_detail(event, prior, steps, inp)
+    failure = _failure_detail(event, prior, steps, inp, check)
     if failure is not None:
         return failure
     spec = inp.rollout.spec

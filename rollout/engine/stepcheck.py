@@ -13,6 +13,8 @@ from rollout.engine.capacity import short_of_pods
 from rollout.engine.steps import EngineStep
 from rollout.engine.webhooks import hooks_waiting
 
+NOT_ENOUGH_TRAFFIC = "not enough traffic to tell yet"
+
 
 @dataclass(frozen=True)
 class StepCheck:
@@ -104,6 +106,18 @@ def step_check(
         return StepCheck(False, "; ".join(blockers))
     if elapsed >= step.bake and unmeasured:
         return StepCheck(False, f"bake time passed; waiting for the last window of {', '.join(unmeasured)}")
+    wanted = policy.analysis.min_step_requests
+    # a policy whose every gating metric may pass without data (noData: pass) accepts the bake time alone
+    judged = any(
+        not m.dry_run and (m.no_data or policy.analysis.no_data) != NoDataPolicy.PASS
+        for m in policy.analysis.metrics
+    )
+    if elapsed >= step.bake and judged and status.step_requests < wanted:
+        return StepCheck(
+            False,
+            f"{NOT_ENOUGH_TRAFFIC}: {status.step_requests} of {wanted} candidate requests analysed in this "
+            "step (analysis.minStepRequests)",
+        )
     if elapsed >= step.bake:
         # the policy allows it, and whoever reads the Event must know the step ended without that evidence
         without = f" without data for {', '.join(blind)} (noData: pass)" if blind else ""

@@ -494,6 +494,7 @@ def _window(w: World, seconds: float, *, data: bool, error: bool = False) -> dat
             measured_at=end,
             last_data_at=end if data else before.get(name),
             errored_at=end if error else None,
+            canary_requests=60 if data else None,
         )
         for name in ("error-rate", "latency")
     )
@@ -545,6 +546,24 @@ def test_the_bake_ends_a_step_only_once_its_last_window_is_measured() -> None:
     assert w.status.current_step == 0 and "waiting for the last window" in w.status.message
     _window(w, 1, data=True)
     assert w.status.current_step == 1
+
+
+def test_a_quiet_step_waits_for_enough_requests_and_the_deadline_says_why() -> None:
+    quiet = {**LADDER, "analysis": {"minStepRequests": 100}, "deadlines": {"rollout": "5m"}}
+    w = World(make_rollout(quiet))
+    w.tick()
+    w.tick()
+    _window(w, 30, data=True)  # 60 candidate requests
+    _window(w, 35, data=True)  # the bake has passed: 120 now
+    assert w.status.current_step == 1 and w.status.step_requests == 0
+    w.tick()  # Knative serves step 2
+    _window(w, 65, data=True)  # step 2's bake has passed on 60 requests
+    assert w.status.current_step == 1 and w.status.step_requests == 60
+    assert "not enough traffic to tell yet: 60 of 100 candidate requests" in w.status.message
+    for _ in range(5):
+        w.tick(40)  # no more windows: the deadline comes first
+    assert w.status.phase == Phase.FAILED and w.status.reason == "RolloutDeadlineExceeded"
+    assert "not enough traffic to tell (60 of 100 candidate requests" in w.status.outcome
 
 
 def test_step_events_describe_the_step_that_ended() -> None:

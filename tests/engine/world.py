@@ -52,6 +52,7 @@ def results(
             no_worse=no_worse,
             value=0.001,
             stable_value=0.001,
+            canary_requests=None if verdict in (Verdict.NO_DATA, Verdict.ERROR) else 100,
             measured_at=now,
             last_data_at=None if verdict in (Verdict.NO_DATA, Verdict.ERROR) else now,
         )
