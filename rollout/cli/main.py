@@ -14,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from rollout import __version__
 
@@ -45,17 +46,30 @@ def build_parser(
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     installed = commands() if installed is None else installed
     wanted = installed if names is None else {n: installed[n] for n in names if n in installed}
+    target: Any = subparsers if names is None else _Only(subparsers, set(names))
     loaded: set[str] = set()
     for ep in wanted.values():
         if ep.value not in loaded:  # one module may register several commands (status, promote, ...)
             loaded.add(ep.value)
-            ep.load()(subparsers)
-    if names is not None:  # a module's other commands stay out of a restricted parser (kubectl knrollout)
-        allowed = set(names)
-        for name in [n for n in subparsers.choices if n not in allowed]:
-            del subparsers.choices[name]
-        subparsers._choices_actions = [a for a in subparsers._choices_actions if a.dest in allowed]
+            ep.load()(target)
     return parser
+
+
+class _Only:
+    """The subparsers as a restricted parser's modules see them (kubectl knrollout): a module registers all
+    its commands, and those not offered here go to a parser nobody reads."""
+
+    def __init__(self, subparsers: Any, allowed: set[str]) -> None:
+        self.subparsers = subparsers
+        self.allowed = allowed
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name in self.allowed:
+            parser: argparse.ArgumentParser = self.subparsers.add_parser(name, **kwargs)
+            return parser
+        kwargs.pop("help", None)
+        kwargs.pop("aliases", None)
+        return argparse.ArgumentParser(prog=name, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "rollout", only: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@ numbers next. `rollout status`, `rollout list` and the notifications all lead wi
 
 from __future__ import annotations
 
-from rollout.api.rollout import MetricResult, PausedFor, Rollout
+from rollout.api.rollout import MetricResult, Rollout
+from rollout.engine.messages import PAUSED_FOR
 from rollout.engine.units import in_unit, unit_of
 
 _ENDED = {
@@ -26,15 +27,6 @@ def _evidence(rollout: Rollout, r: MetricResult) -> str:
     return text
 
 
-# What a Paused rollout waits for, in the headline (status.pausedFor).
-_PAUSED_FOR = {
-    PausedFor.GATE: "waiting at a manual gate (rollout resume opens it)",
-    PausedFor.REQUEST: "paused by a person (rollout resume continues)",
-    PausedFor.DEADLINE: "past its deadline (rollout resume continues, rollout abort rolls back)",
-    PausedFor.INCONCLUSIVE: "evidence inconclusive (rollout promote or rollout abort)",
-}
-
-
 def headline(rollout: Rollout) -> str:
     """The first line: what is happening or what happened, in plain words; the numbers next."""
     status = rollout.status
@@ -53,8 +45,8 @@ def headline(rollout: Rollout) -> str:
     if phase == "Pending":
         return f"Waiting for revision {rollout.spec.candidate_revision} to become Ready"
     if phase == "Paused":
-        why = _PAUSED_FOR[status.paused_for] if status.paused_for else "paused"
-        return f"Paused at step {step}, {why}; candidate at {status.canary_weight}%"
+        why = PAUSED_FOR[status.paused_for] if status.paused_for else "paused"
+        return f"Paused at step {step} with the candidate at {status.canary_weight}%, {why}"
     if phase == "Promoting":
         return f"Promoting {rollout.spec.candidate_revision} to 100%"
     return f"Step {step}: {status.canary_weight}% to the candidate"

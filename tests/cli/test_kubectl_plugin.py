@@ -51,7 +51,11 @@ async def test_kubectl_knrollout_lists_shows_and_promotes() -> None:
             code, out, err = await kubectl(
                 cluster.kubeconfig, "knrollout", "status", "hello", "-n", "default"
             )
-            assert code == 0 and out.startswith("Paused at step 2/3, waiting at a manual gate"), (out, err)
+            assert (
+                code == 0
+                and out.startswith("Paused at step 2/3 with the candidate at")
+                and "manual gate" in out.splitlines()[0]
+            ), (out, err)
             code, out, err = await kubectl(cluster.kubeconfig, "knrollout", "promote", "hello", "--wait")
             assert code == 0 and "done: phase" in out, (out, err)
             await eventually(lambda: phase_of(cluster, "hello-00002.1") == "Succeeded", within=20)

@@ -70,7 +70,7 @@ def test_other_endings_and_running_rollouts_in_plain_words() -> None:
     )
     assert headline(rollout(phase=Phase.PENDING)) == "Waiting for revision hello-00002 to become Ready"
     assert headline(rollout(phase=Phase.PAUSED, paused_for=PausedFor.GATE, step="2/3", canary_weight=10)) == (
-        "Paused at step 2/3, waiting at a manual gate (rollout resume opens it); candidate at 10%"
+        "Paused at step 2/3 with the candidate at 10%, waiting at a manual gate; `rollout resume` opens it"
     )
 
 

@@ -88,9 +88,11 @@ def engine_factory(spec: RolloutPolicySpec, trace_runs: int = 1) -> DriverFactor
     return make
 
 
-def flagger_factory() -> DriverFactory:
+def flagger_factory(interval: float = 60.0, threshold: int = 5) -> DriverFactory:
+    """Flagger's canary analysis with `interval` (seconds; also its metrics' range) and `threshold`."""
+
     def make(run: int, baseline: Baseline) -> Driver:
-        return FlaggerDriver()
+        return FlaggerDriver(interval=interval, threshold=threshold)
 
     return make
 
