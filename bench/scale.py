@@ -39,7 +39,6 @@ import asyncio
 import gc
 import json
 import os
-import re
 import shlex
 import signal
 import sys
@@ -51,11 +50,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.scale_parts import Decisions, analysis_parts, prometheus_share  # noqa: E402
+from bench.scale_probe import (  # noqa: E402
+    controller_writes,
+    events_sent,
+    free_port,
+    metrics_text,
+    proc_stats,
+    prometheus_counters,
+    quantile,
+    scrape_counts,
+    wait_for,
+)
+from bench.scale_report import Result, debug_report, table  # noqa: E402
 from rollout.cli.process_tuning import freeze_startup, tune_gc  # noqa: E402
 from rollout.controller.app import DEFAULT_WORKERS  # noqa: E402
 from rollout_lab.sandbox.apiserver import kinds  # noqa: E402
@@ -63,6 +73,8 @@ from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment 
 from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
 
 WEIGHTS = (10, 30, 60)
+SETTLE = 0.5  # the controller's --analysis-settle in this bench
+SCRAPE_INTERVAL = 1.0  # the sandbox Prometheus' scrape interval in this bench
 
 
 @dataclass
@@ -79,123 +91,19 @@ class Timeline:
     )  # candidate weight -> first Ready status serving it
 
 
-@dataclass
-class Result:
-    services: int
-    onboard_seconds: float
-    rollout_seconds: float
-    finished: int
-    step_lag_p50: float
-    step_lag_p99: float
-    step_lag_max: float
-    steps: int
-    writes: int
-    writes_per_step: float
-    reconciles_per_step: float
-    cpu_seconds: float
-    cpu_rollout_seconds: float  # the controller's, from the new revisions until all promoted
-    sandbox_cpu_rollout_seconds: float  # this process's (API server, Knative simulator, bench), same span
-    peak_rss_mb: float
-    commits_per_step: float = float("nan")  # every write the sandbox committed (the controller's, Knative's)
-    analysis_ticks: int = 0
-    queries_per_tick: float = float("nan")  # batches (one per source, metric template, window)
-    http_queries_per_tick: float = float("nan")  # what Prometheus received (builtins: one per metric family)
-    write_breakdown: dict[str, int] = field(default_factory=dict)
-    first_from_ready_p50: float = float("nan")  # the first step's lag counted from the revision's Ready alone
-    first_from_ready_p99: float = float("nan")
-    # per wave ("10%": the step written once the candidate is Ready; "30%": once 10% has baked, ...):
-    # p50/p99/max lag, and over how many seconds that wave's steps fell due (first to last)
-    waves: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-def quantile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _candidate_weight(entries: list[dict[str, Any]], candidate: str) -> int:
     return sum(int(e.get("percent") or 0) for e in entries if e.get("revisionName") == candidate)
-
-
-def proc_stats(pid: int) -> tuple[float, float]:
-    """CPU seconds (user+system) and peak RSS in MB of a live process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
-    return cpu, (int(match.group(1)) / 1024 if match else float("nan"))
-
-
-async def controller_writes(url: str) -> dict[str, int]:
-    """The controller's writes so far, by "verb resource" (Lease renewals excluded)."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        if not line.startswith("knrollout_kube_request_duration_seconds_count{"):
-            continue
-        labels, value = line.rsplit(" ", 1)
-        verb = re.search(r'verb="([^"]+)"', labels)
-        resource = re.search(r'resource="([^"]+)"', labels)
-        if verb is None or resource is None or resource.group(1) == "leases":
-            continue
-        if verb.group(1) in ("create", "patch", "update", "delete"):
-            key = f"{verb.group(1)} {resource.group(1)}"
-            out[key] = out.get(key, 0) + int(float(value))
-    return out
-
-
-async def events_sent(url: str, limit: float) -> None:
-    """Wait until the controller has sent the Events it recorded (they leave its reconciles' critical path
-    and may still be queued when the last step is served), so that the writes counted include them."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while loop.time() < deadline:
-        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
-            text = await resp.text()
-        queued = [line for line in text.splitlines() if line.startswith("knrollout_events_queued ")]
-        if not queued or float(queued[0].split()[-1]) == 0:
-            return
-        await asyncio.sleep(0.5)
-
-
-async def wait_for(check: Any, limit: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not check():
-        if loop.time() > deadline:
-            raise TimeoutError(f"{what}: not done after {limit:.0f}s")
-        await asyncio.sleep(0.2)
 
 
 ANALYSIS = {
     "interval": "2s",
     "minRequests": 1,
+    "minStepRequests": 0,  # this bench measures the controller's pace, not how much evidence a step needs
     "metrics": [
         {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
         {"name": "latency-p99", "builtin": "latency", "quantile": 0.99, "threshold": {"max": 1.0}},
     ],
 }
-
-
-async def scrape_counts(url: str) -> dict[str, float]:
-    """Analysis ticks, batches (plan_tick queries) and Prometheus HTTP queries the controller made so far."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    out = {"ticks": 0.0, "batches": 0.0, "http": 0.0, "reconciles": 0.0}
-    for line in text.splitlines():
-        if line.startswith("knrollout_analysis_ticks_total "):
-            out["ticks"] = float(line.split()[-1])
-        elif line.startswith("knrollout_analysis_queries_per_tick_sum "):
-            out["batches"] = float(line.split()[-1])
-        elif line.startswith("knrollout_prometheus_query_duration_seconds_count{"):
-            out["http"] += float(line.rsplit(" ", 1)[1])
-        elif line.startswith('knrollout_reconcile_duration_seconds_count{kind="Service"'):
-            out["reconciles"] += float(line.rsplit(" ", 1)[1])
-    return out
 
 
 async def run(
@@ -215,7 +123,7 @@ async def run(
         seed=1,
         generator_tick=1.0,
         prometheus=analysis,
-        scrape_interval=1.0,
+        scrape_interval=SCRAPE_INTERVAL,
     )
     async with sandbox_environment(options) as env:
         store = env.store
@@ -306,6 +214,9 @@ async def run(
                 store.on_commit(rt, count)
             store.on_commit(ROLLOUTS, count)
             store.on_commit(ROLLOUTS, on_rollout)
+        decisions = Decisions()
+        if analysis:
+            store.on_commit(ROLLOUTS, decisions.listener(loop.time, wall_offset))
         store.on_commit(kinds.KSERVICES, on_service)
         store.on_commit(kinds.REVISIONS, on_revision)
         for name in names:
@@ -328,7 +239,7 @@ async def run(
 
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = env.api.write_kubeconfig(Path(tmp) / "kubeconfig")
-            port = _free_port()
+            port = free_port()
             args = [
                 sys.executable,
                 "-m",
@@ -346,7 +257,7 @@ async def run(
                 str(workers),
                 *controller_args,
                 *(
-                    ["--prometheus-url", env.prometheus.url, "--analysis-settle", "500ms"]
+                    ["--prometheus-url", env.prometheus.url, "--analysis-settle", f"{SETTLE}s"]
                     if env.prometheus
                     else []
                 ),
@@ -370,6 +281,8 @@ async def run(
                 await events_sent(f"http://127.0.0.1:{port}", limit)  # onboarding's Events are not counted
                 writes_before = await controller_writes(f"http://127.0.0.1:{port}")
                 counts_before = await scrape_counts(f"http://127.0.0.1:{port}")
+                prom_url = env.prometheus.url if env.prometheus is not None else None
+                prom_before = prometheus_counters(await metrics_text(prom_url)) if prom_url else {}
                 began = loop.time()
                 cpu_before, _ = proc_stats(proc.pid)
                 sandbox_before = time.process_time()
@@ -402,6 +315,8 @@ async def run(
                 await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
                 after = await controller_writes(f"http://127.0.0.1:{port}")
                 counts = await scrape_counts(f"http://127.0.0.1:{port}")
+                answered = await metrics_text(f"http://127.0.0.1:{port}")
+                prom_after = prometheus_counters(await metrics_text(prom_url)) if prom_url else {}
                 ticks = counts["ticks"] - counts_before["ticks"]
                 batches = counts["batches"] - counts_before["batches"]
                 http = counts["http"] - counts_before["http"]
@@ -449,42 +364,7 @@ async def run(
         for w, v in sorted(by_step.items())
     }
     if os.environ.get("SCALE_DEBUG"):
-        print(f"commits by resource during the rollouts: {rollout_commits}", file=sys.stderr)
-        print(
-            f"the sandbox's garbage collection during the rollouts, seconds by generation: {gc_rollout}",
-            file=sys.stderr,
-        )
-        for w in WEIGHTS:  # the controller seeing the split served (the watch's delay), and recording it
-            shown = [(name, tl.served[w]) for name, tl in timelines.items() if w in tl.served]
-            seen = [seen_at[(name, w)] - at for name, at in shown if (name, w) in seen_at]
-            written = [applied_at[(name, w)] - at for name, at in shown if (name, w) in applied_at]
-            print(
-                f"{w}% served -> status written: p50 {quantile(written, 0.5):.3f} "
-                f"max {max(written, default=0):.3f}; seen by the controller: p50 {quantile(seen, 0.5):.3f} "
-                f"p99 {quantile(seen, 0.99):.3f}",
-                file=sys.stderr,
-            )
-        for w, nxt in zip(WEIGHTS, (*WEIGHTS[1:], 100), strict=True):  # a step's lag, in two parts
-            parts = [
-                (decided_at[(name, nxt)] - (tl.served[w] + bake), tl.writes[nxt] - decided_at[(name, nxt)])
-                for name, tl in timelines.items()
-                if (name, nxt) in decided_at and w in tl.served and nxt in tl.writes
-            ]
-            print(
-                f"{nxt}% due -> decision recorded: p50 {quantile([a for a, _ in parts], 0.5):.3f} "
-                f"p99 {quantile([a for a, _ in parts], 0.99):.3f}; "
-                f"-> traffic written: p50 {quantile([b for _, b in parts], 0.5):.3f} "
-                f"p99 {quantile([b for _, b in parts], 0.99):.3f}",
-                file=sys.stderr,
-            )
-        for w in (*WEIGHTS, 100):  # the sandbox's own part: from the traffic write to Knative serving it
-            served = [
-                tl.served[w] - tl.writes[w] for tl in timelines.values() if w in tl.served and w in tl.writes
-            ]
-            print(
-                f"served {w}% after the write: p50 {quantile(served, 0.5):.3f} max {max(served):.3f}",
-                file=sys.stderr,
-            )
+        debug_report(timelines, WEIGHTS, bake, rollout_commits, gc_rollout, seen_at, applied_at, decided_at)
     steps = sum(len([w for w in (*WEIGHTS, 100) if w in tl.writes]) for tl in timelines.values())
     return Result(
         services=n,
@@ -510,47 +390,9 @@ async def run(
         http_queries_per_tick=round(http / ticks, 2) if ticks else float("nan"),
         write_breakdown=breakdown,
         waves=waves,
+        analysis_parts=analysis_parts(decisions, timelines, answered, WEIGHTS, SETTLE) if analysis else {},
+        prometheus=prometheus_share(prom_before, prom_after, ticks) if analysis else {},
     )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def table(results: list[Result]) -> str:
-    rows = [
-        ("services", "services", ""),
-        ("onboard (pin all)", "onboard_seconds", "s"),
-        ("rollout (all promoted)", "rollout_seconds", "s"),
-        ("promoted", "finished", ""),
-        ("step lag p50", "step_lag_p50", "s"),
-        ("step lag p99", "step_lag_p99", "s"),
-        ("step lag max", "step_lag_max", "s"),
-        ("first step from Ready p50", "first_from_ready_p50", "s"),
-        ("first step from Ready p99", "first_from_ready_p99", "s"),
-        ("traffic steps", "steps", ""),
-        ("API writes", "writes", ""),
-        ("API writes per step", "writes_per_step", ""),
-        ("reconciles per step", "reconciles_per_step", ""),
-        ("all commits per step", "commits_per_step", ""),
-        ("controller CPU", "cpu_seconds", "s"),
-        ("  of which rollouts", "cpu_rollout_seconds", "s"),
-        ("sandbox CPU, rollouts", "sandbox_cpu_rollout_seconds", "s"),
-        ("controller peak RSS", "peak_rss_mb", "MB"),
-        ("analysis ticks", "analysis_ticks", ""),
-        ("queries per tick", "queries_per_tick", ""),
-        ("HTTP queries per tick", "http_queries_per_tick", ""),
-    ]
-    width = max(len(r[0]) for r in rows)
-    out = [f"{'':<{width}}  " + "  ".join(f"{'N=' + str(r.services):>12}" for r in results)]
-    for label, key, unit in rows[1:]:
-        cells = "  ".join(f"{str(getattr(r, key)) + unit:>12}" for r in results)
-        out.append(f"{label:<{width}}  {cells}")
-    return "\n".join(out)
 
 
 GC_SECONDS: dict[int, float] = {}  # the sandbox process's time in garbage collection, by generation
@@ -574,6 +416,10 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument(
         "--baseline", type=int, default=100, help="a smaller run first, for comparison (0: none)"
+    )
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated sizes, one run each (e.g. 100,300,1000), instead of --baseline/--services",
     )
     parser.add_argument("--bake", type=float, default=3.0, help="seconds per step")
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -606,6 +452,8 @@ def main() -> None:
     if args.sandbox_gc == "tuned":
         tune_gc()
     sizes = [s for s in (args.baseline, args.services) if s > 0]
+    if args.sizes:
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     results = []
     for n in sizes:
         t0 = time.monotonic()
@@ -642,6 +490,14 @@ def main() -> None:
                     f"  N={r.services:<5} {wave:>4}: p50 {v['p50']:7.3f}s  p99 {v['p99']:7.3f}s  "
                     f"max {v['max']:7.3f}s  due over {v['due_spread']:6.3f}s"
                 )
+        for r in results:
+            if r.analysis_parts:
+                print(
+                    f"\nThe analysis path in parts, N={r.services} (seconds from the window's end; p50 / p99):"
+                )
+                for part, v in r.analysis_parts.items():
+                    print(f"  {part:<46} {v['p50']:8.3f} {v['p99']:8.3f}")
+                print(f"  Prometheus during the rollouts: {r.prometheus}")
         print("\nTargets (issue 5): p99 step lag < 1s, peak RSS < 250 MB.")
 
 

@@ -107,6 +107,9 @@ class TickReport:
     seconds: float
 
 
+_RAN_MEMORY = 60.0  # seconds a measured window end is remembered (late askers are gathered for `coalesce`)
+
+
 class AnalysisScheduler:
     def __init__(
         self,
@@ -118,6 +121,7 @@ class AnalysisScheduler:
         source_dialect: SourceDialect = lambda ref: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_tick: Callable[[TickReport], None] | None = None,
+        coalesce: float = 0.5,
     ) -> None:
         self.measure = measure
         self.notify = notify
@@ -132,6 +136,8 @@ class AnalysisScheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._inflight: dict[RolloutId, Tick] = {}
         self.reports: list[TickReport] = []  # the last few ticks, for logs and benchmarks
+        self.coalesce = coalesce
+        self._ran: dict[datetime, float] = {}  # window end -> when it was last measured (loop time)
 
     def want(self, key: ObjectKey, rollout: Rollout, tick: Tick) -> None:
         """Measure `tick` for this rollout (with every other rollout whose window ends then). One window per
@@ -181,6 +187,12 @@ class AnalysisScheduler:
                 await self._wakeup.wait()
                 continue
             wait = (due - self.clock()).total_seconds() + self.settle
+            ran = self._ran.get(due)
+            if ran is not None:
+                # this window was measured already: the rollouts asking for it now came late (their reconciles
+                # were queued), and more are on their way; one query per template serves them all, so gather
+                # them for a moment instead of one tick each
+                wait = max(wait, ran + self.coalesce - asyncio.get_running_loop().time())
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation on 3.11
@@ -197,6 +209,9 @@ class AnalysisScheduler:
 
     async def run_due(self, end: datetime) -> None:
         """Measure every rollout whose window ends at `end`, in one tick."""
+        loop = asyncio.get_running_loop()
+        self._ran = {e: t for e, t in self._ran.items() if loop.time() - t < _RAN_MEMORY}
+        self._ran[end] = loop.time()
         await self._measure(end, self._take_due(end))
 
     async def _measure(self, end: datetime, batch: dict[RolloutId, _Wanted]) -> None:

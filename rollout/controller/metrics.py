@@ -141,6 +141,12 @@ class ControllerMetrics:
         self.analysis_ticks = Counter(
             "knrollout_analysis_ticks_total", "Analysis ticks run (one batch of queries each).", registry=r
         )
+        self.analysis_answered = Histogram(
+            "knrollout_analysis_answered_seconds",
+            "From an analysis window's end to its batched queries answered (the settle wait included).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.analysis_queries = Histogram(
             "knrollout_analysis_queries_per_tick",
             "Queries sent at one analysis tick.",

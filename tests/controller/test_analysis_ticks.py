@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,3 +144,37 @@ async def test_the_same_window_is_measured_once_however_often_it_is_wanted() -> 
     later = Tick(late.end, late.end + timedelta(seconds=10), True)
     scheduler.want(key(r), r, later)  # one window per rollout at a time
     assert scheduler.pending == 0 and calls == 1
+
+
+async def test_late_askers_for_a_measured_window_are_gathered_into_one_more_tick() -> None:
+    """Rollouts whose reconciles were queued ask for a window that was measured already: one more tick serves
+    them together (after `coalesce`), not one tick each."""
+    calls: list[int] = []
+
+    async def measure(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
+        calls.append(len(requests))
+        return {}
+
+    now = T0 + timedelta(seconds=21)
+    rollouts = [running(f"late{i}-00002", T0) for i in range(6)]
+    scheduler = AnalysisScheduler(measure, lambda k: None, clock=lambda: now, settle=0.0, coalesce=0.3)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        first = analysis_tick(rollouts[0], now)
+        assert first is not None
+        scheduler.want(key(rollouts[0]), rollouts[0], first)
+        for _ in range(20):  # the first asker's tick runs at once
+            await asyncio.sleep(0.01)
+            if calls:
+                break
+        for r in rollouts[1:]:  # then the late ones, one by one
+            scheduler.want(key(r), r, first)
+            await asyncio.sleep(0.02)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if scheduler.pending == 0 and sum(calls) == 18:
+                break
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert calls == [3, 15]  # 1 rollout x 3 metrics, then the 5 late ones together
