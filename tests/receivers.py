@@ -11,6 +11,7 @@ the service's published format, and records what arrived.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,6 +39,10 @@ class Receivers:
     fail_first: int = 0  # answer 503 to this many requests first (each service)
     failures: dict[str, int] = field(default_factory=dict)
     raw: list[bytes] = field(default_factory=list)  # the webhook bodies as sent (signatures cover them)
+    # while `hold` is set and not released, requests wait unanswered (`arrived` tells one came); a request
+    # whose sender went away meanwhile (killed) is not received: nobody was told it was
+    hold: asyncio.Event | None = None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def of(self, kind: str) -> list[Received]:
         return [r for r in self.got if r.kind == kind]
@@ -83,13 +88,19 @@ def check_teams(body: dict[str, Any]) -> list[str]:
 
 
 def app(state: Receivers) -> web.Application:
-    def failing(kind: str) -> bool:
+    async def refused(kind: str, request: web.Request) -> web.Response | None:
+        """The answer instead of receiving: a 503 while failing first, or none for a sender that is gone."""
+        if state.hold is not None and not state.hold.is_set():
+            state.arrived.set()
+            await state.hold.wait()
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)
         state.failures[kind] = state.failures.get(kind, 0) + 1
-        return state.failures[kind] <= state.fail_first
+        return web.Response(status=503) if state.failures[kind] <= state.fail_first else None
 
     async def slack(request: web.Request) -> web.Response:
-        if failing("slack"):
-            return web.Response(status=503)
+        if (answer := await refused("slack", request)) is not None:
+            return answer
         body = await request.json()
         state.problems += check_slack(body)
         title = body["blocks"][0]["text"]["text"]
@@ -97,8 +108,8 @@ def app(state: Receivers) -> web.Application:
         return web.Response(text="ok")
 
     async def teams(request: web.Request) -> web.Response:
-        if failing("teams"):
-            return web.Response(status=503)
+        if (answer := await refused("teams", request)) is not None:
+            return answer
         body = await request.json()
         state.problems += check_teams(body)
         title = body["attachments"][0]["content"]["body"][0]["text"]
@@ -106,8 +117,8 @@ def app(state: Receivers) -> web.Application:
         return web.Response(status=202)
 
     async def webhook(request: web.Request) -> web.Response:
-        if failing("webhook"):
-            return web.Response(status=503)
+        if (answer := await refused("webhook", request)) is not None:
+            return answer
         body = await request.json()
         missing = {"id", "type", "source", "time", "data"} - set(body)
         if missing:
@@ -119,8 +130,8 @@ def app(state: Receivers) -> web.Application:
 
     def sink(kind: str) -> Any:
         async def ce(request: web.Request) -> web.Response:
-            if failing(kind):
-                return web.Response(status=503)
+            if (answer := await refused(kind, request)) is not None:
+                return answer
             message = HTTPMessage(dict(request.headers), await request.read())
             try:
                 event = from_http_event(message)

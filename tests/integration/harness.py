@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -365,3 +368,40 @@ async def reasons_when(cluster: Cluster, name: str, last: str, within: float = 5
         lambda: (r := cluster.reasons(name)) and last in r and r, within=within
     )
     return found
+
+
+@contextlib.asynccontextmanager
+async def controller_process(
+    kubeconfig: Path, log: Path, *extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    args = [
+        sys.executable,
+        "-m",
+        "rollout.cli.main",
+        "controller",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--resync",
+        "20s",
+        "--workers",
+        "2",
+        *extra,
+    ]
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env={**os.environ})
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert proc.returncode == -signal.SIGKILL

@@ -5,9 +5,11 @@ recorded every decision and was stopped before it sent anything, and a third con
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,18 @@ import pytest
 from rollout.api.notifications import NotificationsConfig
 from rollout.api.rollout import Phase
 from rollout_lab.sandbox.apiserver import kinds
-from tests.integration.harness import NS, Cluster, controller, eventually, finished, onboard, sandbox, settles
+from tests.integration.harness import (
+    NS,
+    Cluster,
+    controller,
+    controller_process,
+    eventually,
+    finished,
+    kill,
+    onboard,
+    sandbox,
+    settles,
+)
 from tests.local_http import serving
 from tests.receivers import Receivers, app
 
@@ -135,3 +148,32 @@ async def test_each_message_arrives_once_across_a_stop_before_the_send(
         if r
     }
     assert final["hello-00002.1"].delivered == 12 and final["shop-00002.1"].delivered == 9  # type: ignore[union-attr]
+
+
+async def test_a_controller_killed_mid_send_loses_no_message_and_doubles_none(
+    receivers: tuple[str, Receivers], tmp_path: Path
+) -> None:
+    """SIGKILL while the first message is on the wire, unanswered: the next controller sends it, once."""
+    url, got = receivers
+    got.hold = asyncio.Event()
+    allow = ("--webhook-allow", "127.0.0.0/8")
+    log = tmp_path / "controller.log"
+    async with sandbox() as cluster:
+        chat_secret(cluster, url)
+        cluster.apply_policy("canary", policy(url, []))
+        async with controller_process(cluster.kubeconfig, log, *allow) as first:
+            await onboard(cluster, "hello")
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v2")
+            await asyncio.wait_for(got.arrived.wait(), timeout=30)  # the decision is recorded, a send is out
+            await kill(first)
+        before = cluster.rollout("hello-00002.1")
+        assert before is not None and before.status.notifications is not None
+        assert before.status.notifications.pending[0].event.value == "started"
+        got.hold.set()  # the first controller's requests find their sender gone
+        async with controller_process(cluster.kubeconfig, log, *allow):
+            done = await eventually(lambda: finished(cluster, "hello-00002.1"), within=40)
+            await eventually(lambda: ledgers_empty(cluster, "hello-00002.1"), within=30)
+    assert done.status.phase == Phase.SUCCEEDED and got.problems == []
+    for kind in ("slack", "teams", "webhook", "ce"):
+        keys = Counter(r.key for r in got.of(kind))
+        assert len(keys) == 3 and set(keys.values()) == {1}, (kind, keys)  # started, stepAdvanced, promoted

@@ -5,11 +5,7 @@ plan, and never goes back a step."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +15,10 @@ from tests.integration.harness import (
     Cluster,
     allowed_splits,
     assert_within_plan,
+    controller_process,
     eventually,
     finished,
+    kill,
     sandbox,
 )
 
@@ -38,43 +36,6 @@ POLICY: dict[str, Any] = {
     },
     "analysis": {"interval": "1s", "metrics": []},
 }
-
-
-@contextlib.asynccontextmanager
-async def controller_process(
-    kubeconfig: Path, log: Path, *extra: str
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    args = [
-        sys.executable,
-        "-m",
-        "rollout.cli.main",
-        "controller",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-        "--resync",
-        "20s",
-        "--workers",
-        "2",
-        *extra,
-    ]
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env={**os.environ})
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def kill(proc: asyncio.subprocess.Process) -> None:
-    proc.send_signal(signal.SIGKILL)
-    await proc.wait()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def step_of(cluster: Cluster, name: str) -> tuple[str, int] | None:
