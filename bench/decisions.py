@@ -11,6 +11,7 @@ better canary, at 1, 20 and 200 requests per second. Prints a table and the issu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout.api.load import parse_policy_spec
+from rollout_lab.sim.counters import ScrapeModel
 from rollout_lab.sim.policies import (
     DEFAULT_POLICY,
     default_policy,
@@ -49,6 +51,7 @@ class Task:
     runs: int
     seed: int
     spec: dict[str, Any]
+    extrapolate: bool = False  # the simulated Prometheus answers as PromQL's increase() does
 
 
 def _factory(task: Task) -> DriverFactory:
@@ -65,7 +68,8 @@ def _factory(task: Task) -> DriverFactory:
 def run_task(task: Task) -> dict[str, Any]:
     scenario = SCENARIOS[task.scenario]
     started = time.perf_counter()
-    results = simulate(_factory(task), scenario, task.rps, task.runs, task.seed)
+    scrape = ScrapeModel(extrapolate=task.extrapolate)
+    results = simulate(_factory(task), scenario, task.rps, task.runs, task.seed, scrape=scrape)
     summary = summarise(task.policy, task.scenario, task.rps, scenario.regression, results).to_dict()
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
@@ -233,6 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--policy", type=Path, help="our policy from this file instead of the default policy")
+    parser.add_argument(
+        "--promql-increase",
+        action="store_true",
+        help="the simulated Prometheus answers as PromQL's increase() does (samples inside the window, "
+        "extrapolated to its edges) instead of exact counts",
+    )
     args = parser.parse_args(argv)
 
     if args.policy is not None:
@@ -259,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
         todo = tasks(names, RPS, args.runs, args.regression_runs, args.seed, spec_data)
 
+    if args.promql_increase:
+        todo = [dataclasses.replace(t, extrapolate=True) for t in todo]
     started = time.perf_counter()
     if args.workers > 1:
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:

@@ -20,6 +20,7 @@ import numpy as np
 
 from rollout.engine.evidence import latency_histogram, request_counts, sum_increases
 from rollout.engine.observations import LatencyHistogram, Measurement, NoData, RequestCounts
+from rollout_lab.sim.promql import sum_extrapolated
 from rollout_lab.sim.scenarios import KNATIVE_BUCKETS
 from rollout_lab.sim.traffic import IntervalTraffic
 
@@ -35,6 +36,9 @@ class ScrapeModel:
     reset: float = 0.002  # chance per pod per interval that its container restarts
     replace: float = 0.002  # chance per pod per interval that it is replaced by a new pod
     history: int = 32  # scrapes kept
+    # increases as PromQL's increase() computes them: from the samples inside the window, extrapolated to its
+    # edges (rollout_lab.sim.promql); False: exact increases from the last sample before the window
+    extrapolate: bool = False
 
     @property
     def lag(self) -> float:
@@ -130,10 +134,15 @@ class RunView:
                     out[c].append([(times[j], values[j][pod][c]) for j in base + keep])
         return out
 
+    def _increase(self, series: list[list[tuple[float, float]]], start: float, end: float) -> float | None:
+        if self.store.model.extrapolate:
+            return sum_extrapolated(series, start, end)
+        return sum_increases(series, start, end)
+
     def requests(self, arm: int, start: float, end: float) -> Measurement:
         series = self._series(arm, start, end, [REQUESTS, FAILURES])
-        n = sum_increases(series[0], start, end)
-        f = sum_increases(series[1], start, end)
+        n = self._increase(series[0], start, end)
+        f = self._increase(series[1], start, end)
         if n is None or f is None:
             return NoData("no series")
         return request_counts(n, f)
@@ -145,11 +154,11 @@ class RunView:
         wanted = [(i, e) for i, e in enumerate(KNATIVE_BUCKETS) if edges is None or e in edges]
         counters = [REQUESTS] + [FIRST_BUCKET + i for i, _ in wanted]
         series = self._series(arm, start, end, counters)
-        total = sum_increases(series[0], start, end)
+        total = self._increase(series[0], start, end)
         if total is None:
             return NoData("no series")
         buckets = {
-            edge: sum_increases(series[1 + j], start, end) or 0.0 for j, (_, edge) in enumerate(wanted)
+            edge: self._increase(series[1 + j], start, end) or 0.0 for j, (_, edge) in enumerate(wanted)
         }
         buckets[math.inf] = total
         return latency_histogram(buckets)
