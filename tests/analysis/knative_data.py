@@ -15,8 +15,9 @@ shop/web-00001 (stable)
 shop/web-00002 (canary)
     pod c: +3 ok
     pod d: comes at k = 27 (first sample 0) and goes after k = 33: +4 ok per step -> raw increase 24 over
-    90 s; Prometheus extrapolates the end by half a step (the series stops 105 s before the window end) and
-    not the start (it starts at zero): 24 * 97.5 / 90 = 26
+    90 s; without a sample at the window's start it is read with increase(), which extrapolates the end by
+    half a step (the series stops 105 s before the window end) and not the start (it starts at zero):
+    24 * 97.5 / 90 = 26
     activator: +2 server errors per step (cold-start 503s queue-proxy never saw) -> 40 added to both
     -> RequestCounts(60 + 26 + 40 = 126, 40).
     latency: pod c +0/+1/+2/+3 (+Inf +3) -> cumulative (0, 20, 40, 60), total 60.

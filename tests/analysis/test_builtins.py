@@ -30,16 +30,22 @@ def _classic(ns: str, rev: str, cls: str, value: float) -> Sample:
 def test_error_rate_queries_per_dialect() -> None:
     keys = frozenset({A, B})
     classic = family_queries(BuiltinQuery(BuiltinMetric.ERROR_RATE, KNATIVE_CLASSIC, 120.0, keys))
+    sel = '{namespace_name=~"shop",revision_name=~"web-00001|web-00002"}'
+
+    def exact(metric: str, window: str, selector: str) -> str:
+        s = metric + selector
+        return f"(({s} - {s} offset {window}) >= 0 or increase({s}[{window}]))"
+
     assert [q.promql for q in classic] == [
-        "sum by (namespace_name, revision_name, response_code_class) (increase(revision_request_count"
-        '{namespace_name=~"shop",revision_name=~"web-00001|web-00002"}[120s]))',
-        "sum by (namespace_name, revision_name, response_code_class) (increase(activator_request_count"
-        '{namespace_name=~"shop",revision_name=~"web-00001|web-00002"}[120s]))',
+        "sum by (namespace_name, revision_name, response_code_class) "
+        f"({exact('revision_request_count', '120s', sel)})",
+        "sum by (namespace_name, revision_name, response_code_class) "
+        f"({exact('activator_request_count', '120s', sel)})",
     ]
     kourier = family_queries(BuiltinQuery(BuiltinMetric.LATENCY, KOURIER, 60.0, keys))
+    envoy = '{envoy_cluster_name=~"shop/web-00001|shop/web-00002"}'
     assert [q.promql for q in kourier] == [
-        "sum by (envoy_cluster_name, le) (increase(envoy_cluster_upstream_rq_time_bucket"
-        '{envoy_cluster_name=~"shop/web-00001|shop/web-00002"}[60s]))'
+        f"sum by (envoy_cluster_name, le) ({exact('envoy_cluster_upstream_rq_time_bucket', '60s', envoy)})"
     ]
 
 
