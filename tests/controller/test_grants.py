@@ -47,6 +47,19 @@ def test_webhooks_to_ungranted_destinations_make_the_policy_invalid() -> None:
     ]  # none allowed
 
 
+def test_notifications_to_ungranted_destinations_make_the_policy_invalid() -> None:
+    notes = [
+        {"name": "ok", "type": "webhook", "url": "https://hooks.example.com/x"},
+        {"name": "elsewhere", "type": "cloudEvents", "url": "http://evil.example.net/ce"},
+        {"name": "meta", "type": "webhook", "url": "http://169.254.169.254/latest"},
+        {"name": "chat", "type": "slack", "urlFrom": {"name": "hooks", "key": "slack"}},  # checked when sent
+    ]
+    grants = Grants(destinations=Destinations.parse(["hooks.example.com"]))
+    found = grant_problems(spec(notifications=notes), grants)
+    assert paths(found) == ["spec.notifications[1].url", "spec.notifications[2].url"]
+    assert "link-local or cloud metadata" in found[1].message
+
+
 def test_cluster_sources_are_parsed_once_per_version_and_explain_what_is_wrong() -> None:
     store: dict[str, dict[str, Any]] = {
         "good": {
