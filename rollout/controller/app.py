@@ -199,6 +199,9 @@ class Controller:
 
     def _on_leadership(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
+        if not leading:  # calls this replica started would race the new leader's, which repeats them
+            self.webhooks.calls.abandon()
+            self.notifier.calls.abandon()
         if leading:
             for key in self.caches.all_keys():
                 self.queue.add(key)

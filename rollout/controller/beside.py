@@ -74,6 +74,14 @@ class BesideCalls(Generic[R]):
         self._running[cid] = asyncio.create_task(run(), name="/".join(cid))
         return True
 
+    def abandon(self) -> None:
+        """Stop every call and forget every answer (this replica no longer leads: the new leader calls again
+        what the cluster's status still lists)."""
+        for task in self._running.values():
+            task.cancel()
+        self._running.clear()
+        self._done.clear()
+
     @property
     def in_flight(self) -> int:
         return len(self._running)

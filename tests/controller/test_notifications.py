@@ -275,3 +275,22 @@ async def test_answers_stay_until_the_ledger_holds_them(receivers: tuple[str, Re
         assert n.calls.in_flight == 0 and len(got.got) == 10
     finally:
         await n.close()
+
+
+async def test_a_replica_that_stops_leading_abandons_its_deliveries(receivers: tuple[str, Receivers]) -> None:
+    url, got = receivers
+    got.hold = asyncio.Event()  # every request waits unanswered
+    rollout = rolled_back(url)
+    n, woken, _ = notifier(chat_secret(url))
+    try:
+        n.send("target", rollout, rollout.status)
+        await asyncio.wait_for(got.arrived.wait(), timeout=10)
+        assert n.calls.in_flight == 10
+        n.calls.abandon()  # what the controller does when it loses the lease
+        await asyncio.sleep(0.05)
+        assert n.calls.in_flight == 0 and n.answers(rollout) == {} and woken == []
+    finally:
+        got.hold.set()
+        await n.close()
+    await asyncio.sleep(0.1)  # the held requests resume and find their sender gone
+    assert got.got == []
