@@ -17,7 +17,7 @@ Series semantics (as Prometheus computes `increase()` without extrapolation):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rollout.engine.observations import LatencyHistogram, RequestCounts
 
@@ -46,11 +46,17 @@ def series_increase(samples: Sequence[Sample], start: float, end: float) -> floa
     return total if seen else None
 
 
-def sum_increases(series: Iterable[Sequence[Sample]], start: float, end: float) -> float | None:
-    """Sum of the per-series increases; None when no series had a sample."""
+def sum_increases(
+    series: Iterable[Sequence[Sample]],
+    start: float,
+    end: float,
+    increase: Callable[[Sequence[Sample], float, float], float | None] = series_increase,
+) -> float | None:
+    """Sum of the per-series increases (by `increase`, `series_increase` unless told); None when no series had
+    one."""
     out: float | None = None
     for samples in series:
-        inc = series_increase(samples, start, end)
+        inc = increase(samples, start, end)
         if inc is not None:
             out = inc if out is None else out + inc
     return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from rollout_lab.sim.promql import extrapolated_increase, sum_extrapolated
+from rollout.engine.evidence import sum_increases
+from rollout_lab.sim.promql import extrapolated_increase
 
 
 def test_two_samples_in_a_window_are_extrapolated_to_its_edges() -> None:
@@ -33,4 +34,7 @@ def test_the_zero_bound_applies_after_the_half_interval() -> None:
 
 def test_a_series_with_one_sample_in_the_window_has_no_result() -> None:
     assert extrapolated_increase([(-5.0, 1.0), (10.0, 3.0)], 0.0, 15.0) is None
-    assert sum_extrapolated([[(10.0, 3.0)], [(5.0, 0.0), (10.0, 4.0)]], 0.0, 15.0) is not None
+    assert (
+        sum_increases([[(10.0, 3.0)], [(5.0, 0.0), (10.0, 4.0)]], 0.0, 15.0, extrapolated_increase)
+        is not None
+    )

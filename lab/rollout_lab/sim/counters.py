@@ -20,7 +20,7 @@ import numpy as np
 
 from rollout.engine.evidence import latency_histogram, request_counts, sum_increases
 from rollout.engine.observations import LatencyHistogram, Measurement, NoData, RequestCounts
-from rollout_lab.sim.promql import sum_extrapolated
+from rollout_lab.sim.promql import extrapolated_increase
 from rollout_lab.sim.scenarios import KNATIVE_BUCKETS
 from rollout_lab.sim.traffic import IntervalTraffic
 
@@ -136,7 +136,7 @@ class RunView:
 
     def _increase(self, series: list[list[tuple[float, float]]], start: float, end: float) -> float | None:
         if self.store.model.extrapolate:
-            return sum_extrapolated(series, start, end)
+            return sum_increases(series, start, end, extrapolated_increase)
         return sum_increases(series, start, end)
 
     def requests(self, arm: int, start: float, end: float) -> Measurement:

@@ -2,15 +2,16 @@
 the simulated Prometheus: only the samples inside (start, end] count; their increase (a drop is a counter
 reset) is extrapolated towards the range's edges, fully when the gap to an edge is shorter than 1.1 average
 sample intervals, else by half an interval; then, towards the start, never past the moment the counter would
-have been zero. A series with fewer than two samples in the range has no result."""
+have been zero. A series with fewer than two samples in the range has no result. Summed over series with
+rollout.engine.evidence's `sum_increases`, as `sum(increase(x[range]))` does."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-Sample = tuple[float, float]  # (seconds, counter value)
+from rollout.engine.evidence import Sample
 
 
 def extrapolated_increase(samples: Sequence[Sample], start: float, end: float) -> float | None:
@@ -34,13 +35,3 @@ def extrapolated_increase(samples: Sequence[Sample], start: float, end: float) -
         to_start = min(to_start, to_zero)
     to_end = to_end if to_end < threshold else average / 2
     return raw * (sampled + to_start + to_end) / sampled
-
-
-def sum_extrapolated(series: Iterable[Sequence[Sample]], start: float, end: float) -> float | None:
-    """The sum over series of their extrapolated increases, as `sum(increase(x[range]))`; None without any."""
-    out: float | None = None
-    for samples in series:
-        inc = extrapolated_increase(samples, start, end)
-        if inc is not None:
-            out = inc if out is None else out + inc
-    return out
