@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from rollout.api.rollout import Phase, Rollout, RolloutStatus
 from rollout.engine.inputs import Inputs
+from rollout.engine.windows import analysis_since
 
 _WATCHED = (Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED)
 
@@ -55,16 +56,6 @@ def _overlaps(start: datetime, end: datetime, since: datetime | None, until: dat
     return since is not None and until is not None and since < end and until > start
 
 
-def _window_start(rollout: Rollout) -> datetime | None:
-    """Where the measured window began: the step's start plus the warm-up, or the last window's end if
-    later (as the scheduler chose it)."""
-    status = rollout.status
-    if status.step_started_at is None:
-        return status.last_analysis_at
-    since = status.step_started_at + timedelta(seconds=rollout.spec.policy.spec.analysis.warmup)
-    return max(since, status.last_analysis_at) if status.last_analysis_at is not None else since
-
-
 def screen(rollout: Rollout, status: RolloutStatus, inp: Inputs) -> tuple[Inputs, RolloutStatus, str | None]:
     """Leave out a window the candidate spent (partly) short of pods, within analysis.notReadyGrace of the
     shortfall's start: the inputs without it, the status past it, and what was left out (for the log)."""
@@ -76,7 +67,7 @@ def screen(rollout: Rollout, status: RolloutStatus, inp: Inputs) -> tuple[Inputs
         start, end = update.data_window
     else:
         end = update.window_end
-        start = _window_start(rollout) or end - timedelta(seconds=analysis.interval)
+        start = analysis_since(rollout) or end - timedelta(seconds=analysis.interval)
     grace = timedelta(seconds=analysis.not_ready_grace)
     periods = ((status.short_from, status.short_until), (status.short_since, inp.now))
     for since, until in periods:

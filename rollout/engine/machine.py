@@ -8,7 +8,7 @@ which events hold and does the bookkeeping (step clock, traffic applied, conditi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from rollout.api.durations import format_duration
@@ -62,26 +62,6 @@ def pending_request(rollout: Rollout) -> ManualRequest | None:
     if req is None or req.id == rollout.status.handled_request:
         return None
     return req
-
-
-def analysis_since(rollout: Rollout) -> datetime | None:
-    """Analysis windows may start from here: the step's traffic served plus the policy's warm-up, or the end of
-    the last window analysed if later. None while analysis does not run (not Progressing/Paused, or the step's
-    traffic is not served yet)."""
-    status = rollout.status
-    if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
-        return None
-    if status.step_started_at is None:
-        return None
-    warmed = status.step_started_at + timedelta(seconds=rollout.spec.policy.spec.analysis.warmup)
-    return max(warmed, status.last_analysis_at) if status.last_analysis_at is not None else warmed
-
-
-def analysis_due(rollout: Rollout, now: datetime) -> bool:
-    """An analysis tick is due: analysis runs and one interval has passed since `analysis_since`."""
-    since = analysis_since(rollout)
-    interval = timedelta(seconds=rollout.spec.policy.spec.analysis.interval)
-    return since is not None and now - since >= interval
 
 
 def _hooks_done(

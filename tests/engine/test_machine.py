@@ -14,10 +14,10 @@ from rollout.api.rollout import (
     Verdict,
 )
 from rollout.engine.inputs import AnalysisUpdate, RecordEvent, RetryRollout, WebhookResult
-from rollout.engine.machine import analysis_due
 from rollout.engine.observations import ObservedTraffic
 from rollout.engine.plans import pinned
 from rollout.engine.transitions import Event
+from rollout.engine.windows import analysis_due
 from tests.engine.world import World, make_rollout, results
 
 LADDER = {"strategy": {"canary": {"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}]}}}

@@ -9,8 +9,8 @@ from rollout.api.notifications import MAX_PENDING, Notification, NotificationEve
 from rollout.api.rollout import Phase, RequestAction, Verdict
 from rollout.engine import notices
 from rollout.engine.inputs import AnalysisUpdate, Decision
-from rollout.engine.machine import analysis_due
 from rollout.engine.notices import Delivery
+from rollout.engine.windows import analysis_due
 from tests.engine.world import World, make_rollout, results
 
 E = NotificationEvent

@@ -10,8 +10,8 @@ import pytest
 
 from rollout.api.rollout import Phase, RequestAction, Verdict
 from rollout.engine.inputs import AnalysisUpdate, RecordEvent
-from rollout.engine.machine import analysis_due
 from rollout.engine.transitions import Event
+from rollout.engine.windows import analysis_due
 from tests.engine.world import World, make_rollout
 
 LADDER: dict[str, Any] = {"canary": {"steps": [{"weight": 10, "bake": "1m"}, {"weight": 50, "bake": "1m"}]}}

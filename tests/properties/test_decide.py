@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from rollout.api.rollout import TERMINAL_PHASES, MetricResult, Phase, RequestAction, Verdict
 from rollout.engine.inputs import AnalysisUpdate, Decision
-from rollout.engine.machine import analysis_due
 from rollout.engine.observations import ObservedTraffic
 from rollout.engine.steps import engine_steps
 from rollout.engine.transitions import Event
+from rollout.engine.windows import analysis_due
 from tests.engine.world import World, make_rollout
 
 POLICIES: tuple[dict[str, Any], ...] = (

@@ -18,7 +18,7 @@ from rollout.api.policy import BuiltinMetric, Metric, RolloutPolicySpec
 from rollout.api.rollout import Phase, PolicyRef, Rollout, RolloutSpec, TargetRef
 from rollout.engine.inputs import AnalysisUpdate, Inputs, RecordEvent
 from rollout.engine.judges.evaluate import evaluate
-from rollout.engine.machine import analysis_due, analysis_since, decide
+from rollout.engine.machine import decide
 from rollout.engine.observations import (
     Measurement,
     MeasurementError,
@@ -28,6 +28,7 @@ from rollout.engine.observations import (
 )
 from rollout.engine.plans import TrafficPlan, plan_applied
 from rollout.engine.steps import engine_steps
+from rollout.engine.windows import analysis_due, analysis_since
 from rollout_lab.sim.counters import RunView
 from rollout_lab.sim.drivers import PROMOTED, ROLLED_BACK, Outcome, TimelineEntry
 from rollout_lab.sim.traffic import CANARY, STABLE
