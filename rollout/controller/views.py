@@ -197,7 +197,7 @@ def revision_view(obj: Obj) -> RevisionView:
     labels = m.get("labels") or {}
     ready = condition(obj, "Ready")
     spec = obj.get("spec")
-    status = obj.get("status") or {}
+    pods, wanted = revision_pods(obj)
     return RevisionView(
         name=str(m.get("name") or ""),
         namespace=str(m.get("namespace") or ""),
@@ -209,19 +209,21 @@ def revision_view(obj: Obj) -> RevisionView:
         message=str((ready or {}).get("message") or ""),
         spec=spec if isinstance(spec, Mapping) else {},
         template_metadata=template_metadata(labels, m.get("annotations") or {}),
-        pods=_int(status.get("actualReplicas")),
-        wanted_pods=_wanted_pods(status, m.get("annotations") or {}),
+        pods=pods,
+        wanted_pods=wanted,
     )
+
+
+def revision_pods(obj: Obj) -> tuple[int | None, int | None]:
+    """The revision's ready pods (status.actualReplicas) and the pods it should have (see `_wanted_pods`)."""
+    status = obj.get("status") or {}
+    return _int(status.get("actualReplicas")), _wanted_pods(status, meta(obj).get("annotations") or {})
 
 
 def revision_short_of_pods(obj: Obj) -> bool:
-    """Fewer of the revision's pods are ready than it should have (see `_wanted_pods`)."""
-    status = obj.get("status") or {}
-    ready, wanted = (
-        _int(status.get("actualReplicas")),
-        _wanted_pods(status, meta(obj).get("annotations") or {}),
-    )
-    return ready is not None and wanted is not None and ready < wanted
+    """Fewer of the revision's pods are ready than it should have (RevisionState.short says when)."""
+    pods, wanted = revision_pods(obj)
+    return RevisionState("", None, pods=pods, wanted_pods=wanted).short
 
 
 MIN_SCALE_ANNOTATIONS = ("autoscaling.knative.dev/min-scale", "autoscaling.knative.dev/minScale")
