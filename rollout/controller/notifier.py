@@ -25,7 +25,6 @@ from aiohttp.abc import AbstractResolver
 from rollout.analysis.auth import AuthError, SecretReader, SecretRefReader
 from rollout.api.notifications import (
     CONTROLLER_PREFIX,
-    MAX_PENDING,
     Notification,
     NotificationsConfig,
     PendingNotification,
@@ -127,9 +126,6 @@ class Notifier:
                 )
                 self.calls.notify(target)
 
-    def pending(self, rollout: Rollout) -> int:
-        return sum(1 for _ in self.calls.running_under(self._id(rollout)[:2]))
-
     def _destination(self, rollout: Rollout, name: str) -> tuple[Notification | None, bool]:
         if name.startswith(CONTROLLER_PREFIX):
             wanted = name.removeprefix(CONTROLLER_PREFIX)
@@ -187,6 +183,3 @@ class Notifier:
         await self.calls.close()
         await self.policy_out.close()
         await self.controller_out.close()
-
-
-__all__ = ["MAX_PENDING", "NotificationSettings", "Notifier"]
