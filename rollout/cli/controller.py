@@ -11,6 +11,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from rollout.controller.egress import Destinations
 from rollout.controller.rollouts import ControllerDefaults
 from rollout.controller.webhooks import WebhookSettings
 from rollout.kube.informer import InformerSettings
-from rollout.kube.leader import LeaseSettings
+from rollout.kube.leader import LeaseSettings, default_identity
+from rollout.kube.shards import home_from_pod_name
 from rollout.logging import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -166,6 +168,22 @@ def register(subparsers: Any) -> None:
         "--identity", default="", help="this replica's identity in the Lease (default: host_random)"
     )
     p.add_argument(
+        "--shards",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="split the namespaces among N shards, each with its own Lease (<lease-name>-shard-K); each "
+        "replica owns its home shard and takes over a shard whose replica stopped (implies --leader-elect; "
+        "default 1)",
+    )
+    p.add_argument(
+        "--shard",
+        type=int,
+        metavar="K",
+        help="with --shards: this replica's home shard, 0 to N-1 (default: the ordinal at the end of the "
+        "pod's name, env POD_NAME, as a StatefulSet names its pods)",
+    )
+    p.add_argument(
         "--prometheus-url",
         type=http_url,
         help="Prometheus for policies that leave metricSource.prometheus.address unset",
@@ -265,6 +283,25 @@ def lease_namespace(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     )
 
 
+def shard_home(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """This replica's home shard: --shard, else the ordinal of a StatefulSet pod's name."""
+    if args.shards <= 1:
+        return 0
+    if args.shard is not None:
+        if not 0 <= args.shard < args.shards:
+            raise ValueError(
+                f"--shard: {args.shard} is not a shard of --shards {args.shards}; use 0 to {args.shards - 1}"
+            )
+        return int(args.shard)
+    home = home_from_pod_name(env.get("POD_NAME", ""), args.shards)
+    if home is None:
+        raise ValueError(
+            "--shards: no home shard for this replica; pass --shard K, or run it as a StatefulSet pod "
+            "(env POD_NAME ending in its ordinal)"
+        )
+    return home
+
+
 def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ControllerConfig:
     namespaces = tuple(args.namespace)
     host, port = args.metrics_addr
@@ -279,8 +316,10 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
     return ControllerConfig(
         namespaces=namespaces,
         workers=max(args.workers, 1),
-        leader_elect=args.leader_elect,
+        leader_elect=args.leader_elect or args.shards > 1,
         lease=lease,
+        shards=args.shards,
+        shard_home=shard_home(args, os.environ if env is None else env),
         defaults=ControllerDefaults(
             prometheus_url=args.prometheus_url,
             dialect=Dialect(args.dialect),
@@ -307,7 +346,8 @@ async def serve(args: argparse.Namespace, config: ControllerConfig) -> int:
             "metrics auth without TLS: scrapers' tokens cross the network in clear text",
             fix="set --metrics-tls-cert and --metrics-tls-key (the chart: metrics.tls.secretName)",
         )
-    client = await connect(args.kubeconfig, args.context)
+    config = replace(config, identity=config.identity or default_identity())
+    client = await connect(args.kubeconfig, args.context, config.identity)
     try:
         await asyncio.wait_for(check_cluster(client, config.namespaces), timeout=STARTUP_TIMEOUT)
     except TimeoutError:

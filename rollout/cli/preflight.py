@@ -16,6 +16,7 @@ import aiohttp
 import structlog
 import yaml
 
+from rollout import __version__
 from rollout.cli.kubeaccess import CliError, first_line
 from rollout.kube.client import KubeClient, KubeError
 from rollout.kube.resources import POLICIES, ROLLOUTS
@@ -45,12 +46,15 @@ def http_url(text: str) -> str:
     return text.rstrip("/")
 
 
-async def connect(kubeconfig: str | None, context: str | None) -> KubeClient:
-    """A client from --kubeconfig (or KUBECONFIG/~/.kube/config, else the pod's service account)."""
+async def connect(kubeconfig: str | None, context: str | None, identity: str = "") -> KubeClient:
+    """A client from --kubeconfig (or KUBECONFIG/~/.kube/config, else the pod's service account). With
+    `identity` (a controller replica's), its User-Agent names it, so the API server's audit log tells the
+    replicas' writes apart."""
     # the library logs "Config not found" before falling back to the pod's service account: not news
     logging.getLogger("kubernetes_asyncio.config.kube_config").setLevel(logging.ERROR)
+    agent = f"knative-rollout/{__version__}" + (f" ({identity})" if identity else "")
     try:
-        return await KubeClient.connect(kubeconfig, context=context)
+        return await KubeClient.connect(kubeconfig, context=context, user_agent=agent)
     except FileNotFoundError:
         raise StartupError(f"--kubeconfig {kubeconfig}: no such file") from None
     except yaml.YAMLError as err:

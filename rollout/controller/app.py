@@ -2,7 +2,9 @@
 scheduler, leader election, and the health/metrics server; graceful shutdown.
 
 Every replica runs the informers (a standby has warm caches and is ready); only the lease holder's workers
-reconcile, and every write is fenced by the lease (rollout.kube.leader)."""
+reconcile, and every write is fenced by the lease (rollout.kube.leader). With shards, each replica reconciles
+the namespaces of the shards whose Leases it holds, and each write is fenced by its namespace's shard
+(rollout.kube.shards)."""
 
 from __future__ import annotations
 
@@ -40,8 +42,9 @@ from rollout.kube.client import KubeClient, NotLeader
 from rollout.kube.eventqueue import EventQueue
 from rollout.kube.events import EventRecorder
 from rollout.kube.informer import InformerSettings
-from rollout.kube.leader import LeaderElector, LeaseSettings, default_identity
+from rollout.kube.leader import LeaseSettings, default_identity
 from rollout.kube.secrets import KubeSecretReader
+from rollout.kube.shards import ShardElector
 from rollout.kube.traffic import TrafficValidator, knative_rules
 from rollout.kube.workqueue import QueueShutDown, WorkQueue
 
@@ -59,6 +62,8 @@ class ControllerConfig:
     workers: int = DEFAULT_WORKERS
     leader_elect: bool = False
     lease: LeaseSettings = field(default_factory=LeaseSettings)
+    shards: int = 1  # more than one: each replica owns the namespaces of its shards (implies leader_elect)
+    shard_home: int | None = 0  # this replica's own shard (a StatefulSet's ordinal); None: stand-in only
     defaults: ControllerDefaults = field(default_factory=ControllerDefaults)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None  # None: no HTTP server
@@ -99,17 +104,19 @@ class Controller:
         self.identity = config.identity or config.lease.identity or default_identity()
         self.metrics = metrics or ControllerMetrics()
         client.observer = self.metrics.observe_request
-        self.leader: LeaderElector | None = None
-        if config.leader_elect:
+        self.leader: ShardElector | None = None
+        if config.leader_elect or config.shards > 1:
             lease = LeaseSettings(**{**config.lease.__dict__, "identity": self.identity})
-            self.leader = LeaderElector(client, lease)
+            self.leader = ShardElector(client, lease, config.shards, config.shard_home)
             client.fence = self.leader.check
             self.leader.on_change(self._on_leadership)
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.caches = Caches.create(
             client, list(config.namespaces) or None, config.informer, cluster_sources=config.cluster_sources
         )
-        self.metrics.watch_rollouts(self.caches.parsed_rollouts)
+        self.metrics.watch_rollouts(
+            lambda: [r for r in self.caches.parsed_rollouts() if self.owns(r.metadata.namespace or "")]
+        )
         self._sources: PrometheusSources | None = None
         secrets = KubeSecretReader(client)
         cluster_sources = ClusterSources(self.caches.cluster_source)
@@ -195,15 +202,26 @@ class Controller:
 
     @property
     def leading(self) -> bool:
+        """Holds the Lease (with shards: at least one)."""
         return self.leader is None or self.leader.is_leader
 
-    def _on_leadership(self, leading: bool) -> None:
-        self.metrics.leader.set(1 if leading else 0)
-        if not leading:  # calls this replica started would race the new leader's, which repeats them
-            self.webhooks.calls.abandon()
-            self.notifier.calls.abandon()
-        if leading:
-            for key in self.caches.all_keys():
+    def owns(self, namespace: str) -> bool:
+        return self.leader is None or self.leader.owns(namespace)
+
+    def _on_leadership(self, shard: int, leading: bool) -> None:
+        assert self.leader is not None
+        self.metrics.leader.set(1 if self.leader.is_leader else 0)
+        self.metrics.shard_held.labels(str(shard)).set(1 if leading else 0)
+
+        def in_shard(namespace: str) -> bool:
+            return self.leader is not None and self.leader.shard(namespace) == shard
+
+        if not leading:  # calls this replica started would race the new holder's, which repeats them
+            self.webhooks.calls.abandon(in_shard)
+            self.notifier.calls.abandon(in_shard)
+            return
+        for key in self.caches.all_keys():
+            if in_shard(key.namespace):
                 self.queue.add(key)
 
     def _on_tick(self, report: TickReport) -> None:
@@ -247,8 +265,8 @@ class Controller:
             started = time.monotonic()
             self._busy[n] = (key, started)
             try:
-                if not self.leading:
-                    continue  # a standby drops work; everything is enqueued again when it leads
+                if not self.owns(key.namespace):
+                    continue  # a standby drops work; a shard's keys are enqueued again when it is taken
                 where = {"kind": key.kind, "namespace": key.namespace, "name": key.name}
                 with tracing.span("reconcile", where) as current:
                     requeue = await self.reconcile(key)

@@ -74,13 +74,13 @@ class BesideCalls(Generic[R]):
         self._running[cid] = asyncio.create_task(run(), name="/".join(cid))
         return True
 
-    def abandon(self) -> None:
-        """Stop every call and forget every answer (this replica no longer leads: the new leader calls again
-        what the cluster's status still lists)."""
-        for task in self._running.values():
-            task.cancel()
-        self._running.clear()
-        self._done.clear()
+    def abandon(self, where: Callable[[str], bool] = lambda namespace: True) -> None:
+        """Stop the calls of the namespaces `where` chooses and forget their answers (this replica no longer
+        owns them: the new owner calls again what the cluster's status still lists)."""
+        for cid in [c for c in self._running if where(c[0])]:
+            self._running.pop(cid).cancel()
+        for cid in [c for c in self._done if where(c[0])]:
+            del self._done[cid]
 
     @property
     def in_flight(self) -> int:

@@ -161,7 +161,12 @@ class ControllerMetrics:
             "spec.traffic rewrites by others that were undone.",
             registry=r,
         )
-        self.leader = Gauge("knrollout_leader", "1 while this replica holds the lease.", registry=r)
+        self.leader = Gauge(
+            "knrollout_leader", "1 while this replica holds the lease (with shards: any).", registry=r
+        )
+        self.shard_held = Gauge(
+            "knrollout_shard_held", "1 while this replica holds the shard's lease.", ["shard"], registry=r
+        )
         self.queue_depth = Gauge("knrollout_workqueue_depth", "Keys waiting to be reconciled.", registry=r)
         self.events_queued = Gauge(
             "knrollout_events_queued", "Events recorded and not yet sent to the API server.", registry=r

@@ -145,14 +145,15 @@ class KubeClient:
         api: ApiClient,
         *,
         observer: RequestObserver | None = None,
-        fence: Callable[[], None] | None = None,
+        fence: Callable[[str | None], None] | None = None,
         field_manager: str = FIELD_MANAGER,
         request_timeout: float = 30.0,
         retry: RetrySettings | None = None,
     ) -> None:
         self.api = api
         self.observer = observer
-        self.fence = fence
+        self.fence = fence  # called with the namespace written to (shards fence each on its own)
+        self.writing: dict[str | None, int] = {}  # namespace -> fenced writes in flight
         self.field_manager = field_manager
         self.request_timeout = request_timeout
         self.retry = retry or RetrySettings()
@@ -202,11 +203,17 @@ class KubeClient:
 
     # --- plumbing --------------------------------------------------------------------------------------
 
-    def _check(self, verb: str, resource: Resource, subresource: str | None, fenced: bool = True) -> None:
+    def _check(
+        self, verb: str, resource: Resource, subresource: str | None, fenced: bool, namespace: str | None
+    ) -> None:
         if (verb, resource.group, _plural(resource, subresource)) not in CALLS:
             raise AssertionError(f"{verb} {resource.group}/{_plural(resource, subresource)} is not in CALLS")
         if fenced and verb in WRITE_VERBS and self.fence is not None:
-            self.fence()
+            self.fence(namespace)
+
+    def drained(self, namespaces: Callable[[str | None], bool]) -> bool:
+        """Whether no fenced write to the namespaces chosen is in flight."""
+        return not any(n and namespaces(ns) for ns, n in self.writing.items())
 
     def _observe(self, verb: str, resource: Resource, code: str, started: float) -> None:
         if self.observer is not None:
@@ -226,7 +233,7 @@ class KubeClient:
         content_type: str = "application/json",
         fenced: bool = True,
     ) -> Any:
-        self._check(verb, resource, subresource, fenced)
+        self._check(verb, resource, subresource, fenced, namespace)
         path = resource.path(namespace, name, subresource)
         headers = {"Accept": "application/json", "Content-Type": content_type}
 
@@ -273,7 +280,7 @@ class KubeClient:
         # once. Transient failures (0, 429, 5xx) wait Retry-After (capped) or back off exponentially; a write
         # checks the lease again before each retry, so a replica that lost it stops retrying.
         if verb not in WRITE_VERBS or not tracing.enabled():
-            return await self._attempts(verb, once, fenced)
+            return await self._attempts(verb, once, fenced, namespace)
         where = {
             "verb": verb,
             "resource": _plural(resource, subresource),
@@ -282,22 +289,35 @@ class KubeClient:
         }
         with tracing.span(f"kube.{verb}", where) as current:
             try:
-                return await self._attempts(verb, once, fenced)
+                return await self._attempts(verb, once, fenced, namespace)
             except KubeError as exc:
                 tracing.annotate(current, {"status": exc.status, "reason": exc.reason})
                 raise
 
-    async def _attempts(self, verb: str, once: Callable[[], Awaitable[Any]], fenced: bool) -> Any:
-        for attempt in range(1, max(self.retry.attempts, 1) + 1):
-            if attempt > 1 and fenced and verb in WRITE_VERBS and self.fence:
-                self.fence()
-            try:
-                return await once()
-            except KubeError as exc:
-                if attempt >= self.retry.attempts or not exc.transient:
-                    raise
-                await asyncio.sleep(_delay(self.retry, exc, attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def _attempts(
+        self, verb: str, once: Callable[[], Awaitable[Any]], fenced: bool, namespace: str | None
+    ) -> Any:
+        tracked = fenced and verb in WRITE_VERBS
+        if tracked:
+            self.writing[namespace] = self.writing.get(namespace, 0) + 1
+        try:
+            for attempt in range(1, max(self.retry.attempts, 1) + 1):
+                if attempt > 1 and tracked and self.fence:
+                    self.fence(namespace)
+                try:
+                    return await once()
+                except KubeError as exc:
+                    if attempt >= self.retry.attempts or not exc.transient:
+                        raise
+                    await asyncio.sleep(_delay(self.retry, exc, attempt))
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if tracked:
+                left = self.writing[namespace] - 1
+                if left:
+                    self.writing[namespace] = left
+                else:
+                    del self.writing[namespace]
 
     # --- verbs -----------------------------------------------------------------------------------------
 
@@ -416,7 +436,7 @@ class KubeClient:
         """Watch events ({type, object}) from `resource_version`. Ends when the server closes the stream;
         raises KubeError for an error answer or an ERROR event (410 Expired: re-list), and KubeError(0) when
         nothing arrives for `read_timeout` seconds (no bookmark, no event: the connection may be dead)."""
-        self._check("watch", resource, None)
+        self._check("watch", resource, None, False, namespace)
         query: list[tuple[str, Any]] = [
             ("watch", "true"),
             ("resourceVersion", resource_version),

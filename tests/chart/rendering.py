@@ -35,6 +35,7 @@ VALUE_SETS: dict[str, Values] = {
     "default": {},
     "namespaced": {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a", "team-b"]},
     "ha": {"replicas": 3},
+    "sharded": {"sharding": {"shards": 3}},
     "hardened": {
         "rbac": {
             "readSecrets": True,
@@ -168,4 +169,7 @@ class Controller:
 
 
 def controller(objs: list[Obj]) -> Controller:
-    return Controller(only(objs, "Deployment"))
+    """The controller's workload: a Deployment, or a StatefulSet when sharded."""
+    found = select(objs, "Deployment") + select(objs, "StatefulSet")
+    assert len(found) == 1, f"expected one controller workload, found {len(found)}"
+    return Controller(found[0])

@@ -182,6 +182,31 @@ def test_leader_election_with_its_lease_rights(values: Values) -> None:
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 
 
+def test_shards_run_a_statefulset_with_a_lease_per_shard() -> None:
+    from rollout.kube.shards import home_from_pod_name, lease_name
+
+    objs = render({"sharding": {"shards": 3}})
+    c = controller(objs)
+    assert c.deployment["kind"] == "StatefulSet" and select(objs, "Deployment") == []
+    assert c.deployment["spec"]["replicas"] == 3
+    assert c.deployment["spec"]["podManagementPolicy"] == "Parallel"
+    assert "--shards=3" in c.args and "--leader-elect" in c.args
+    assert not any(a.startswith("--shard=") for a in c.args)  # the home shard comes from the pod's name
+    env = {e["name"]: e for e in c.container["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    name = c.deployment["metadata"]["name"]
+    assert [home_from_pod_name(f"{name}-{k}", 3) for k in range(3)] == [0, 1, 2]
+    # the Service the StatefulSet names exists (the metrics Service)
+    assert c.deployment["spec"]["serviceName"] in {s["metadata"]["name"] for s in select(objs, "Service")}
+    role = only(objs, "Role", f"{RELEASE}-knative-rollout-leader-election")
+    named = [r for r in role["rules"] if r.get("resourceNames")]
+    base = "knative-rollout-controller"
+    assert named[0]["resourceNames"] == [lease_name(base, k, 3) for k in range(3)]
+    assert only(objs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert "3 shards" in notes({"sharding": {"shards": 3}})
+    assert "statefulset/" in notes({"sharding": {"shards": 3}})
+
+
 def test_ha_has_a_disruption_budget_rolling_updates_and_spread() -> None:
     objs = render({"replicas": 3})
     c = controller(objs)

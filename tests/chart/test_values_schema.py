@@ -75,7 +75,9 @@ def test_good_values_pass_the_schema(values: Values) -> None:
 
 def test_template_checks_what_the_schema_cannot() -> None:
     message = _error_of({"replicas": 2, "podDisruptionBudget": {"minAvailable": 2}})
-    assert "podDisruptionBudget.minAvailable (2) must be below replicas (2)" in message
+    assert "podDisruptionBudget.minAvailable (2) must be below the controller's pods (2)" in message
+    message = _error_of({"sharding": {"shards": 3}, "replicas": 2})
+    assert "sharding.shards=3 runs one pod per shard: leave replicas at 1 (it is 2)" in message
 
 
 def test_lint_reports_wrong_values_as_errors() -> None:

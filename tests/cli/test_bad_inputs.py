@@ -45,6 +45,12 @@ CASES: list[tuple[list[str], int, str]] = [
     ),
     (["controller", "--otlp-endpoint", "collector:4318"], 2, "--otlp-endpoint: expected an http(s) URL"),
     (["controller", "--trace-sample-ratio", "2"], 2, "--trace-sample-ratio: expected a number from 0 to 1"),
+    (
+        ["controller", "--shards", "3", "--shard", "5"],
+        2,
+        "--shard: 5 is not a shard of --shards 3; use 0 to 2",
+    ),
+    (["controller", "--shards", "3"], 2, "--shards: no home shard for this replica; pass --shard K"),
     (["lint", "/nonexistent"], 2, "/nonexistent: no such file or directory"),
     (["status", "hello", "--kubeconfig", "/nonexistent"], 1, "--kubeconfig /nonexistent: no such file"),
     (["promote", "hello", "--kubeconfig", "/nonexistent"], 1, "--kubeconfig /nonexistent: no such file"),

@@ -72,9 +72,9 @@ class Cluster:
 
     # --- acting like a user ----------------------------------------------------------------------------
 
-    def apply_policy(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        existing = self.store.get(POLICIES, NS, name)
-        metadata: dict[str, Any] = {"name": name, "namespace": NS}
+    def apply_policy(self, name: str, spec: dict[str, Any], namespace: str = NS) -> dict[str, Any]:
+        existing = self.store.get(POLICIES, namespace, name)
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
         body = {
             "apiVersion": "knrollout.dev/v1alpha1",
             "kind": "RolloutPolicy",
@@ -96,6 +96,7 @@ class Cluster:
         rps: float | None = None,
         traffic: list[dict[str, Any]] | None = None,
         load: dict[str, str] | None = None,
+        namespace: str = NS,
     ) -> dict[str, Any]:
         """`load`: the Service's own sandbox annotations (e.g. `tag-traffic`), without the prefix."""
         labels = {"knrollout.dev/policy": policy} if policy else {}
@@ -108,14 +109,16 @@ class Cluster:
         body = {
             "apiVersion": "serving.knative.dev/v1",
             "kind": "Service",
-            "metadata": {"name": name, "namespace": NS, "labels": labels, "annotations": annotations},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
             "spec": spec,
         }
         return dict(self.store.create(kinds.KSERVICES, body))
 
-    def update_service(self, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def update_service(
+        self, name: str, change: Callable[[dict[str, Any]], None], namespace: str = NS
+    ) -> dict[str, Any]:
         for _ in range(10):
-            svc = copy.deepcopy(self.service(name))
+            svc = copy.deepcopy(self.service(name, namespace))
             svc.pop("status", None)
             change(svc)
             try:
@@ -125,11 +128,13 @@ class Cluster:
                     raise
         raise AssertionError("could not update the Service")
 
-    def new_revision(self, name: str, image: str, behaviour: dict[str, str] | None = None) -> dict[str, Any]:
+    def new_revision(
+        self, name: str, image: str, behaviour: dict[str, str] | None = None, namespace: str = NS
+    ) -> dict[str, Any]:
         def change(svc: dict[str, Any]) -> None:
             svc["spec"]["template"] = template(image, behaviour)
 
-        return self.update_service(name, change)
+        return self.update_service(name, change, namespace)
 
     def request(self, rollout: str, action: str, *, request_id: str, by: str = "alice") -> None:
         """What `rollout promote|abort|pause|resume|retry` writes: spec.request on the Rollout."""
@@ -152,8 +157,8 @@ class Cluster:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def service(self, name: str) -> dict[str, Any]:
-        obj = self.store.get(kinds.KSERVICES, NS, name)
+    def service(self, name: str, namespace: str = NS) -> dict[str, Any]:
+        obj = self.store.get(kinds.KSERVICES, namespace, name)
         assert obj is not None, f"Service {name} not found"
         return dict(obj)
 

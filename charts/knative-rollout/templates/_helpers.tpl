@@ -52,7 +52,30 @@ app.kubernetes.io/part-of: knative-rollout
 
 {{/* "true" when the controller must elect a leader: asked for, or more than one replica. */}}
 {{- define "knative-rollout.leaderElect" -}}
-{{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) -}}true{{- end -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) (gt (int .Values.sharding.shards) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Sharded: one StatefulSet pod per shard, each the home of the shard of its ordinal (rollout.kube.shards). */}}
+{{- define "knative-rollout.sharded" -}}
+{{- if gt (int .Values.sharding.shards) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{/* Controller pods: one per shard when sharded, else .Values.replicas. */}}
+{{- define "knative-rollout.replicas" -}}
+{{- if include "knative-rollout.sharded" . -}}{{ int .Values.sharding.shards }}{{- else -}}{{ int .Values.replicas }}{{- end -}}
+{{- end -}}
+
+{{/* Every Lease name the controller uses: the one of leader election, or one per shard (rollout.kube.shards.lease_name). */}}
+{{- define "knative-rollout.leaseNames" -}}
+{{- if include "knative-rollout.sharded" . -}}
+{{- $names := list -}}
+{{- range $k := until (int .Values.sharding.shards) -}}
+{{- $names = append $names (printf "%s-shard-%d" (include "knative-rollout.leaseName" $) $k) -}}
+{{- end -}}
+{{- $names | toJson -}}
+{{- else -}}
+{{- list (include "knative-rollout.leaseName" .) | toJson -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The Lease the controller elects its leader on (rollout.kube.leader.LeaseSettings.name; a test checks). */}}
@@ -71,8 +94,12 @@ CandidateFailed|CandidateReadyDeadline|InconclusiveRollback|PreRolloutWebhookFai
 {{- if and (eq .Values.rbac.scope "cluster") (not (empty .Values.watchNamespaces)) -}}
 {{- fail "watchNamespaces is set but rbac.scope=cluster would grant every namespace: set rbac.scope=namespaced to watch only those namespaces" -}}
 {{- end -}}
-{{- if and .Values.podDisruptionBudget.minAvailable (gt (int .Values.replicas) 1) (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicas)) -}}
-{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below replicas (%d), or no node could ever be drained" (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicas)) -}}
+{{- $pods := int (include "knative-rollout.replicas" .) -}}
+{{- if and .Values.podDisruptionBudget.minAvailable (gt $pods 1) (ge (int .Values.podDisruptionBudget.minAvailable) $pods) -}}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below the controller's pods (%d), or no node could ever be drained" (int .Values.podDisruptionBudget.minAvailable) $pods) -}}
+{{- end -}}
+{{- if and (include "knative-rollout.sharded" .) (gt (int .Values.replicas) 1) (ne (int .Values.replicas) (int .Values.sharding.shards)) -}}
+{{- fail (printf "sharding.shards=%d runs one pod per shard: leave replicas at 1 (it is %d)" (int .Values.sharding.shards) (int .Values.replicas)) -}}
 {{- end -}}
 {{- end -}}
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from rollout_lab.sandbox.apiserver import (
+    audit,
     discovery,
     jsoncodec,
     managedfields,
@@ -126,6 +127,7 @@ class RestApi:
         self.watch_config = watch_config
         self.snapshots = Snapshots()
         self.reviews = access
+        self.audit = audit.AuditLog()  # who wrote what (tests check which replica wrote which object)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         prefix = "api" if request.path.startswith("/api/") or request.path == "/api" else "apis"
@@ -163,6 +165,19 @@ class RestApi:
             )
         handler = getattr(self, f"_{verb}")
         response: web.StreamResponse = await handler(request, target)
+        if verb in audit.WRITE_VERBS and response.status < 300:
+            self.audit.record(
+                audit.AuditEvent(
+                    audit.now(),
+                    request.headers.get("User-Agent", ""),
+                    verb,
+                    target.spec.rt.group_resource,
+                    target.namespace,
+                    target.name,
+                    target.subresource,
+                    response.status,
+                )
+            )
         return response
 
     def _verb(self, request: web.Request, target: Target) -> str:
