@@ -40,7 +40,6 @@ import gc
 import json
 import os
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -53,26 +52,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.scale_fleet import Fleet  # noqa: E402
 from bench.scale_parts import Decisions, analysis_parts, prometheus_share  # noqa: E402
+from bench.scale_policy import WEIGHTS, policy  # noqa: E402
 from bench.scale_probe import (  # noqa: E402
-    controller_writes,
-    events_sent,
-    free_port,
     metrics_text,
-    proc_stats,
     prometheus_counters,
     quantile,
-    scrape_counts,
     wait_for,
 )
-from bench.scale_report import Result, debug_report, table  # noqa: E402
+from bench.scale_report import Result, debug_report, shard_table, table  # noqa: E402
 from rollout.cli.process_tuning import freeze_startup, tune_gc  # noqa: E402
 from rollout.controller.app import DEFAULT_WORKERS  # noqa: E402
+from rollout.kube.shards import shard_of  # noqa: E402
 from rollout_lab.sandbox.apiserver import kinds  # noqa: E402
 from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment  # noqa: E402
 from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
 
-WEIGHTS = (10, 30, 60)
 SETTLE = 0.5  # the controller's --analysis-settle in this bench
 SCRAPE_INTERVAL = 1.0  # the sandbox Prometheus' scrape interval in this bench
 
@@ -95,17 +91,6 @@ def _candidate_weight(entries: list[dict[str, Any]], candidate: str) -> int:
     return sum(int(e.get("percent") or 0) for e in entries if e.get("revisionName") == candidate)
 
 
-ANALYSIS = {
-    "interval": "2s",
-    "minRequests": 1,
-    "minStepRequests": 0,  # this bench measures the controller's pace, not how much evidence a step needs
-    "metrics": [
-        {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
-        {"name": "latency-p99", "builtin": "latency", "quantile": 0.99, "threshold": {"max": 1.0}},
-    ],
-}
-
-
 async def run(
     n: int,
     bake: float,
@@ -115,6 +100,8 @@ async def run(
     tuned_gc: bool = False,
     workers: int = DEFAULT_WORKERS,
     controller_args: Sequence[str] = (),
+    shards: int = 1,
+    namespaces: int = 1,
 ) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
@@ -129,19 +116,15 @@ async def run(
         store = env.store
         loop = asyncio.get_running_loop()
         install_crds(store)
-        store.create(
-            POLICIES,
-            {
-                "apiVersion": "knrollout.dev/v1alpha1",
-                "kind": "RolloutPolicy",
-                "metadata": {"name": "scale", "namespace": "default"},
-                "spec": {
-                    "strategy": {"canary": {"steps": [{"weight": w, "bake": f"{bake}s"} for w in WEIGHTS]}},
-                    "analysis": ANALYSIS if analysis else {"interval": f"{bake}s", "metrics": []},
-                },
-            },
-        )
         names = [f"svc-{i:04d}" for i in range(n)]
+        spaces = ["default"] if namespaces <= 1 else [f"team-{i:03d}" for i in range(namespaces)]
+        ns_of = {name: spaces[i % len(spaces)] for i, name in enumerate(names)}
+        for ns in spaces:
+            if store.get(kinds.NAMESPACES, None, ns) is None:
+                store.create(
+                    kinds.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+                )
+            store.create(POLICIES, policy(ns, bake, analysis))
         timelines = {name: Timeline() for name in names}
 
         def on_service(rt: Any, entry: Any) -> None:
@@ -227,7 +210,7 @@ async def run(
                     "kind": "Service",
                     "metadata": {
                         "name": name,
-                        "namespace": "default",
+                        "namespace": ns_of[name],
                         "labels": {"knrollout.dev/policy": "scale"},
                     },
                     "spec": {"template": template("ghcr.io/acme/app:v1")},
@@ -239,16 +222,7 @@ async def run(
 
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = env.api.write_kubeconfig(Path(tmp) / "kubeconfig")
-            port = free_port()
             args = [
-                sys.executable,
-                "-m",
-                "rollout.cli.main",
-                "controller",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--metrics-addr",
-                f"127.0.0.1:{port}",
                 "--log-format",
                 "json",
                 "--log-level",
@@ -262,29 +236,23 @@ async def run(
                     else []
                 ),
             ]
-            log_path = Path(tmp) / "controller.log"
-            log_file = await asyncio.to_thread(log_path.open, "wb")
-            proc = await asyncio.create_subprocess_exec(
-                *args, stdout=log_file, stderr=log_file, cwd=str(ROOT)
-            )
-            log_file.close()
+            fleet = await Fleet.start(kubeconfig, Path(tmp), shards, args, ROOT)
             try:
                 started = loop.time()
 
                 def pinned_all() -> bool:
-                    if proc.returncode is not None:
-                        raise RuntimeError(f"the controller exited with {proc.returncode}")
+                    fleet.check_alive()
                     return all(tl.pinned for tl in timelines.values())
 
                 await wait_for(pinned_all, limit, "onboarding")
                 onboard = loop.time() - started
-                await events_sent(f"http://127.0.0.1:{port}", limit)  # onboarding's Events are not counted
-                writes_before = await controller_writes(f"http://127.0.0.1:{port}")
-                counts_before = await scrape_counts(f"http://127.0.0.1:{port}")
+                await fleet.events_sent(limit)  # onboarding's Events are not counted
+                writes_before = await fleet.writes()
+                counts_before = await fleet.counts()
                 prom_url = env.prometheus.url if env.prometheus is not None else None
                 prom_before = prometheus_counters(await metrics_text(prom_url)) if prom_url else {}
                 began = loop.time()
-                cpu_before, _ = proc_stats(proc.pid)
+                stats_before = fleet.stats()
                 sandbox_before = time.process_time()
                 rv_before = int(store.resource_version)
                 kinds_before = dict(commits_by_kind)
@@ -292,7 +260,7 @@ async def run(
                 if tuned_gc:
                     freeze_startup()  # the sandbox's objects so far (its stores, the first revisions)
                 for name in names:
-                    svc = store.get(kinds.KSERVICES, "default", name)
+                    svc = store.get(kinds.KSERVICES, ns_of[name], name)
                     assert svc is not None
                     svc.pop("status", None)
                     svc["spec"]["template"] = template("ghcr.io/acme/app:v2")
@@ -306,16 +274,15 @@ async def run(
                 except TimeoutError as exc:
                     print(f"warning: {exc} ({promoted()}/{n} promoted)", file=sys.stderr)
                 elapsed = loop.time() - began
-                cpu = proc_stats(proc.pid)[0]  # before the bench polls /metrics below
-                cpu_rollout = cpu - cpu_before
+                stats_after = fleet.stats()  # before the bench polls /metrics below
                 sandbox_rollout = time.process_time() - sandbox_before
                 commits = int(store.resource_version) - rv_before
                 rollout_commits = {k: v - kinds_before.get(k, 0) for k, v in commits_by_kind.items()}
                 gc_rollout = {g: round(v - gc_before.get(g, 0.0), 2) for g, v in GC_SECONDS.items()}
-                await events_sent(f"http://127.0.0.1:{port}", limit)  # Events are sent off the critical path
-                after = await controller_writes(f"http://127.0.0.1:{port}")
-                counts = await scrape_counts(f"http://127.0.0.1:{port}")
-                answered = await metrics_text(f"http://127.0.0.1:{port}")
+                await fleet.events_sent(limit)  # Events are sent off the critical path
+                after = await fleet.writes()
+                counts = await fleet.counts()
+                answered = await fleet.metrics_text()
                 prom_after = prometheus_counters(await metrics_text(prom_url)) if prom_url else {}
                 ticks = counts["ticks"] - counts_before["ticks"]
                 batches = counts["batches"] - counts_before["batches"]
@@ -325,24 +292,17 @@ async def run(
                     k: v - writes_before.get(k, 0) for k, v in after.items() if v - writes_before.get(k, 0)
                 }
                 writes = sum(breakdown.values())
-                _, rss = proc_stats(proc.pid)  # the peak, queued Events sent included
+                peaks = [rss for _, rss in fleet.stats()]  # the peaks, queued Events sent included
             finally:
-                if proc.returncode is not None:
-                    tail = log_path.read_text(errors="replace").splitlines()[-20:]
-                    print(f"the controller exited with {proc.returncode}:", *tail, sep="\n", file=sys.stderr)
-                else:
-                    proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=20)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+                await fleet.stop()
 
     lags: list[float] = []
     from_ready: list[float] = []  # the first step, from the revision's Ready alone
     by_step: dict[int, list[float]] = {}  # the weight written -> lags
     due: dict[int, list[float]] = {}  # the weight written -> when each was due
-    for tl in timelines.values():
+    by_shard: dict[int, list[float]] = {}  # shard -> lags of its Services' steps
+    for name, tl in timelines.items():
+        before = len(lags)
         if tl.ready is not None and WEIGHTS[0] in tl.writes:
             first_due = max(tl.ready, tl.named if tl.named is not None else tl.ready)
             lags.append(tl.writes[WEIGHTS[0]] - first_due)
@@ -354,6 +314,7 @@ async def run(
                 lags.append(tl.writes[nxt] - (tl.served[w] + bake))
                 by_step.setdefault(nxt, []).append(lags[-1])
                 due.setdefault(nxt, []).append(tl.served[w] + bake)
+        by_shard.setdefault(shard_of(ns_of[name], shards), []).extend(lags[before:])
     waves = {
         f"{w}%": {
             "p50": round(quantile(v, 0.5), 3),
@@ -380,10 +341,25 @@ async def run(
         writes=writes,
         writes_per_step=round(writes / steps, 2) if steps else float("nan"),
         reconciles_per_step=round(reconciles / steps, 2) if steps else float("nan"),
-        cpu_seconds=round(cpu, 1),
-        cpu_rollout_seconds=round(cpu_rollout, 1),
+        cpu_seconds=round(sum(cpu for cpu, _ in stats_after), 1),
+        cpu_rollout_seconds=round(
+            sum(a[0] - b[0] for a, b in zip(stats_after, stats_before, strict=True)), 1
+        ),
         sandbox_cpu_rollout_seconds=round(sandbox_rollout, 1),
-        peak_rss_mb=round(rss, 1),
+        peak_rss_mb=round(max(peaks), 1),
+        shards=[
+            {
+                "shard": k,
+                "services": sum(1 for name in names if shard_of(ns_of[name], shards) == k),
+                "cpu_rollout_seconds": round(stats_after[k][0] - stats_before[k][0], 1),
+                "peak_rss_mb": round(peaks[k], 1),
+                "step_lag_p50": round(quantile(by_shard.get(k, []), 0.5), 3),
+                "step_lag_p99": round(quantile(by_shard.get(k, []), 0.99), 3),
+            }
+            for k in range(shards)
+        ]
+        if shards > 1
+        else [],
         commits_per_step=round(commits / steps, 2) if steps else float("nan"),
         analysis_ticks=int(ticks),
         queries_per_tick=round(batches / ticks, 2) if ticks else float("nan"),
@@ -444,6 +420,18 @@ def main() -> None:
         help=f"the controller's reconcile workers (default {DEFAULT_WORKERS}, the controller's own)",
     )
     parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="run this many controller replicas, one per shard (`rollout controller --shards N --shard K`)",
+    )
+    parser.add_argument(
+        "--namespaces",
+        type=int,
+        default=0,
+        help="spread the Services over this many namespaces (default: 1, or 60 with --shards)",
+    )
+    parser.add_argument(
         "--controller-args",
         default="",
         help='more arguments for `rollout controller`, as one string (e.g. "--event-loop asyncio")',
@@ -468,6 +456,8 @@ def main() -> None:
                     tuned_gc=args.sandbox_gc == "tuned",
                     workers=args.workers,
                     controller_args=shlex.split(args.controller_args),
+                    shards=max(args.shards, 1),
+                    namespaces=args.namespaces or (60 if args.shards > 1 else 1),
                 )
             )
         )
@@ -476,6 +466,7 @@ def main() -> None:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
         print(table(results))
+        print(shard_table(results))
         for r in results:
             print(
                 f"writes during the rollouts, N={r.services}: "

@@ -40,6 +40,23 @@ class Result:
     # with --analysis: the analysis path in parts (bench/scale_parts.py) and Prometheus' own share
     analysis_parts: dict[str, dict[str, float]] = field(default_factory=dict)
     prometheus: dict[str, float] = field(default_factory=dict)
+    # with --shards: per replica (shard, services, cpu_rollout_seconds, peak_rss_mb, step_lag_p50/p99)
+    shards: list[dict[str, float]] = field(default_factory=list)
+
+
+def shard_table(results: list[Result]) -> str:
+    out = []
+    for r in results:
+        if not r.shards:
+            continue
+        out.append(f"\nPer shard, N={r.services}:")
+        out.append("  shard  services  step lag p50  step lag p99  CPU (rollouts)  peak RSS")
+        for s in r.shards:
+            out.append(
+                f"  {s['shard']:>5}  {s['services']:>8}  {s['step_lag_p50']:>11.3f}s  {s['step_lag_p99']:>11.3f}s"
+                f"  {s['cpu_rollout_seconds']:>13.1f}s  {s['peak_rss_mb']:>6.1f} MB"
+            )
+    return "\n".join(out)
 
 
 def table(results: list[Result]) -> str:
@@ -58,10 +75,10 @@ def table(results: list[Result]) -> str:
         ("API writes per step", "writes_per_step", ""),
         ("reconciles per step", "reconciles_per_step", ""),
         ("all commits per step", "commits_per_step", ""),
-        ("controller CPU", "cpu_seconds", "s"),
+        ("controller CPU (all replicas)", "cpu_seconds", "s"),
         ("  of which rollouts", "cpu_rollout_seconds", "s"),
         ("sandbox CPU, rollouts", "sandbox_cpu_rollout_seconds", "s"),
-        ("controller peak RSS", "peak_rss_mb", "MB"),
+        ("controller peak RSS (largest)", "peak_rss_mb", "MB"),
         ("analysis ticks", "analysis_ticks", ""),
         ("queries per tick", "queries_per_tick", ""),
         ("HTTP queries per tick", "http_queries_per_tick", ""),

@@ -33,6 +33,7 @@ from rollout.controller.health import HealthChecks, HealthServer
 from rollout.controller.metrics import ControllerMetrics
 from rollout.controller.metrics_auth import KubeReviewer, MetricsAuth
 from rollout.controller.notifier import NotificationSettings, Notifier
+from rollout.controller.ownership import Ownership
 from rollout.controller.policies import PolicyReconciler
 from rollout.controller.reconcile import TargetReconciler
 from rollout.controller.rollouts import ControllerDefaults
@@ -109,7 +110,6 @@ class Controller:
             lease = LeaseSettings(**{**config.lease.__dict__, "identity": self.identity})
             self.leader = ShardElector(client, lease, config.shards, config.shard_home)
             client.fence = self.leader.check
-            self.leader.on_change(self._on_leadership)
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.caches = Caches.create(
             client, list(config.namespaces) or None, config.informer, cluster_sources=config.cluster_sources
@@ -178,7 +178,9 @@ class Controller:
             enqueue=self.queue.add,
         )
         self.ctx.expectations.running = self.queue.in_process
-        self.caches.wire(self.queue.add, self.ctx.expectations)
+        self.ownership = Ownership(self.leader, self.caches, self.queue.add, self._abandon, self.metrics)
+        # a replica queues only what it owns (taking a shard queues all of that shard's keys)
+        self.caches.wire(self._enqueue, self.ctx.expectations)
         for informer in (self.caches.services, self.caches.routes):
             informer.add_handler(lambda kind, old, new: self.ctx.served.note(kind, new, self.ctx.clock()))
         self.targets = TargetReconciler(self.ctx)
@@ -206,23 +208,15 @@ class Controller:
         return self.leader is None or self.leader.is_leader
 
     def owns(self, namespace: str) -> bool:
-        return self.leader is None or self.leader.owns(namespace)
+        return self.ownership.owns(namespace)
 
-    def _on_leadership(self, shard: int, leading: bool) -> None:
-        assert self.leader is not None
-        self.metrics.leader.set(1 if self.leader.is_leader else 0)
-        self.metrics.shard_held.labels(str(shard)).set(1 if leading else 0)
+    def _enqueue(self, key: ObjectKey) -> None:
+        if self.ownership.owns(key.namespace):
+            self.queue.add(key)
 
-        def in_shard(namespace: str) -> bool:
-            return self.leader is not None and self.leader.shard(namespace) == shard
-
-        if not leading:  # calls this replica started would race the new holder's, which repeats them
-            self.webhooks.calls.abandon(in_shard)
-            self.notifier.calls.abandon(in_shard)
-            return
-        for key in self.caches.all_keys():
-            if in_shard(key.namespace):
-                self.queue.add(key)
+    def _abandon(self, namespaces: Callable[[str], bool]) -> None:
+        self.webhooks.calls.abandon(namespaces)
+        self.notifier.calls.abandon(namespaces)
 
     def _on_tick(self, report: TickReport) -> None:
         self.metrics.analysis_ticks.inc()
@@ -264,8 +258,9 @@ class Controller:
                 return
             started = time.monotonic()
             self._busy[n] = (key, started)
+            owned = self.owns(key.namespace)
             try:
-                if not self.owns(key.namespace):
+                if not owned:
                     continue  # a standby drops work; a shard's keys are enqueued again when it is taken
                 where = {"kind": key.kind, "namespace": key.namespace, "name": key.name}
                 with tracing.span("reconcile", where) as current:
@@ -290,7 +285,8 @@ class Controller:
                     retry_in=round(delay, 3),
                 )
             finally:
-                self.metrics.reconciles.labels(key.kind).observe(time.monotonic() - started)
+                if owned:
+                    self.metrics.reconciles.labels(key.kind).observe(time.monotonic() - started)
                 self._busy.pop(n, None)
                 try:  # events that came in meanwhile: the echo of this reconcile's write is dropped
                     self.ctx.expectations.release(key)
@@ -356,6 +352,7 @@ class Controller:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await self.ownership.close()
         if self.leader is not None:
             await self.leader.release()
         await self.webhooks.close()

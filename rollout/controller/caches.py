@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -131,8 +132,25 @@ class Caches:
 
     @property
     def all(self) -> tuple[Informer, ...]:
-        namespaced = (self.services, self.routes, self.revisions, self.rollouts, self.policies)
+        namespaced = self.namespaced
         return namespaced if self.cluster_sources is None else (*namespaced, self.cluster_sources)
+
+    @property
+    def namespaced(self) -> tuple[Informer, ...]:
+        return (self.services, self.routes, self.revisions, self.rollouts, self.policies)
+
+    def keep_only(self, namespaces: Callable[[str], bool]) -> None:
+        """Cache only the namespaces `namespaces` chooses (a shard's replica: those of the shards it holds)."""
+        for informer in self.namespaced:
+            informer.keep = namespaces
+
+    async def adopt(self, namespaces: Callable[[str], bool]) -> None:
+        """Fill the caches with the namespaces just kept (see Informer.adopt)."""
+        await asyncio.gather(*(i.adopt(namespaces) for i in self.namespaced))
+
+    def forget(self, namespaces: Callable[[str], bool]) -> None:
+        for informer in self.namespaced:
+            informer.forget(namespaces)
 
     @property
     def synced(self) -> bool:

@@ -337,8 +337,10 @@ class KubeClient:
         *,
         label_selector: str | None = None,
         page_size: int = 500,
+        keep: Callable[[Obj], bool] | None = None,
     ) -> tuple[list[Obj], str]:
-        """All items (following `continue`) and the list's resourceVersion."""
+        """All items (following `continue`) and the list's resourceVersion; with `keep`, only the items it
+        keeps (chosen page by page, so the others are never all held at once)."""
         items: list[Obj] = []
         token: str | None = None
         while True:
@@ -349,6 +351,8 @@ class KubeClient:
                 query.append(("continue", token))
             page = await self._call("list", "GET", resource, namespace, query=query)
             for item in page.get("items") or ():
+                if keep is not None and not keep(item):
+                    continue
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
                 items.append(item)

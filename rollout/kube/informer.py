@@ -11,6 +11,9 @@ kept current by a watch, telling a handler about every change.
 - Every `resync` seconds the handler hears of every cached object again (level-triggered reconcilers use it
   as a safety net).
 - An optional `transform` decides what the cache keeps of each object (e.g. without managedFields).
+- An optional `keep` decides which namespaces it caches at all (a shard's replica: the shards it holds).
+  Objects of other namespaces are dropped as they arrive, unseen by the handlers; `adopt` lists what a
+  newly kept namespace holds, and `forget` drops the objects of namespaces no longer kept.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class Informer:
         self.handlers: list[Handler] = [handler] if handler else []
         self.settings = settings or InformerSettings()
         self.transform = transform  # what the cache keeps of each object (before handlers see it)
+        self.keep: Callable[[str], bool] | None = None  # which namespaces it caches (None: all)
+        self._adopting: set[CacheKey] | None = None  # deleted while `adopt` lists
+        self._adopt_lock = asyncio.Lock()
         self._cache: dict[CacheKey, Obj] = {}
         self._synced = {ns: asyncio.Event() for ns in self.namespaces}
         self._indexers: dict[str, IndexFunc] = {}
@@ -130,7 +136,14 @@ class Informer:
             except Exception:
                 log.exception("informer handler failed", resource=self.resource.plural)
 
+    def _kept(self, obj: Obj) -> bool:
+        return self.keep is None or self.keep(str((obj.get("metadata") or {}).get("namespace") or ""))
+
     def _apply(self, kind: str, obj: Obj) -> None:
+        if not self._kept(obj):
+            return
+        if kind == "DELETED" and self._adopting is not None:
+            self._adopting.add(cache_key(obj))
         if self.transform is not None:
             obj = self.transform(obj)
         obj.setdefault("apiVersion", self.resource.api_version)
@@ -160,6 +173,35 @@ class Informer:
             if old is None or old_rv != obj.get("metadata", {}).get("resourceVersion"):
                 self._apply("ADDED", obj)
 
+    async def adopt(self, namespaces: Callable[[str], bool]) -> None:
+        """Cache what the namespaces `namespaces` chooses hold now (they have just become kept, and their
+        events already flow in): list them, and add what the watch has not brought meanwhile. An object the
+        watch deleted meanwhile stays deleted."""
+        async with self._adopt_lock:
+            await self._adopt(namespaces)
+
+    async def _adopt(self, namespaces: Callable[[str], bool]) -> None:
+        self._adopting = set()
+        try:
+            for ns in self.namespaces:
+                items, _ = await self.client.list(
+                    self.resource,
+                    ns,
+                    label_selector=self.label_selector,
+                    keep=lambda o: namespaces(str((o.get("metadata") or {}).get("namespace") or "")),
+                )
+                for obj in items:
+                    key = cache_key(obj)
+                    if key not in self._cache and key not in self._adopting:
+                        self._apply("ADDED", obj)
+        finally:
+            self._adopting = None
+
+    def forget(self, namespaces: Callable[[str], bool]) -> None:
+        """Drop, without telling the handlers, the objects of the namespaces `namespaces` chooses."""
+        for key in [k for k in self._cache if namespaces(k[0])]:
+            self._index(key, self._cache.pop(key), None)
+
     # --- running ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -186,7 +228,9 @@ class Informer:
         )
 
     async def _list(self, namespace: str | None) -> str:
-        items, rv = await self.client.list(self.resource, namespace, label_selector=self.label_selector)
+        items, rv = await self.client.list(
+            self.resource, namespace, label_selector=self.label_selector, keep=self._kept
+        )
         for item in items:
             item.setdefault("apiVersion", self.resource.api_version)
             item.setdefault("kind", self.resource.kind)

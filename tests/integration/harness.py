@@ -375,11 +375,9 @@ async def reasons_when(cluster: Cluster, name: str, last: str, within: float = 5
     return found
 
 
-@contextlib.asynccontextmanager
-async def controller_process(
-    kubeconfig: Path, log: Path, *extra: str
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    args = [
+def controller_command(kubeconfig: Path, metrics_addr: str, *extra: str) -> list[str]:
+    """`rollout controller` against the sandbox, as a command line for a process of its own."""
+    return [
         sys.executable,
         "-m",
         "rollout.cli.main",
@@ -387,15 +385,18 @@ async def controller_process(
         "--kubeconfig",
         str(kubeconfig),
         "--metrics-addr",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-        "--resync",
-        "20s",
-        "--workers",
-        "2",
+        metrics_addr,
         *extra,
     ]
+
+
+@contextlib.asynccontextmanager
+async def controller_process(
+    kubeconfig: Path, log: Path, *extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    args = controller_command(
+        kubeconfig, "127.0.0.1:0", "--log-format", "json", "--resync", "20s", "--workers", "2", *extra
+    )
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env={**os.environ})
     try:

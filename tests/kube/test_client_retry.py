@@ -62,9 +62,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
 
 def client(answers: list[Answer], fence: list[int]) -> tuple[KubeClient, ScriptedApi]:
     api = ScriptedApi(answers)
-    kube = KubeClient(
-        api, fence=lambda ns: fence.append(1), retry=RetrySettings(attempts=4, base=0.05, cap=1.0)
-    )  # type: ignore[arg-type]
+    retry = RetrySettings(attempts=4, base=0.05, cap=1.0)
+    kube = KubeClient(api, fence=lambda ns: fence.append(1), retry=retry)  # type: ignore[arg-type]
     return kube, api
 
 

@@ -185,3 +185,48 @@ async def test_a_cancelled_informer_stops_even_while_events_stream_in() -> None:
             writing = False
             await churn
             await client.close()
+
+
+async def test_an_informer_keeps_only_the_namespaces_chosen_and_adopts_one_when_asked() -> None:
+    async with SandboxApiServer() as api:
+        store = api.store
+        for ns in ("team-a", "team-b"):
+            store.create(
+                kinds.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            )
+            for name in ("one", "two"):
+                body = service_body(name)
+                body["metadata"]["namespace"] = ns
+                store.create(kinds.KSERVICES, body)
+        seen: list[tuple[str, str]] = []
+        client = client_for(api.url)
+        informer = Informer(
+            client,
+            SERVICES,
+            settings=FAST,
+            handler=lambda k, o, n: seen.append((k, n["metadata"]["namespace"])),
+        )
+        kept = {"team-a"}
+        informer.keep = lambda ns: ns in kept
+        informer.add_index("team", lambda o: [o["metadata"]["labels"]["team"]])
+        try:
+            async with running(informer):
+                assert sorted(informer._cache) == [("team-a", "one"), ("team-a", "two")]
+                assert {ns for _, ns in seen} == {"team-a"}  # the other namespace's objects are never seen
+                kept.add("team-b")  # a shard taken: its events flow in at once ...
+                body = service_body("three")
+                body["metadata"]["namespace"] = "team-b"
+                store.create(kinds.KSERVICES, body)
+                await eventually(lambda: informer.get("team-b", "three") is not None, within=3)
+                store.delete(kinds.KSERVICES, "team-b", "two")
+                await asyncio.sleep(0.2)
+                await informer.adopt(lambda ns: ns == "team-b")  # ... and a list fills in what was there
+                assert sorted(k for k in informer._cache if k[0] == "team-b") == [
+                    ("team-b", "one"),
+                    ("team-b", "three"),
+                ]
+                kept.discard("team-a")  # a shard lost: its objects leave the cache and the indexes
+                informer.forget(lambda ns: ns == "team-a")
+                assert informer.items("team-a") == [] and len(informer.by_index("team", "a")) == 2
+        finally:
+            await client.close()
