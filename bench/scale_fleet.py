@@ -81,8 +81,8 @@ class Fleet:
             await events_sent(r.url, limit)
 
     async def metrics_text(self) -> str:
-        """The first replica's /metrics (the analysis parts read one controller's histograms)."""
-        return await metrics_text(self.replicas[0].url)
+        """Every replica's /metrics, one after another (histograms add up bucket by bucket)."""
+        return "\n".join([await metrics_text(r.url) for r in self.replicas])
 
     async def stop(self) -> None:
         for r in self.replicas:

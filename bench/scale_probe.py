@@ -106,12 +106,13 @@ def _samples(text: str, name: str) -> list[tuple[str, float]]:
 
 def histogram_quantile(text: str, name: str, q: float) -> float:
     """The `q` quantile of histogram `name` (no labels) as PromQL would estimate it from its buckets."""
-    buckets: list[tuple[float, float]] = []
+    summed: dict[float, float] = {}  # several expositions (one per replica) add up bucket by bucket
     for labels, value in _samples(text, name + "_bucket"):
         le = re.search(r'le="([^"]+)"', labels)
         if le is not None:
-            buckets.append((float("inf") if le.group(1) == "+Inf" else float(le.group(1)), value))
-    buckets.sort()
+            bound = float("inf") if le.group(1) == "+Inf" else float(le.group(1))
+            summed[bound] = summed.get(bound, 0.0) + value
+    buckets = sorted(summed.items())
     if not buckets or buckets[-1][1] <= 0:
         return float("nan")
     rank, prev_le, prev_count = q * buckets[-1][1], 0.0, 0.0
