@@ -186,6 +186,30 @@ def _default_metrics() -> list[Metric]:
 MAX_NOT_READY_GRACE_SECONDS = 600.0
 
 
+class LeaningHold(ApiModel):
+    """A step whose evidence leans toward a regression waits for more before its bake time ends it."""
+
+    p_value: float = Field(
+        default=0.3,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "A comparison whose anytime-valid p-value for 'no regression' is at or below this leans toward a "
+            "regression: the step's bake time does not end it while one does. Default 0.3; 0: never hold. "
+            "Holding never raises the false-rollback rate (the comparisons stay valid however long they run)."
+        ),
+    )
+    max_bakes: float = Field(
+        default=3.0,
+        ge=1.0,
+        le=20.0,
+        description=(
+            "How long a leaning step may hold, in multiples of its bake time; past it the step ends as the "
+            "bake would have ended it. Default 3."
+        ),
+    )
+
+
 class Analysis(ApiModel):
     interval: Duration = Field(
         default=30.0,
@@ -230,6 +254,13 @@ class Analysis(ApiModel):
             "Candidate requests a step must have been analysed on before its bake time may end it: a quiet "
             "service waits for evidence instead of promoting on time alone (the status says how many it has "
             "seen; evidence that ends a step early is not affected). Default 50; 0: the bake time alone."
+        ),
+    )
+    leaning_hold: LeaningHold = Field(
+        default_factory=LeaningHold,
+        description=(
+            "Steps whose comparisons lean toward a regression wait for more evidence before they advance: "
+            "more power against small regressions where traffic is thin, at the same exposure."
         ),
     )
     no_data: NoDataPolicy = Field(

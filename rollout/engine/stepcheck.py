@@ -14,6 +14,7 @@ from rollout.engine.steps import EngineStep
 from rollout.engine.webhooks import hooks_waiting
 
 NOT_ENOUGH_TRAFFIC = "not enough traffic to tell yet"
+LEANING = "the evidence leans toward a regression"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,20 @@ def _metric_blocker(
             return f"{name}: the last window had no data"
         return f"{name}: no data at this step yet"
     return None
+
+
+def _leaning(policy: RolloutPolicySpec, results: dict[str, MetricResult]) -> list[str]:
+    """The gating comparisons whose evidence leans toward a regression (p-value at or below the policy's
+    leaningHold.pValue), as "name (p 0.12)"."""
+    level = policy.analysis.leaning_hold.p_value
+    out = []
+    for metric in policy.analysis.metrics:
+        r = results.get(metric.name)
+        if metric.dry_run or metric.compare is None or r is None or r.p_value is None:
+            continue
+        if r.p_value <= level:
+            out.append(f"{metric.name} (p {r.p_value:.2g})")
+    return out
 
 
 def step_check(
@@ -117,6 +132,14 @@ def step_check(
             False,
             f"{NOT_ENOUGH_TRAFFIC}: {status.step_requests} of {wanted} candidate requests analysed in this "
             "step (analysis.minStepRequests)",
+        )
+    leaning = _leaning(policy, results)
+    hold = policy.analysis.leaning_hold
+    if elapsed >= step.bake and leaning and elapsed < hold.max_bakes * step.bake:
+        return StepCheck(
+            False,
+            f"{LEANING}: {', '.join(leaning)}; holding up to {format_duration(int(hold.max_bakes * step.bake))} "
+            "for more evidence (analysis.leaningHold)",
         )
     if elapsed >= step.bake:
         # the policy allows it, and whoever reads the Event must know the step ended without that evidence

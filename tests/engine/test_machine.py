@@ -482,9 +482,12 @@ def test_warmup_keeps_the_first_seconds_of_each_step_out_of_the_analysis() -> No
     assert analysis_due(plain.rollout, plain.status.step_started_at + timedelta(seconds=30))
 
 
-def _window(w: World, seconds: float, *, data: bool, error: bool = False) -> datetime:
+def _window(
+    w: World, seconds: float, *, data: bool, error: bool = False, latency_p: float | None = None
+) -> datetime:
     """Tick `seconds` with one analysed window of both default metrics ending then: with data, without, or
-    with the source failing (before the consecutive-error limit: the verdict is still Inconclusive)."""
+    with the source failing (before the consecutive-error limit: the verdict is still Inconclusive);
+    `latency_p`: the latency comparison's p-value for "no regression"."""
     end = w.now + timedelta(seconds=seconds)
     before = {r.name: r.last_data_at for r in w.status.analysis}
     found = tuple(
@@ -495,6 +498,7 @@ def _window(w: World, seconds: float, *, data: bool, error: bool = False) -> dat
             last_data_at=end if data else before.get(name),
             errored_at=end if error else None,
             canary_requests=60 if data else None,
+            p_value=latency_p if name == "latency" else None,
         )
         for name in ("error-rate", "latency")
     )
@@ -564,6 +568,48 @@ def test_a_quiet_step_waits_for_enough_requests_and_the_deadline_says_why() -> N
         w.tick(40)  # no more windows: the deadline comes first
     assert w.status.phase == Phase.FAILED and w.status.reason == "RolloutDeadlineExceeded"
     assert "not enough traffic to tell (60 of 100 candidate requests" in w.status.outcome
+
+
+COMPARED = {
+    **LADDER,
+    "analysis": {
+        "minStepRequests": 0,
+        "metrics": [
+            {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
+            {"name": "latency", "builtin": "latency", "compare": {"maxRelativeDegradation": 0}},
+        ],
+    },
+}
+
+
+def test_a_step_leaning_toward_a_regression_holds_past_its_bake_up_to_its_limit() -> None:
+    w = World(make_rollout(COMPARED))
+    w.tick()
+    w.tick()
+    _window(w, 30, data=True, latency_p=0.5)
+    _window(w, 35, data=True, latency_p=0.2)  # the bake has passed, but latency leans toward a regression
+    assert w.status.current_step == 0
+    assert "the evidence leans toward a regression: latency (p 0.2); holding up to 3m" in w.status.message
+    _window(w, 30, data=True, latency_p=0.6)  # the evidence turned: the step ends as the bake would
+    assert w.status.current_step == 1
+
+
+def test_a_leaning_step_ends_after_its_longest_hold_and_a_policy_may_turn_holding_off() -> None:
+    w = World(make_rollout(COMPARED))
+    w.tick()
+    w.tick()
+    for _ in range(5):  # 2.5 minutes of a 1-minute bake: held
+        _window(w, 30, data=True, latency_p=0.1)
+        assert w.status.current_step == 0
+    _window(w, 31, data=True, latency_p=0.1)  # three bakes: it ends as the bake would have ended it
+    assert w.status.current_step == 1
+    off = {**COMPARED, "analysis": {**COMPARED["analysis"], "leaningHold": {"pValue": 0}}}
+    w = World(make_rollout(off))
+    w.tick()
+    w.tick()
+    _window(w, 30, data=True, latency_p=0.01)
+    _window(w, 35, data=True, latency_p=0.01)
+    assert w.status.current_step == 1
 
 
 def test_step_events_describe_the_step_that_ended() -> None:
