@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from rollout.api.rollout import Phase, Rollout
 from rollout.engine.steps import engine_steps
+from rollout.engine.windows import analysis_since
 
 _US = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -31,12 +32,6 @@ def ceil_tick(t: datetime, interval: float) -> datetime:
     return _from_us(-(-_to_us(t) // step) * step)
 
 
-def _ceil_second(t: datetime) -> datetime:
-    """Status times are stored with whole seconds; a step that started at 10.7s reads back as 10s, so its
-    windows must start no earlier than 11s."""
-    return t if t.microsecond == 0 else t.replace(microsecond=0) + timedelta(seconds=1)
-
-
 @dataclass(frozen=True)
 class Tick:
     """One analysis window. Two ticks are the same window whatever `ready` says (it depends on `now`)."""
@@ -46,38 +41,18 @@ class Tick:
     ready: bool = field(compare=False)  # True: the window has ended by `now` and can be measured
 
 
-def _since(rollout: Rollout) -> datetime | None:
-    """Analysis windows of the current step start no earlier than this: the step's traffic served plus the
-    policy's `analysis.warmup` (whole second after), or the end of the last window analysed. The engine's
-    `analysis_since` with the whole-second rounding that stored status times need."""
-    status = rollout.status
-    if status.step_started_at is None:
-        return None
-    warmup = timedelta(seconds=rollout.spec.policy.spec.analysis.warmup)
-    since = _ceil_second(status.step_started_at + warmup)
-    if status.last_analysis_at is not None and status.last_analysis_at > since:
-        since = status.last_analysis_at
-    return since
-
-
 def window_valid(rollout: Rollout, window: Tick) -> bool:
     """A measured window may be judged for this rollout now: analysis runs, and the window lies wholly within
     the current step's traffic and after the last window analysed (it may be older than the latest complete
     window, e.g. when the source answered slowly)."""
-    status = rollout.status
-    if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
-        return False
-    since = _since(rollout)
+    since = analysis_since(rollout, whole_seconds=True)
     return since is not None and window.start >= since
 
 
 def analysis_tick(rollout: Rollout, now: datetime) -> Tick | None:
     """The analysis window this rollout wants next, aligned to multiples of its interval since the epoch.
     None when analysis does not run (not Progressing/Paused, or the step's traffic is not served yet)."""
-    status = rollout.status
-    if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
-        return None
-    since = _since(rollout)
+    since = analysis_since(rollout, whole_seconds=True)
     if since is None:
         return None
     interval = rollout.spec.policy.spec.analysis.interval
