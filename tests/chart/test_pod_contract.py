@@ -44,12 +44,27 @@ async def _until(url: str, within: float) -> tuple[int, str]:
     return last
 
 
+# (values, the pod's name as its workload names it, the Lease it must take, what /metrics says of it)
+PODS = [
+    ({"replicas": 2}, "kr-knative-rollout-7d9f8-abc12", "knative-rollout-controller", "knrollout_leader 1.0"),
+    (  # pod 1 of the StatefulSet: the home of shard 1
+        {"sharding": {"shards": 3}},
+        "kr-knative-rollout-1",
+        "knative-rollout-controller-shard-1",
+        'knrollout_shard_held{shard="1"} 1.0',
+    ),
+]
+
+
 @pytest.mark.slow
-async def test_the_pod_as_the_chart_runs_it() -> None:
+@pytest.mark.parametrize(("values", "pod", "lease_name", "held"), PODS, ids=["replicas", "sharded"])
+async def test_the_pod_as_the_chart_runs_it(
+    values: dict[str, object], pod: str, lease_name: str, held: str
+) -> None:
     from rollout_lab.sandbox.apiserver import kinds
     from rollout_lab.sandbox.apiserver.server import SandboxApiServer
 
-    objs = render({"replicas": 2})
+    objs = render(values)
     c = controller(objs)
     port = free_port()
     args = [a if not a.startswith("--metrics-addr=") else f"--metrics-addr=127.0.0.1:{port}" for a in c.args]
@@ -64,7 +79,7 @@ async def test_the_pod_as_the_chart_runs_it() -> None:
             server.store.create(kinds.CRDS, crd)
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
-            env = {**os.environ, "POD_NAME": "kr-knative-rollout-abc12", "POD_NAMESPACE": NAMESPACE}
+            env = {**os.environ, "POD_NAME": pod, "POD_NAMESPACE": NAMESPACE}
             log = Path(tmp) / "controller.log"
             with log.open("wb") as sink:
                 process = await asyncio.create_subprocess_exec(
@@ -84,14 +99,12 @@ async def test_the_pod_as_the_chart_runs_it() -> None:
                     status, body = await _until(base + path, within=30)
                     assert status == 200, f"{path}: {status} {body}"
                 deadline = time.monotonic() + 15
-                while (
-                    lease := server.store.get(kinds.LEASES, NAMESPACE, "knative-rollout-controller")
-                ) is None:
-                    assert time.monotonic() < deadline, "no Lease in the release namespace"
+                while (lease := server.store.get(kinds.LEASES, NAMESPACE, lease_name)) is None:
+                    assert time.monotonic() < deadline, f"no Lease {lease_name} in the release namespace"
                     await asyncio.sleep(0.1)
-                assert lease["spec"]["holderIdentity"].startswith("kr-knative-rollout-abc12")
+                assert lease["spec"]["holderIdentity"].startswith(pod)
                 status, metrics = await asyncio.to_thread(_get, base + "/metrics")
-                assert status == 200 and "knrollout_leader 1.0" in metrics
+                assert status == 200 and held in metrics, metrics[-2000:]
                 started = time.monotonic()
                 process.send_signal(signal.SIGTERM)
                 code = await asyncio.wait_for(process.wait(), grace)
@@ -106,5 +119,5 @@ async def test_the_pod_as_the_chart_runs_it() -> None:
             # logs are JSON lines in the cluster (--log-format=json)
             lines = [line for line in output.splitlines() if line.strip()]
             assert lines and all(json.loads(line) for line in lines), lines[:3]
-            released = server.store.get(kinds.LEASES, NAMESPACE, "knative-rollout-controller")
+            released = server.store.get(kinds.LEASES, NAMESPACE, lease_name)
             assert released is not None and not released["spec"].get("holderIdentity")
