@@ -1,6 +1,7 @@
 """Scenario tests of `decide` with synthetic observations (no server, no clock)."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -570,16 +571,14 @@ def test_a_quiet_step_waits_for_enough_requests_and_the_deadline_says_why() -> N
     assert "not enough traffic to tell (60 of 100 candidate requests" in w.status.outcome
 
 
-COMPARED = {
-    **LADDER,
-    "analysis": {
-        "minStepRequests": 0,
-        "metrics": [
-            {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
-            {"name": "latency", "builtin": "latency", "compare": {"maxRelativeDegradation": 0}},
-        ],
-    },
+COMPARED_ANALYSIS: dict[str, Any] = {
+    "minStepRequests": 0,
+    "metrics": [
+        {"name": "error-rate", "builtin": "errorRate", "threshold": {"max": 0.05}},
+        {"name": "latency", "builtin": "latency", "compare": {"maxRelativeDegradation": 0}},
+    ],
 }
+COMPARED = {**LADDER, "analysis": COMPARED_ANALYSIS}
 
 
 def test_a_step_leaning_toward_a_regression_holds_past_its_bake_up_to_its_limit() -> None:
@@ -603,7 +602,7 @@ def test_a_leaning_step_ends_after_its_longest_hold_and_a_policy_may_turn_holdin
         assert w.status.current_step == 0
     _window(w, 31, data=True, latency_p=0.1)  # three bakes: it ends as the bake would have ended it
     assert w.status.current_step == 1
-    off = {**COMPARED, "analysis": {**COMPARED["analysis"], "leaningHold": {"pValue": 0}}}
+    off = {**LADDER, "analysis": {**COMPARED_ANALYSIS, "leaningHold": {"pValue": 0}}}
     w = World(make_rollout(off))
     w.tick()
     w.tick()
