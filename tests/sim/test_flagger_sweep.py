@@ -25,6 +25,8 @@ def test_the_sweep_marks_trigger_happy_settings_unsafe_and_compares_the_safe_one
     assert rows["15s/1"][4] == "no"  # one failed check of 15 s rolls back nearly every identical canary
     safe = [r for r in rows.values() if r[4] == "yes"]
     assert safe  # 0 of 400 false rollbacks: upper bound 0.95%
-    assert all(" ".join(r[7:]) in {"dominated by ours", "smaller blast radius", "promotes sooner",
+    assert all(" ".join(r[8:]) in {"dominated by ours", "smaller blast radius", "promotes sooner",
                                    "BEATS OURS on both"} for r in safe)  # fmt: skip
-    assert "20 rps: ours A/A" in proc.stdout
+    assert all(r[7].endswith("%") for r in rows.values())  # tail-only latency caught, by default
+    assert "20 rps: ours A/A" in proc.stdout and "latency-tail caught" in proc.stdout
+    assert "latency-tail: the best safe setting (flagger " in proc.stdout
