@@ -75,7 +75,11 @@ def test_only_the_traffic_seam_writes_traffic() -> None:
     """rollout/kube/traffic.py is the one place that patches a Knative Service or Route and the one that
     prepares the block it sends (users' entries merged, a Route's configuration named)."""
     writes = [w for path in sorted(ROOT.rglob("*.py")) for w in _spec_writes(path)]
-    assert [w.rsplit(":", 1)[0] for w in writes] == ["rollout/kube/traffic.py"], writes
+    # the traffic seam, and the pre-warm hold on a Revision (two annotations, checked before they are sent)
+    assert [w.rsplit(":", 1)[0] for w in writes] == [
+        "rollout/kube/revisions.py",
+        "rollout/kube/traffic.py",
+    ], writes
     preparing = {
         str(path.relative_to(ROOT.parent))
         for path in ROOT.rglob("*.py")

@@ -249,6 +249,23 @@ class RolloutStatus(ApiModel):
     )
     short_from: MicroTime | None = Field(default=None, description="Start of the last shortfall that ended.")
     short_until: MicroTime | None = Field(default=None, description="End of the last shortfall that ended.")
+    stable_pods_before: int | None = Field(
+        default=None,
+        ge=0,
+        description="The stable revision's ready pods when the rollout started: the capacity 100% of the "
+        "traffic had (strategy.prewarm sizes the candidate from it).",
+    )
+    prewarm_pods: int | None = Field(
+        default=None,
+        ge=0,
+        description="The min-scale the controller holds the candidate at so that it has the pods its next "
+        "share needs (strategy.prewarm); unset: the candidate's own.",
+    )
+    prewarm_since: MicroTime | None = Field(
+        default=None,
+        description="Since when the next share has waited for the candidate's pre-warmed pods (unset when "
+        "it does not wait).",
+    )
     step_requests: int = Field(
         default=0,
         ge=0,

@@ -219,6 +219,16 @@ class Strategy(ApiModel):
     canary: CanaryStrategy | None = None
     blue_green: BlueGreenStrategy | None = None
     ab_test: AbTestStrategy | None = None
+    prewarm: bool = Field(
+        default=True,
+        description=(
+            "Before the candidate's share grows, raise its min-scale (an annotation on its Revision, which "
+            "Knative passes to its autoscaler) to the share of the pods the stable revision ran before the "
+            "rollout, and give the share once those pods are ready (at most analysis.notReadyGrace); the "
+            "Revision's own min-scale comes back when the rollout ends. false: Knative scales the candidate "
+            "as its traffic arrives, with cold starts at each step. Default true."
+        ),
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:

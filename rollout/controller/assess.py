@@ -128,6 +128,7 @@ class Drive:
     candidate: RevisionState
     traffic: ObservedTraffic
     check: CandidateCheck
+    stable_pods: int | None = None  # the stable revision's ready pods (strategy.prewarm sizes from them)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def _drive(state: TargetState, rollout: Rollout) -> Drive:
         candidate=revision_state(state.revisions, rollout.spec.candidate_revision),
         traffic=replace(observed_traffic(target), since=state.served_since),
         check=check_candidate(rollout, target.latest_created, state.revisions),
+        stable_pods=stable.pods if (stable := state.revisions.get(rollout.spec.stable_revision)) else None,
     )
 
 

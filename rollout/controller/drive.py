@@ -145,6 +145,7 @@ async def _drive(
             now=now,
             rollout=rollout,
             candidate=d.candidate,
+            stable_pods=d.stable_pods,
             traffic=d.traffic,
             analysis=update,
             superseded_by=d.check.superseded_by,

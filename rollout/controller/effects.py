@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from rollout.api.rollout import Rollout, RolloutStatus
+from rollout.api.rollout import TERMINAL_PHASES, Rollout, RolloutStatus
 from rollout.controller.assess import Notice, strategy_tags
 from rollout.controller.context import Conflict, Context, Snapshot, target_involved
 from rollout.controller.layout import ROLLOUT_TAGS
@@ -17,6 +17,7 @@ from rollout.engine.plans import TrafficPlan
 from rollout.kube.client import KubeError, Obj
 from rollout.kube.events import involved
 from rollout.kube.resources import ROLLOUTS
+from rollout.kube.revisions import write_min_scale
 from rollout.kube.status import write_status
 from rollout.kube.traffic import InvalidTraffic, KnativeTraffic, desired_block
 
@@ -134,6 +135,37 @@ class Effects:
                 await self.write_rollout_status(snap.rollout_objs[rollout.metadata.name], status)
                 notifier.acknowledge(rollout, answered)
             notifier.send(key, rollout, status)
+
+    async def hold_min_scale(self, snap: Snapshot, rollout: Rollout | None) -> None:
+        """Make the target's Revisions carry the pre-warm hold the rollout's status asks for (its candidate
+        only, while it runs) and no other (rollout.knative.minscale): a hold left by a superseded candidate or
+        by a controller killed before it could restore one is undone here. A failed write is logged and
+        tried again at the next pass; it never stops the decision."""
+        held = None
+        if rollout is not None and rollout.status.phase not in TERMINAL_PHASES:
+            held = (rollout.spec.candidate_revision, rollout.status.prewarm_pods)
+        for rev in snap.state.revisions.values():
+            want = held[1] if held is not None and rev.name == held[0] else None
+            patch = rev.min_scale.patch(want)
+            if patch is None:
+                continue
+            try:
+                await write_min_scale(self.ctx.client, rev.namespace, rev.name, patch)
+            except KubeError as exc:
+                log.warning(
+                    "could not set the revision's min-scale",
+                    revision=rev.name,
+                    namespace=rev.namespace,
+                    min_scale=want,
+                    error=str(exc),
+                )
+                continue
+            log.info(
+                "revision min-scale held" if want is not None else "revision min-scale restored",
+                revision=rev.name,
+                namespace=rev.namespace,
+                min_scale=want if want is not None else rev.min_scale.own,
+            )
 
     async def write_rollout_status(self, raw: Obj, status: RolloutStatus) -> Obj | None:
         try:

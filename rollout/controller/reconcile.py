@@ -209,6 +209,7 @@ class TargetReconciler:
         if a.drive is not None:
             driven = a.drive.rollout.metadata.name
             outcome = await drive(fx, key, snap, a.drive, snap.rollout_objs[driven], carry)
+            await fx.hold_min_scale(snap, outcome.after)
             extra.extend(outcome.created)
             if outcome.finished or outcome.created:
                 expired = self._expired_now(snap, outcome, a.expired)
@@ -218,6 +219,7 @@ class TargetReconciler:
             return outcome.requeue_after
         if a.idle is not None:
             await self._hold_idle(snap, a)
+        await fx.hold_min_scale(snap, None)
         await fx.deliver_notifications(key, snap, skip=gone)
         return None
 
@@ -230,6 +232,7 @@ class TargetReconciler:
             return None
         raw = snap.rollout_objs[a.drive.rollout.metadata.name]
         outcome = await drive(self.fx, key, snap, a.drive, raw, carry)
+        await self.fx.hold_min_scale(snap, outcome.after)
         if outcome.finished:
             log.warning(
                 "target opted out mid-rollout",

@@ -11,6 +11,8 @@ from typing import Any
 
 from rollout.api.common import POLICY_LABEL
 from rollout.engine.observations import MISSING_REASON, ObservedTraffic, RevisionState
+from rollout.knative import minscale
+from rollout.knative.minscale import MinScale
 
 Obj = Mapping[str, Any]
 
@@ -187,9 +189,18 @@ class RevisionView:
     template_metadata: Mapping[str, str] = field(default_factory=dict)  # see `template_metadata()`
     pods: int | None = None  # status.actualReplicas: ready pods
     wanted_pods: int | None = None  # status.desiredReplicas: what its autoscaler wants
+    min_scale: MinScale = field(default_factory=lambda: minscale.read({}))
 
     def state(self) -> RevisionState:
-        return RevisionState(self.name, self.ready, self.reason, self.message, self.pods, self.wanted_pods)
+        return RevisionState(
+            self.name,
+            self.ready,
+            self.reason,
+            self.message,
+            self.pods,
+            self.wanted_pods,
+            max_pods=self.min_scale.ceiling,
+        )
 
 
 def revision_view(obj: Obj) -> RevisionView:
@@ -198,6 +209,7 @@ def revision_view(obj: Obj) -> RevisionView:
     ready = condition(obj, "Ready")
     spec = obj.get("spec")
     pods, wanted = revision_pods(obj)
+    annotations = m.get("annotations") or {}
     return RevisionView(
         name=str(m.get("name") or ""),
         namespace=str(m.get("namespace") or ""),
@@ -208,16 +220,19 @@ def revision_view(obj: Obj) -> RevisionView:
         reason=str((ready or {}).get("reason") or ""),
         message=str((ready or {}).get("message") or ""),
         spec=spec if isinstance(spec, Mapping) else {},
-        template_metadata=template_metadata(labels, m.get("annotations") or {}),
+        template_metadata=template_metadata(labels, minscale.authored(annotations)),
         pods=pods,
         wanted_pods=wanted,
+        min_scale=minscale.read(annotations),
     )
 
 
 def revision_pods(obj: Obj) -> tuple[int | None, int | None]:
     """The revision's ready pods (status.actualReplicas) and the pods it should have (see `_wanted_pods`)."""
     status = obj.get("status") or {}
-    return _int(status.get("actualReplicas")), _wanted_pods(status, meta(obj).get("annotations") or {})
+    return _int(status.get("actualReplicas")), _wanted_pods(
+        status, minscale.read(meta(obj).get("annotations") or {})
+    )
 
 
 def revision_short_of_pods(obj: Obj) -> bool:
@@ -226,15 +241,13 @@ def revision_short_of_pods(obj: Obj) -> bool:
     return RevisionState("", None, pods=pods, wanted_pods=wanted).short
 
 
-MIN_SCALE_ANNOTATIONS = ("autoscaling.knative.dev/min-scale", "autoscaling.knative.dev/minScale")
-
-
-def _wanted_pods(status: Mapping[str, Any], annotations: Mapping[str, Any]) -> int | None:
-    """The pods a revision should have: what its autoscaler wants (desiredReplicas), and at least its
+def _wanted_pods(status: Mapping[str, Any], scale: MinScale) -> int | None:
+    """The pods a revision should have: what its autoscaler wants (desiredReplicas), and at least its own
     min-scale, which Knative applies to a revision a route references (the controller references the candidate
-    from the start) but reports only at the autoscaler's next tick."""
+    from the start) but reports only at the autoscaler's next tick. A pre-warm hold (rollout.knative.minscale)
+    is not its own: it counts once Knative reports it in desiredReplicas, and not before."""
     desired = _int(status.get("desiredReplicas"))
-    floor = next((v for a in MIN_SCALE_ANNOTATIONS if (v := _int(annotations.get(a))) is not None), None)
+    floor = scale.floor
     if desired is None or floor is None:
         return desired
     return max(desired, floor)

@@ -37,6 +37,7 @@ class Inputs:
     now: datetime
     rollout: Rollout
     candidate: RevisionState
+    stable_pods: int | None = None  # the stable revision's ready pods; None: not reported
     traffic: ObservedTraffic | None = None
     analysis: AnalysisUpdate | None = None
     superseded_by: str | None = None  # a newer revision that replaces the candidate

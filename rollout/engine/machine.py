@@ -25,7 +25,7 @@ from rollout.api.rollout import (
     RolloutStatus,
 )
 from rollout.api.strategy import InconclusiveAction
-from rollout.engine import capacity
+from rollout.engine import capacity, prewarm
 from rollout.engine.conditions import get_condition, set_condition
 from rollout.engine.inputs import Action, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.messages import conditions, describe, event_detail, transition_detail
@@ -163,6 +163,7 @@ def _progress_events(
         ready = (
             inp.candidate.ready is True
             and status.short_since is None  # its min-scale pods first (rollout.engine.capacity)
+            and prewarm.waiting(status, inp) is None  # and the first share's pods (rollout.engine.prewarm)
             and _hooks_done(policy, WebhookType.PRE_ROLLOUT, done)
         )
         return [Event.CANDIDATE_READY_AT_GATE if steps[0].is_gate else Event.CANDIDATE_READY] if ready else []
@@ -209,6 +210,7 @@ def _apply_effect(row: Row, status: RolloutStatus, steps: list[EngineStep], inp:
         updates["step_started_at"] = now if steps[index].is_gate else None
         updates["traffic_applied"] = False
         updates["step_requests"] = 0
+        updates["prewarm_since"] = None  # the share it waited for is given
     if row.effect == Effect.PAUSE:
         updates["paused_from"] = status.phase
     if row.effect == Effect.RESUME:
@@ -236,7 +238,15 @@ def decide(inp: Inputs) -> Decision:
     if left_out is not None:
         log["left_out"] = left_out
     status, _ = with_traffic(rollout, status, steps, inp)
-    check = _step_check(rollout, status, steps, now)
+    raw = _step_check(rollout, status, steps, now)
+    grace = rollout.spec.policy.spec.analysis.not_ready_grace
+    status, stopped = prewarm.observe(status, steps, inp, _share_due(status, inp, raw), grace)
+    if stopped is not None:
+        actions.append(RecordEvent("Warning", "PrewarmStopped", stopped))
+        log["prewarm_stopped"] = stopped
+    check = _warmed(raw, status, inp)
+    if status.prewarm_since is not None:
+        log["prewarm"] = {"pods": inp.candidate.pods, "wanted": status.prewarm_pods}
     chosen = _choose(_events(inp, status, steps, check or StepCheck(False, "")), status.phase)
     status = _acknowledge_request(rollout, status, steps, chosen, actions, now)
     if chosen is not None:
@@ -250,6 +260,26 @@ def decide(inp: Inputs) -> Decision:
         row=chosen[1] if chosen else None,
         log=log,
     )
+
+
+def _share_due(status: RolloutStatus, inp: Inputs, check: StepCheck | None) -> bool:
+    """Whether the candidate's next share is due now (its pods decide when it is given). A candidate short
+    of the pods a hold asked for is still warming for it."""
+    warming = status.prewarm_since is not None and status.short_since is not None
+    if status.phase == Phase.PENDING:
+        return inp.candidate.ready is True and (status.short_since is None or warming)
+    return check is not None and (check.done or warming)
+
+
+def _warmed(check: StepCheck | None, status: RolloutStatus, inp: Inputs) -> StepCheck | None:
+    """The step check, held while the next share waits for the candidate's pre-warmed pods (while Pending,
+    only that wait)."""
+    why = prewarm.waiting(status, inp)
+    if status.phase == Phase.PENDING:
+        return None if why is None else StepCheck(False, why)
+    if check is None or not check.done or why is None:
+        return check
+    return StepCheck(False, why)
 
 
 def _step_check(
@@ -405,8 +435,10 @@ def _conclude(
     until = kept_until(rollout, status)
     parked = until is not None and now < until and rollout.spec.candidate_revision in plan.tags().values()
     status = status.model_copy(update={"candidate_kept_until": until if parked else None})
+    if status.phase in TERMINAL_PHASES:
+        status = prewarm.clear(status)
     status = conditions(status, rollout.metadata.generation, now, inp)
-    message = describe(status, steps, _step_check(rollout, status, steps, now), policy)
+    message = describe(status, steps, _warmed(_step_check(rollout, status, steps, now), status, inp), policy)
     counted = f"{min(status.current_step, len(steps) - 1) + 1}/{len(steps)}"
     status = status.model_copy(
         update={

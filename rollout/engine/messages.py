@@ -55,6 +55,8 @@ def describe(
                 f"the candidate stays reachable at 0% under `canary` until "
                 f"{format_time(status.candidate_kept_until)} (deadlines.keepFailedCandidate)"
             )
+    if status.phase == Phase.PENDING and check is not None:
+        parts.append(check.why)
     if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
         step = steps[min(status.current_step, len(steps) - 1)]
         label = "gate" if step.is_gate else f"{status.canary_weight}% to the candidate"

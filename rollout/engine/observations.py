@@ -106,6 +106,7 @@ class RevisionState:
     message: str = ""
     pods: int | None = None  # ready pods (status.actualReplicas); None: not reported
     wanted_pods: int | None = None  # what its autoscaler wants (status.desiredReplicas); None: not reported
+    max_pods: int | None = None  # its max-scale; None: unlimited
 
     @property
     def short(self) -> bool:

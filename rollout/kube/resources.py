@@ -64,6 +64,7 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
             "services", "routes")),
         ("list", KNATIVE_GROUP, "revisions"),  # an informer
         ("watch", KNATIVE_GROUP, "revisions"),
+        ("patch", KNATIVE_GROUP, "revisions"),  # a pre-warm hold: min-scale on the candidate (strategy.prewarm)
         ("get", KNATIVE_GROUP, "configurations"),  # a standalone Route's latest created/ready revision
         ("list", GROUP, "rolloutpolicies"),  # an informer
         ("watch", GROUP, "rolloutpolicies"),

@@ -69,6 +69,8 @@ class World:
     candidate_reason: str = ""
     candidate_pods: int | None = None  # ready pods, as Knative reports (None: not reported)
     wanted_pods: int | None = None
+    stable_pods: int | None = None  # the stable revision's ready pods (None: not reported)
+    max_pods: int | None = None  # the candidate's max-scale
     knative_follows: bool = True
     served: ObservedTraffic | None = field(
         default_factory=lambda: ObservedTraffic({"hello-00001": 100}, {"stable": "hello-00001"}, True)
@@ -114,7 +116,9 @@ class World:
                     self.candidate_message,
                     self.candidate_pods,
                     self.wanted_pods,
+                    self.max_pods,
                 ),
+                stable_pods=self.stable_pods,
                 traffic=self.served,
                 analysis=analysis,
                 superseded_by=superseded_by,

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from rollout.api.rollout import Phase
+from rollout.knative.minscale import HELD_FROM, MIN_SCALE
 from rollout_lab.sandbox.apiserver import kinds
 from tests.integration.harness import controller, eventually, finished, onboard, sandbox
 
@@ -49,3 +50,53 @@ async def test_a_cold_candidate_gets_traffic_only_with_its_min_scale_pods_ready(
     before = [p for p in pods if p[0] <= first_share]
     assert before and before[-1][1] >= 2, (before[-3:], first_share)  # both min-scale pods were ready
     assert any(ready < 2 <= wanted for _, ready, wanted in before)  # ... after a wait for the second
+
+
+def ready_pods(cluster: Any, revision: str) -> int:
+    obj = cluster.store.get(kinds.REVISIONS, "default", revision) or {}
+    return int((obj.get("status") or {}).get("actualReplicas") or 0)
+
+
+async def test_a_scale_from_zero_candidate_is_pre_warmed_before_every_share() -> None:
+    """Stable runs 4 pods (its min-scale); the candidate has no min-scale of its own. Before each share it
+    is held at that share of stable's 4 pods (1 for 20%, 2 for 50%, 4 for the promotion), written as the
+    min-scale of its Revision, and gets the share only with those pods ready; its own (none) comes back."""
+    async with sandbox(cold_start=1.0, ready_delay=0.3, rps=20.0) as cluster:
+        ready: list[tuple[float, int]] = []  # (time, ready pods) of the candidate, as committed
+        annotations: list[dict[str, str]] = []
+
+        def record(rt: Any, entry: Any) -> None:
+            if entry.name == "hello-00003":
+                ready.append((loop.time(), (entry.obj.get("status") or {}).get("actualReplicas") or 0))
+                annotations.append(dict((entry.obj.get("metadata") or {}).get("annotations") or {}))
+
+        def four_pods(svc: dict[str, Any]) -> None:
+            svc["spec"]["template"]["metadata"]["annotations"] = {MIN_SCALE: "4"}
+
+        loop = asyncio.get_running_loop()
+        cluster.store.on_commit(kinds.REVISIONS, record)
+        cluster.apply_policy("canary", POLICY)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.update_service("hello", four_pods)
+            first = await eventually(lambda: finished(cluster, "hello-00002.1"), within=40)
+            assert first.status.phase == Phase.SUCCEEDED, first.status.message
+            await eventually(lambda: ready_pods(cluster, "hello-00002") >= 4, within=15)
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v3")  # no min-scale: from zero
+            done = await eventually(lambda: finished(cluster, "hello-00003.1"), within=60)
+            await eventually(lambda: HELD_FROM not in annotations[-1], within=10)
+    assert done.status.phase == Phase.SUCCEEDED, done.status.message
+    assert done.status.stable_pods_before == 4
+
+    def pods_when(percent: int) -> int:
+        at = next(
+            s.at for s in cluster.served if s.service == "hello" and s.percents.get("hello-00003") == percent
+        )
+        before = [pods for t, pods in ready if t <= at]
+        return before[-1] if before else 0
+
+    had = {share: pods_when(share) for share in (20, 50, 100)}
+    assert had[20] >= 1 and had[50] >= 2 and had[100] >= 4, (had, ready)
+    holds = [a.get(MIN_SCALE) for a in annotations if HELD_FROM in a]
+    assert {"2", "4"} <= set(holds), holds  # written on the Revision
+    assert MIN_SCALE not in annotations[-1]  # its own (none) is back

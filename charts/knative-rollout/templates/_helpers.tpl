@@ -113,7 +113,7 @@ the controller code makes (tests/chart/test_rbac.py, test_rbac_recorded.py); kee
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["serving.knative.dev"]
   resources: ["revisions"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["serving.knative.dev"]
   resources: ["configurations"]
   verbs: ["get"]
