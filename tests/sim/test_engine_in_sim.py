@@ -73,8 +73,8 @@ def test_a_controller_restarted_at_every_tick_decides_exactly_the_same() -> None
 
 
 def test_healthy_canaries_with_cold_starts_are_promoted() -> None:
-    """After each weight increase the candidate's new pods take 20 s, during which 5% of its requests wait
-    1.5 s more (Knative's activator): the steps wait for the pods and those windows are left out."""
+    """The candidate's new pods take 20 s to start; requests that meet a share without its pods (5% of them)
+    wait 1.5 s more in Knative's activator. The steps wait for the pods, which are pre-warmed."""
     results = simulate(
         engine_factory(default_policy()), SCENARIOS["cold-start"], 50.0, 60, seed=11, trace_runs=1
     )
@@ -82,3 +82,19 @@ def test_healthy_canaries_with_cold_starts_are_promoted() -> None:
     assert s.rolled_back <= 2, s  # A/A-like: the cold windows are not compared
     notes = [e.note for e in results[0].timeline]
     assert sum(n.startswith("StepAdvanced") for n in notes) == 4
+
+
+def test_pre_warmed_shares_meet_no_cold_start() -> None:
+    """With strategy.prewarm (the default) each share waits for its pods before it is given, so the cold
+    requests (the harm counted in this scenario) are gone; without it every raise meets them."""
+    warm_spec = default_policy()
+    cold_spec = warm_spec.model_copy(
+        update={"strategy": warm_spec.strategy.model_copy(update={"prewarm": False})}
+    )
+    blast: dict[str, float] = {}
+    for name, spec in (("warm", warm_spec), ("cold", cold_spec)):
+        results = simulate(engine_factory(spec), SCENARIOS["cold-start"], 50.0, 40, seed=3)
+        s = summarise(name, "cold-start", 50.0, False, results)
+        assert s.rolled_back <= 1, s
+        blast[name] = s.mean_blast_radius
+    assert blast["cold"] > 20 and blast["warm"] < 0.1 * blast["cold"], blast

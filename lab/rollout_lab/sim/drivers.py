@@ -46,6 +46,7 @@ class Driver(Protocol):
     weight: int  # canary percent wanted now
     outcome: Outcome | None
     timeline: list[TimelineEntry]
+    warmed: bool  # the last raise of `weight` found the pods its share needs ready (no cold start after it)
 
     def tick(self, now: float, view: RunView) -> None: ...
 
@@ -62,6 +63,7 @@ class FlaggerDriver:
     weight: int = 0
     outcome: Outcome | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    warmed: bool = False  # Knative starts pods when the share grows
     failed_checks: int = 0
     _ticks: int = 0
 
@@ -122,6 +124,7 @@ class KnativeDurationDriver:
     weight: int = 1
     outcome: Outcome | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    warmed: bool = False  # Knative starts pods when the share grows
 
     def tick(self, now: float, view: RunView) -> None:
         if self.outcome is not None:

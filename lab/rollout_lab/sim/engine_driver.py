@@ -8,6 +8,7 @@ sees it applied in the same instant).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,9 @@ from rollout_lab.sim.traffic import CANARY, STABLE
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 STABLE_REVISION = "service-00001"
 CANDIDATE_REVISION = "service-00002"
-CANDIDATE_PODS = 2  # what the candidate's autoscaler wants once its share of traffic grows
+STABLE_PODS = (
+    10  # the stable revision's pods, serving all the traffic; a share of it needs that share of them
+)
 
 
 def at(seconds: float) -> datetime:
@@ -71,6 +74,7 @@ class EngineDriver:
     weight: int = 0
     outcome: Outcome | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    warmed: bool = False
 
     def __post_init__(self) -> None:
         self.rollout = Rollout(
@@ -83,19 +87,35 @@ class EngineDriver:
         )
         self.steps = engine_steps(self.policy)
         self.traffic: ObservedTraffic | None = None
-        self.cold_until = -1.0  # the candidate's new pods are ready from then on (after a weight increase)
+        # The candidate's pods, as Knative's autoscaler runs them when the scenario has cold starts: it wants
+        # that share of STABLE_PODS its traffic needs, or the pre-warm hold; new pods are ready cold_seconds
+        # after it wants them (initial scale: one pod, ready with the revision).
+        self.ready_pods = 1
+        self.wanted_pods = 1
+        self.pods_at = -1.0  # the pods it wants are ready from then on
 
     def candidate(self, now: float, view: RunView) -> RevisionState:
-        """The candidate as Knative reports it: Ready, and while new pods start after a weight increase,
-        fewer ready pods than its autoscaler wants."""
+        """The candidate as Knative reports it: Ready, and while new pods start, fewer ready pods than its
+        autoscaler wants."""
         if view.cold_seconds <= 0:
             return RevisionState(name=CANDIDATE_REVISION, ready=True)
-        ready = CANDIDATE_PODS - 1 if now < self.cold_until else CANDIDATE_PODS
-        return RevisionState(CANDIDATE_REVISION, True, pods=ready, wanted_pods=CANDIDATE_PODS)
+        if now >= self.pods_at:
+            self.ready_pods = self.wanted_pods
+        return RevisionState(CANDIDATE_REVISION, True, pods=self.ready_pods, wanted_pods=self.wanted_pods)
+
+    def _scale(self, now: float, view: RunView) -> None:
+        """Knative's autoscaler after a decision: the pods the served share needs, at least the hold."""
+        if view.cold_seconds <= 0:
+            return
+        served = self.traffic.percents.get(CANDIDATE_REVISION, 0) if self.traffic is not None else 0
+        wanted = max(1, math.ceil(STABLE_PODS * served / 100), self.rollout.status.prewarm_pods or 0)
+        if wanted > self.wanted_pods:
+            self.wanted_pods = wanted
+            self.pods_at = now + view.cold_seconds
 
     def _wake(self, now: float) -> bool:
         status = self.rollout.status
-        if status.short_since is not None and now >= self.cold_until:
+        if status.short_since is not None and now >= self.pods_at:
             return True  # its pods are ready: the controller hears of it from the revision's status
         if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or not status.traffic_applied:
             return True
@@ -114,12 +134,13 @@ class EngineDriver:
         plan = self._decide(now, analysis, view)
         if self.outcome is None and not plan_applied(plan, self.traffic):
             # Knative serves the new split at once: the next reconcile sees it applied; a larger share
-            # starts new candidate pods
-            served = self.traffic.percents.get(CANDIDATE_REVISION, 0) if self.traffic is not None else 0
-            if plan.percents().get(CANDIDATE_REVISION, 0) > served:
-                self.cold_until = now + view.cold_seconds
+            # starts new candidate pods unless they were pre-warmed
+            share = plan.percents().get(CANDIDATE_REVISION, 0)
+            self.warmed = view.cold_seconds <= 0 or self.ready_pods >= math.ceil(STABLE_PODS * share / 100)
             self.traffic = ObservedTraffic(percents=plan.percents(), tags=plan.tags(), ready=True)
+            self._scale(now, view)
             self._decide(now, None, view)
+        self._scale(now, view)
 
     def _analyse(self, now: float, view: RunView) -> AnalysisUpdate | None:
         end = view.visible_until(now)
@@ -166,6 +187,7 @@ class EngineDriver:
                 now=at(now),
                 rollout=self.rollout,
                 candidate=self.candidate(now, view),
+                stable_pods=STABLE_PODS if view.cold_seconds > 0 else None,
                 traffic=self.traffic,
                 analysis=analysis,
             )

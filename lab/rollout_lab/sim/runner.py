@@ -114,7 +114,7 @@ def simulate(
         for i in np.flatnonzero(active).tolist():
             d = drivers[i]
             d.tick(t, views[i])
-            if d.weight > weights[i]:
+            if d.weight > weights[i] and not d.warmed:
                 last_raise[i] = t
             weights[i] = d.weight
             if d.outcome is not None:
