@@ -191,5 +191,22 @@ def series_for(dialect: Dialect) -> list[Series]:
     return out
 
 
+# A bursty revision in its own namespace (Knative's classic names): +1 request per step, +101 in the step
+# that ends at k = 21, the first sample inside a window (T0 + 300 + d, T0 + 600 + d] for 0 <= d < 15. Exact
+# count: 120 requests; PromQL's increase() sees only the samples inside such a window (k = 21..40: +19 over
+# 285 s) and extrapolates them to 20 when d > 0.
+BURST = RevisionKey("burst", "web-00001")
+EXPECTED_BURST = RequestCounts(120, 0)
+
+
+def _burst_series() -> Series:
+    value, samples = 0.0, []
+    for k in range(LAST_STEP + 1):
+        value += 0 if k == 0 else (101 if k == 21 else 1)
+        samples.append((float(T0 + k * STEP), value))
+    names = _NAMES[Dialect.KNATIVE_CLASSIC]
+    return Series(names.requests, {**names.labels(BURST, "web-00001-f"), **names.code(False)}, samples)
+
+
 def all_series() -> list[Series]:
-    return [s for d in Dialect for s in series_for(d)]
+    return [*(s for d in Dialect for s in series_for(d)), _burst_series()]

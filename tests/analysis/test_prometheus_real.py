@@ -232,3 +232,31 @@ async def test_decoys_exist(source: PrometheusMetricSource) -> None:
     for decoy in DECOYS:
         promql = render_template('count(weird_total{name="{{ revision }}"})', {"revision": decoy})
         assert await _custom(source, promql) == Scalar(1.0)
+
+
+@pytest.mark.parametrize("offset", [0, 7, 11])
+async def test_a_window_between_samples_counts_exactly_where_increase_extrapolates(
+    offset: int, source: PrometheusMetricSource
+) -> None:
+    """A bursty counter (knative_data.BURST) and windows whose edges fall on or between scrapes: the builtin
+    count is the increments between the last samples at or before each edge, 120 whole requests however the
+    window falls, while PromQL's increase() over the same range extrapolates the samples inside it (20 once
+    the burst's first sample is outside): the reason the builtin queries do not use it for such series."""
+    at = datetime.fromtimestamp(kd.AT + offset, tz=UTC)
+    batch = BuiltinQuery(
+        BuiltinMetric.ERROR_RATE, DEFAULT_SPECS[Dialect.KNATIVE_CLASSIC], kd.WINDOW, frozenset({kd.BURST}), at
+    )
+    assert (await source.query(batch))[kd.BURST] == kd.EXPECTED_BURST
+    stable = BuiltinQuery(
+        BuiltinMetric.ERROR_RATE,
+        DEFAULT_SPECS[Dialect.KNATIVE_CLASSIC],
+        kd.WINDOW,
+        frozenset({kd.STABLE}),
+        at,
+    )
+    assert (await source.query(stable))[kd.STABLE] == kd.EXPECTED_COUNTS[kd.STABLE]
+    key = RevisionKey("burst", "x")
+    promql = 'sum(increase(revision_request_count{namespace_name="burst"}[300s]))'
+    naive = (await source.query(CustomQuery(promql, frozenset({key}), at)))[key]
+    assert isinstance(naive, Scalar)
+    assert round(naive.value) == (120 if offset == 0 else 20), naive
