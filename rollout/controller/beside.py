@@ -74,6 +74,12 @@ class BesideCalls(Generic[R]):
         self._running[cid] = asyncio.create_task(run(), name="/".join(cid))
         return True
 
+    def settle(self, target: Any, cid: CallId, answer: R) -> None:
+        """Record `answer` for a call that will not run (its queue was full), as if it had answered: the
+        next reconcile takes it like any other, and `start` does not run it while it waits to be taken."""
+        self._done[cid] = answer
+        self.notify(target)
+
     def abandon(self, where: Callable[[str], bool] = lambda namespace: True) -> None:
         """Stop the calls of the namespaces `where` chooses and forget their answers (this replica no longer
         owns them: the new owner calls again what the cluster's status still lists)."""

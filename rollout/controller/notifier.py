@@ -81,7 +81,6 @@ class Notifier:
         tuning: dict[str, Any] = {"resolver": resolver, "socket_factory": socket_factory, "backoff": backoff}
         self.policy_out = Outbound(settings.destinations, **tuning)
         self.controller_out = Outbound(_controller_destinations(settings), **tuning)
-        self._dropped: dict[CallId, Delivery] = {}
         metrics.notifications_in_flight.set_function(lambda: self.calls.in_flight)
 
     @property
@@ -99,9 +98,6 @@ class Notifier:
             answer = self.calls.answer(cid)
             if answer is not None:
                 out[(cid[2], cid[3])] = answer
-        for cid, answer in self._dropped.items():
-            if cid[:2] == self._id(rollout)[:2]:
-                out[(cid[2], cid[3])] = answer
         return out
 
     def acknowledge(self, rollout: Rollout, answered: Mapping[DeliveryId, Delivery]) -> None:
@@ -109,22 +105,18 @@ class Notifier:
         for event_id, destination in answered:
             cid = self._id(rollout, event_id, destination)
             self.calls.take(cid)
-            self._dropped.pop(cid, None)
 
     def send(self, target: Any, rollout: Rollout, status: RolloutStatus) -> None:
         """Start every pending delivery of the ledger just written that is not running or answered."""
         for pending, destination in waiting(status):
             cid = self._id(rollout, pending.id, destination)
-            if cid in self._dropped:
-                continue
             started = self.calls.start(target, cid, partial(self._deliver, rollout, pending, destination))
             if not started:
-                self._dropped[cid] = Delivery(False, "dropped: the notification queue is full")
                 self.metrics.notifications.labels("", "dropped").inc()
                 log.warning(
                     "notification dropped", rollout=rollout.metadata.name, notification=pending.event.value
                 )
-                self.calls.notify(target)
+                self.calls.settle(target, cid, Delivery(False, "dropped: the notification queue is full"))
 
     def _destination(self, rollout: Rollout, name: str) -> tuple[Notification | None, bool]:
         if name.startswith(CONTROLLER_PREFIX):
