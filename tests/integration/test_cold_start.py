@@ -100,3 +100,36 @@ async def test_a_scale_from_zero_candidate_is_pre_warmed_before_every_share() ->
     holds = [a.get(MIN_SCALE) for a in annotations if HELD_FROM in a]
     assert {"2", "4"} <= set(holds), holds  # written on the Revision
     assert MIN_SCALE not in annotations[-1]  # its own (none) is back
+
+
+async def test_a_superseded_candidate_loses_its_hold() -> None:
+    """A candidate held at a pre-warm min-scale is superseded by a newer revision: the hold on the old
+    candidate's Revision is undone (the newest rollout's candidate is the only one held)."""
+    async with sandbox(cold_start=1.0, ready_delay=0.3, rps=20.0) as cluster:
+        slow = {
+            **POLICY,
+            "strategy": {"canary": {"steps": [{"weight": 20}, {"weight": 50}], "interval": "10s"}},
+        }
+
+        def four_pods(svc: dict[str, Any]) -> None:
+            svc["spec"]["template"]["metadata"]["annotations"] = {MIN_SCALE: "4"}
+
+        def annotations(revision: str) -> dict[str, str]:
+            obj = cluster.store.get(kinds.REVISIONS, "default", revision) or {}
+            return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+        cluster.apply_policy("canary", POLICY)
+        async with controller(cluster):
+            await onboard(cluster, "hello")
+            cluster.update_service("hello", four_pods)
+            await eventually(lambda: finished(cluster, "hello-00002.1"), within=40)
+            await eventually(lambda: ready_pods(cluster, "hello-00002") >= 4, within=15)
+            cluster.apply_policy("canary", slow)  # the next rollout bakes 10 s per step
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v3")
+            held = await eventually(lambda: HELD_FROM in annotations("hello-00003"), within=60)
+            assert held and annotations("hello-00003")[MIN_SCALE] in {"1", "2", "4"}
+            cluster.new_revision("hello", "ghcr.io/acme/hello:v4")
+            gone = await eventually(lambda: HELD_FROM not in annotations("hello-00003"), within=30)
+            superseded = await eventually(lambda: finished(cluster, "hello-00003.1"), within=30)
+    assert gone and MIN_SCALE not in annotations("hello-00003")
+    assert superseded.status.phase == Phase.SUPERSEDED, superseded.status.message
