@@ -141,3 +141,21 @@ def test_no_hold_when_the_candidate_has_the_pods_or_prewarm_is_off() -> None:
     w = World(make_rollout(off), candidate_pods=1, wanted_pods=1, stable_pods=20)
     w.tick()
     assert w.status.phase == Phase.PROGRESSING and w.status.prewarm_pods is None
+
+
+def test_a_blue_green_switch_waits_for_the_pods_that_served_everything() -> None:
+    policy = {
+        "strategy": {"blueGreen": {"analysisDuration": "1m"}},
+        "analysis": {**POLICY["analysis"], "metrics": []},
+    }
+    w = World(make_rollout(policy), candidate_pods=1, wanted_pods=1, stable_pods=6)
+    w.tick(), w.tick()
+    assert w.status.phase == Phase.PROGRESSING and w.status.prewarm_pods is None  # the preview takes 0%
+    w.tick(65)
+    assert w.status.phase == Phase.PROGRESSING and w.status.prewarm_pods == 6  # 100% at the switch
+    knative(w)
+    w.tick(5)
+    assert w.status.phase == Phase.PROGRESSING
+    w.candidate_pods = 6
+    w.tick(5)
+    assert w.status.phase == Phase.PROMOTING
