@@ -73,7 +73,8 @@ def analysis_rows(rollout: Rollout) -> list[list[str]]:
     return rows
 
 
-def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence[Any], now: datetime) -> str:
+def _summary(rollout: Rollout, now: datetime) -> list[str]:
+    """Where the rollout is: revisions, phase, step, weights, times, message and any pre-warm hold."""
     spec, status = rollout.spec, rollout.status
     lines = [
         headline(rollout),
@@ -96,6 +97,17 @@ def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence
     )
     if status.message:
         lines.append(f"Message:    {status.message}")
+    if status.prewarm_pods is not None:
+        lines.append(
+            f"Pre-warm:   candidate held at min-scale {status.prewarm_pods} for its next share "
+            f"(strategy.prewarm; stable ran {status.stable_pods_before} pods at the start; restored at the end)"
+        )
+    return lines
+
+
+def render_status(rollout: Rollout, history: Sequence[Rollout], events: Sequence[Any], now: datetime) -> str:
+    status = rollout.status
+    lines = _summary(rollout, now)
     if status.analysis:
         lines += [
             "",

@@ -90,3 +90,11 @@ def test_status_says_what_the_notifications_did() -> None:
 def test_status_says_when_the_candidate_waits_for_its_pods() -> None:
     waiting = rollout(phase=Phase.PENDING, short_since=NOW, candidate_pods=1, candidate_wanted_pods=2)
     assert headline(waiting) == "Waiting for revision hello-00002's pods: 1 of 2 ready"
+
+
+def test_a_pre_warm_hold_is_shown_with_what_it_was_sized_from() -> None:
+    r = rollout(phase=Phase.PROGRESSING, prewarm_pods=5, stable_pods_before=10, canary_weight=25)
+    text = render_status(r, [r], [], NOW)
+    assert "Pre-warm:   candidate held at min-scale 5 for its next share" in text
+    assert "stable ran 10 pods at the start" in text
+    assert "Pre-warm" not in render_status(rollout(phase=Phase.SUCCEEDED), [], [], NOW)
