@@ -152,14 +152,22 @@ class Effects:
             try:
                 await write_min_scale(self.ctx.client, rev.namespace, rev.name, patch)
             except KubeError as exc:
+                self.ctx.metrics.min_scale_writes.labels("failed").inc()
+                hint = (
+                    "grant patch on serving.knative.dev revisions (the chart does), or set strategy.prewarm: false"
+                    if exc.status in (401, 403)
+                    else "tried again at the next pass"
+                )
                 log.warning(
                     "could not set the revision's min-scale",
                     revision=rev.name,
                     namespace=rev.namespace,
                     min_scale=want,
                     error=str(exc),
+                    hint=hint,
                 )
                 continue
+            self.ctx.metrics.min_scale_writes.labels("held" if want is not None else "restored").inc()
             log.info(
                 "revision min-scale held" if want is not None else "revision min-scale restored",
                 revision=rev.name,

@@ -156,6 +156,12 @@ class ControllerMetrics:
         self.traffic_writes = Counter(
             "knrollout_traffic_writes_total", "spec.traffic writes, by outcome.", ["outcome"], registry=r
         )
+        self.min_scale_writes = Counter(
+            "knrollout_prewarm_writes_total",
+            "Pre-warm min-scale writes on candidate Revisions, by outcome (held, restored, failed).",
+            ["outcome"],
+            registry=r,
+        )
         self.drift = Counter(
             "knrollout_traffic_drift_corrected_total",
             "spec.traffic rewrites by others that were undone.",

@@ -76,7 +76,7 @@ async def test_a_scale_from_zero_candidate_is_pre_warmed_before_every_share() ->
         loop = asyncio.get_running_loop()
         cluster.store.on_commit(kinds.REVISIONS, record)
         cluster.apply_policy("canary", POLICY)
-        async with controller(cluster):
+        async with controller(cluster) as ctl:
             await onboard(cluster, "hello")
             cluster.update_service("hello", four_pods)
             first = await eventually(lambda: finished(cluster, "hello-00002.1"), within=40)
@@ -85,6 +85,12 @@ async def test_a_scale_from_zero_candidate_is_pre_warmed_before_every_share() ->
             cluster.new_revision("hello", "ghcr.io/acme/hello:v3")  # no min-scale: from zero
             done = await eventually(lambda: finished(cluster, "hello-00003.1"), within=60)
             await eventually(lambda: HELD_FROM not in annotations[-1], within=10)
+            writes = {
+                outcome: ctl.metrics.registry.get_sample_value(
+                    "knrollout_prewarm_writes_total", {"outcome": outcome}
+                )
+                for outcome in ("held", "restored", "failed")
+            }
     assert done.status.phase == Phase.SUCCEEDED, done.status.message
     assert done.status.stable_pods_before == 4
 
@@ -100,6 +106,7 @@ async def test_a_scale_from_zero_candidate_is_pre_warmed_before_every_share() ->
     holds = [a.get(MIN_SCALE) for a in annotations if HELD_FROM in a]
     assert {"2", "4"} <= set(holds), holds  # written on the Revision
     assert MIN_SCALE not in annotations[-1]  # its own (none) is back
+    assert (writes["held"] or 0) >= 2 and (writes["restored"] or 0) >= 1 and not writes["failed"], writes
 
 
 async def test_a_superseded_candidate_loses_its_hold() -> None:
