@@ -31,7 +31,7 @@ def test_rules_pass_promtool_check(tmp_path: Path) -> None:
     path = promtool.write_rules(tmp_path, _rule_groups())
     result = promtool.run(["check", "rules", str(path)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 rules found" in result.stdout
+    assert "5 rules found" in result.stdout
 
 
 def test_alerts_can_be_turned_off_one_by_one() -> None:
@@ -41,6 +41,7 @@ def test_alerts_can_be_turned_off_one_by_one() -> None:
         "KnativeRolloutFailed",
         "KnativeRolloutControllerDown",
         "KnativeRolloutReconcileErrors",
+        "KnativeRolloutPrewarmFailing",
     ]
 
 
@@ -113,6 +114,9 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                         "series": 'knrollout_reconcile_errors_total{kind="Service", error="KubeError"}',
                         "values": "0+12x200",
                     },
+                    # pre-warm writes: held ones always, failed ones from minute 30 (3 a minute)
+                    {"series": 'knrollout_prewarm_writes_total{outcome="held"}', "values": "0+2x200"},
+                    {"series": 'knrollout_prewarm_writes_total{outcome="failed"}', "values": "0x30 0+3x170"},
                 ],
                 "alert_rule_test": [
                     {
@@ -187,6 +191,18 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                             _alert(
                                 {"severity": "warning", "kind": "Service"},
                                 "knative-rollout reconciles keep failing",
+                            )
+                        ],
+                    },
+                    # failing from minute 30, held by `for: 15m`: not at 40, at 50
+                    {"eval_time": "40m", "alertname": "KnativeRolloutPrewarmFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "50m",
+                        "alertname": "KnativeRolloutPrewarmFailing",
+                        "exp_alerts": [
+                            _alert(
+                                {"severity": "warning"},
+                                "knative-rollout cannot write pre-warm min-scales on Revisions",
                             )
                         ],
                     },
