@@ -208,8 +208,9 @@ def revision_view(obj: Obj) -> RevisionView:
     labels = m.get("labels") or {}
     ready = condition(obj, "Ready")
     spec = obj.get("spec")
-    pods, wanted = revision_pods(obj)
     annotations = m.get("annotations") or {}
+    scale = minscale.read(annotations)
+    pods, wanted = _pods(obj, scale)
     return RevisionView(
         name=str(m.get("name") or ""),
         namespace=str(m.get("namespace") or ""),
@@ -223,16 +224,18 @@ def revision_view(obj: Obj) -> RevisionView:
         template_metadata=template_metadata(labels, minscale.authored(annotations)),
         pods=pods,
         wanted_pods=wanted,
-        min_scale=minscale.read(annotations),
+        min_scale=scale,
     )
 
 
 def revision_pods(obj: Obj) -> tuple[int | None, int | None]:
     """The revision's ready pods (status.actualReplicas) and the pods it should have (see `_wanted_pods`)."""
+    return _pods(obj, minscale.read(meta(obj).get("annotations") or {}))
+
+
+def _pods(obj: Obj, scale: MinScale) -> tuple[int | None, int | None]:
     status = obj.get("status") or {}
-    return _int(status.get("actualReplicas")), _wanted_pods(
-        status, minscale.read(meta(obj).get("annotations") or {})
-    )
+    return _int(status.get("actualReplicas")), _wanted_pods(status, scale)
 
 
 def revision_short_of_pods(obj: Obj) -> bool:

@@ -163,7 +163,7 @@ def parse_go_duration(text: str) -> float | None:
         return None
 
 
-def _go_int(text: str) -> int | None:
+def go_int(text: str) -> int | None:
     """strconv.ParseInt(text, 10, ...): optional sign, decimal digits only."""
     body = text[1:] if text[:1] in "+-" else text
     if not body.isascii() or not body.isdigit():
@@ -283,7 +283,7 @@ def _integer(values: Mapping[str, str], name: str, low: int, problems: list[Anno
     if found is None:
         return None
     key, text = found
-    value = _go_int(text)
+    value = go_int(text)
     if value is None:
         problems.append(AnnotationProblem(key, f"invalid value: {text}", 'write a whole number, e.g. "3"'))
         return None

@@ -20,24 +20,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.knative.autoscaling import PREFIX, effective
+from rollout.knative.autoscaling import PREFIX, effective, go_int
 
 MIN_SCALE = PREFIX + "min-scale"
 HELD_FROM = "knrollout.dev/min-scale-before"
 
 
-def _int(text: object) -> int | None:
-    try:
-        return int(str(text))
-    except ValueError:
-        return None
+def _int(value: object) -> int | None:
+    return go_int(value) if isinstance(value, str) else None
 
 
-def authored(annotations: Mapping[str, Any]) -> dict[str, Any]:
-    """The annotations as the Revision's template had them: a hold undone on paper."""
+def authored(annotations: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The annotations as the Revision's template had them: a hold undone on paper (the same mapping when
+    there is no hold)."""
+    if HELD_FROM not in annotations:
+        return annotations
     out = dict(annotations)
-    if HELD_FROM not in out:
-        return out
     before = str(out.pop(HELD_FROM))
     if before:
         out[MIN_SCALE] = before

@@ -8,7 +8,6 @@ sees it applied in the same instant).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from rollout.engine.observations import (
     RevisionState,
 )
 from rollout.engine.plans import TrafficPlan, plan_applied
+from rollout.engine.prewarm import pods_for
 from rollout.engine.steps import engine_steps
 from rollout.engine.windows import analysis_due, analysis_since
 from rollout_lab.sim.counters import RunView
@@ -37,9 +37,7 @@ from rollout_lab.sim.traffic import CANARY, STABLE
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 STABLE_REVISION = "service-00001"
 CANDIDATE_REVISION = "service-00002"
-STABLE_PODS = (
-    10  # the stable revision's pods, serving all the traffic; a share of it needs that share of them
-)
+STABLE_PODS = 10  # the stable's pods, serving all traffic: a share needs that share of them (pods_for)
 
 
 def at(seconds: float) -> datetime:
@@ -108,7 +106,7 @@ class EngineDriver:
         if view.cold_seconds <= 0:
             return
         served = self.traffic.percents.get(CANDIDATE_REVISION, 0) if self.traffic is not None else 0
-        wanted = max(1, math.ceil(STABLE_PODS * served / 100), self.rollout.status.prewarm_pods or 0)
+        wanted = max(1, pods_for(served, STABLE_PODS, None), self.rollout.status.prewarm_pods or 0)
         if wanted > self.wanted_pods:
             self.wanted_pods = wanted
             self.pods_at = now + view.cold_seconds
@@ -136,7 +134,7 @@ class EngineDriver:
             # Knative serves the new split at once: the next reconcile sees it applied; a larger share
             # starts new candidate pods unless they were pre-warmed
             share = plan.percents().get(CANDIDATE_REVISION, 0)
-            self.warmed = view.cold_seconds <= 0 or self.ready_pods >= math.ceil(STABLE_PODS * share / 100)
+            self.warmed = view.cold_seconds <= 0 or self.ready_pods >= pods_for(share, STABLE_PODS, None)
             self.traffic = ObservedTraffic(percents=plan.percents(), tags=plan.tags(), ready=True)
             self._scale(now, view)
             self._decide(now, None, view)
