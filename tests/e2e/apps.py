@@ -17,6 +17,7 @@ from tests.e2e.workload import service
 
 ROLLOUTS = "/apis/knrollout.dev/v1alpha1/namespaces/{ns}/rollouts"
 SERVICES = "/apis/serving.knative.dev/v1/namespaces/{ns}/services"
+REVISIONS = "/apis/serving.knative.dev/v1/namespaces/{ns}/revisions"
 TERMINAL = {"Succeeded", "RolledBack", "Failed", "Aborted", "Superseded"}
 
 
@@ -103,6 +104,11 @@ class App:
 
         stable: str = await eventually(pinned, within, f"{self.name} pinned by the controller")
         return stable
+
+    async def revision_object(self, name: str) -> Obj:
+        obj = await self.kube.get(REVISIONS.format(ns=self.namespace) + "/" + name)
+        assert obj is not None, f"Revision {self.namespace}/{name} is gone"
+        return obj
 
     async def rollout(self, name: str) -> Obj | None:
         return await self.kube.get(ROLLOUTS.format(ns=self.namespace) + "/" + name)

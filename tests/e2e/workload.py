@@ -44,6 +44,7 @@ def service(
     error_rate: float = 0.0,
     latency_ms: float = 5.0,
     crash: bool = False,
+    min_scale: int = 1,
 ) -> Obj:
     env = [
         {"name": "VERSION", "value": version},
@@ -62,7 +63,7 @@ def service(
                 "metadata": {
                     "annotations": {
                         # one pod per revision at least, so that the canary has a queue-proxy to scrape
-                        "autoscaling.knative.dev/min-scale": "1",
+                        "autoscaling.knative.dev/min-scale": str(min_scale),
                     }
                 },
                 "spec": {
