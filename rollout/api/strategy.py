@@ -70,6 +70,25 @@ class CanaryStep(ApiModel):
         return self
 
 
+class ProbeStep(ApiModel):
+    """A small share before the ladder's first step: a clear regression shows there on a handful of
+    requests, before the first step exposes ten times as many users."""
+
+    weight: Annotated[int, Field(ge=1, le=99)] = Field(
+        default=1,
+        description="Percent of traffic sent to the candidate during the probe (1-99, below the first step's).",
+    )
+    bake: Duration | None = Field(
+        default=None,
+        description=(
+            "How long the probe lasts (longer while its evidence leans toward a regression, as any step). "
+            "It does not wait for analysis.minStepRequests, and waits for data at most three times its bake: "
+            "on a quiet service it sees almost nothing, and the ladder's steps still need their evidence. "
+            "Default: the canary's `interval`."
+        ),
+    )
+
+
 class CanaryStrategy(ApiModel):
     """Shift traffic to the candidate in steps, analysing at each step. Give either `steps` (an explicit
     ladder) or the shorthand `stepWeight` + `maxWeight` (+ `interval`)."""
@@ -88,6 +107,13 @@ class CanaryStrategy(ApiModel):
     interval: Duration = Field(
         default=60.0,
         description="Default bake time of a step (and the shorthand's step length). Default 1m.",
+    )
+    probe: ProbeStep | None = Field(
+        default=None,
+        description=(
+            "A probe before the first step: a small share (default 1%) for one step's time, so that a clear "
+            "regression is rolled back before the first step's share meets it. Unset: no probe."
+        ),
     )
     on_inconclusive: InconclusiveAction = _on_inconclusive(
         InconclusiveAction.PROMOTE,
@@ -127,7 +153,19 @@ class CanaryStrategy(ApiModel):
                     "order the steps by weight and drop repeated weights; a longer `bake` keeps a weight longer",
                 )
             previous = (index, step.weight)
+        self._probe_below_first_step()
         return self
+
+    def _probe_below_first_step(self) -> None:
+        if self.probe is None:
+            return
+        first = next((s.weight for s in self.ladder() if s.weight is not None), None)
+        if first is None or self.probe.weight >= first:
+            raise field_error(
+                f"the probe's weight {self.probe.weight} is not below the first step's weight ({first})",
+                ("probe", "weight"),
+                "a probe is a smaller share before the ladder: e.g. weight 1 before a first step of 10",
+            )
 
     def ladder(self) -> list[CanaryStep]:
         """The steps this strategy runs, with the shorthand expanded and every bake time filled in."""

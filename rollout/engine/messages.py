@@ -60,6 +60,7 @@ def describe(
     if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
         step = steps[min(status.current_step, len(steps) - 1)]
         label = "gate" if step.is_gate else f"{status.canary_weight}% to the candidate"
+        label = f"probe: {label}" if step.probe else label
         parts.append(f"step {status.current_step + 1}/{len(steps)} ({label})")
         if check is not None and status.phase == Phase.PROGRESSING:
             parts.append(check.why)

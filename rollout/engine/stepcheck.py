@@ -14,6 +14,10 @@ from rollout.engine.steps import EngineStep
 from rollout.engine.webhooks import hooks_waiting
 
 NOT_ENOUGH_TRAFFIC = "not enough traffic to tell yet"
+# A probe's share of a quiet service's traffic may never be measured (no request, so no series): past this
+# many bakes without data it ends without, since the first step still waits for its own evidence. Until then
+# it waits, as a new revision's series reach Prometheus only after its scrape targets are discovered.
+PROBE_WAITS_FOR_DATA = 3.0
 LEANING = "the evidence leans toward a regression"
 
 
@@ -79,6 +83,12 @@ def _leaning(policy: RolloutPolicySpec, results: dict[str, MetricResult]) -> lis
     return out
 
 
+def _blind_because(step: EngineStep) -> str:
+    if step.probe:
+        return f"a probe waits for data at most {PROBE_WAITS_FOR_DATA:g} times its bake"
+    return "noData: pass"
+
+
 def step_check(
     policy: RolloutPolicySpec, step: EngineStep, status: RolloutStatus, now: datetime
 ) -> StepCheck:
@@ -95,8 +105,10 @@ def step_check(
     results = {r.name: r for r in status.analysis}
     blockers: list[str] = []
     comparisons_no_worse = True
-    # the bake may end the step only once the window reaching its end has been measured
-    final_window = started + timedelta(seconds=step.bake - policy.analysis.interval)
+    # the bake may end the step only once the window reaching into its last interval has been measured,
+    # and one at least half inside the step: a short step's evidence is not mostly the previous share's
+    interval = policy.analysis.interval
+    final_window = started + timedelta(seconds=max(step.bake - interval, interval / 2))
     unmeasured: list[str] = []
     blind: list[str] = []  # noData: pass metrics whose latest window had no data
     for metric in policy.analysis.metrics:
@@ -104,6 +116,8 @@ def step_check(
             continue
         r = results.get(metric.name)
         no_data = metric.no_data or policy.analysis.no_data
+        if step.probe and elapsed >= PROBE_WAITS_FOR_DATA * step.bake:
+            no_data = NoDataPolicy.PASS  # the ladder after it still waits for its own evidence
         blocker = _metric_blocker(metric.name, r, started, no_data)
         if blocker is not None:
             blockers.append(blocker)
@@ -123,7 +137,7 @@ def step_check(
         return StepCheck(False, f"bake time passed; waiting for the last window of {', '.join(unmeasured)}")
     wanted = policy.analysis.min_step_requests
     # a policy whose every gating metric may pass without data (noData: pass) accepts the bake time alone
-    judged = any(
+    judged = not step.probe and any(
         not m.dry_run and (m.no_data or policy.analysis.no_data) != NoDataPolicy.PASS
         for m in policy.analysis.metrics
     )
@@ -143,7 +157,7 @@ def step_check(
         )
     if elapsed >= step.bake:
         # the policy allows it, and whoever reads the Event must know the step ended without that evidence
-        without = f" without data for {', '.join(blind)} (noData: pass)" if blind else ""
+        without = f" without data for {', '.join(blind)} ({_blind_because(step)})" if blind else ""
         open_ = tuple(
             m.name
             for m in policy.analysis.metrics

@@ -30,6 +30,8 @@ class EngineStep:
     name: str = ""
     # the decisive step (its end would promote): what a comparison still inconclusive at its end means
     on_inconclusive: InconclusiveAction | None = None
+    # a probe (canary.probe) looks for regressions only: its bake ends it without data or minStepRequests
+    probe: bool = False
 
     @property
     def is_gate(self) -> bool:
@@ -41,6 +43,19 @@ def engine_steps(policy: RolloutPolicySpec) -> list[EngineStep]:
     if strategy.canary is not None:
         out: list[EngineStep] = []
         weight = 0
+        probe = strategy.canary.probe
+        if probe is not None:
+            weight = probe.weight
+            out.append(
+                EngineStep(
+                    kind="traffic",
+                    weight=probe.weight,
+                    bake=probe.bake or strategy.canary.interval,
+                    early_stop=True,
+                    name=f"probe-{probe.weight}",
+                    probe=True,
+                )
+            )
         for i, step in enumerate(strategy.canary.ladder()):
             if step.pause is not None:
                 out.append(

@@ -49,6 +49,13 @@ def test_max_weight_zero_is_rejected_with_the_field() -> None:
     assert [p[0] for p in found(canary(stepWeight=5, maxWeight=0))] == ["spec.strategy.canary.maxWeight"]
 
 
+def test_a_probe_must_lie_below_the_first_step() -> None:
+    problems = found(canary(steps=[{"pause": {}}, {"weight": 5}], probe={"weight": 5}))
+    assert [p[0] for p in problems] == ["spec.strategy.canary.probe.weight"]
+    assert "not below the first step's weight (5)" in problems[0][1] and "weight 1" in problems[0][2]
+    assert found(canary(stepWeight=10, maxWeight=50, probe={"weight": 2, "bake": "20s"})) == []
+
+
 @pytest.mark.parametrize(
     ("bound", "value", "hint"), [("max", 5, "0.05"), ("min", -0.1, "0..1"), ("max", 250, "0..1")]
 )

@@ -553,6 +553,18 @@ def test_the_bake_ends_a_step_only_once_its_last_window_is_measured() -> None:
     assert w.status.current_step == 1
 
 
+def test_a_short_step_is_not_ended_on_a_window_mostly_before_it() -> None:
+    short = {"strategy": {"canary": {"steps": [{"weight": 10, "bake": "30s"}, {"weight": 50}]}}}
+    w = World(make_rollout(short))
+    w.tick()
+    w.tick()
+    _window(w, 5, data=True)  # 5 of its 30 seconds were this step's traffic
+    w.tick(26)
+    assert w.status.current_step == 0 and "waiting for the last window" in w.status.message
+    _window(w, 25, data=True)
+    assert w.status.current_step == 1
+
+
 def test_a_quiet_step_waits_for_enough_requests_and_the_deadline_says_why() -> None:
     quiet = {**LADDER, "analysis": {"minStepRequests": 100}, "deadlines": {"rollout": "5m"}}
     w = World(make_rollout(quiet))
@@ -635,3 +647,46 @@ def test_a_rollback_hook_that_answers_no_is_not_a_failed_hook() -> None:
     )
     (failed,) = [a for a in broken.actions if isinstance(a, RecordEvent) and a.reason == "WebhookFailed"]
     assert "timed out" in failed.message and w.status.phase == Phase.PROGRESSING
+
+
+PROBED = {
+    "strategy": {"canary": {**LADDER["strategy"]["canary"], "probe": {"weight": 1, "bake": "30s"}}},
+    "analysis": {"minStepRequests": 100, "metrics": COMPARED_ANALYSIS["metrics"]},
+}
+
+
+def test_a_probe_waits_for_data_three_bakes_at_most_and_the_ladder_still_waits_for_evidence() -> None:
+    w = World(make_rollout(PROBED))
+    d = w.tick()
+    assert d.plan.percents() == {"hello-00001": 99, "hello-00002": 1}
+    w.tick()
+    assert "step 1/3 (probe: 1% to the candidate)" in w.status.message
+    _window(w, 30, data=False)  # no series for the candidate yet (Prometheus has not found its pods)
+    _window(w, 30, data=False)
+    assert w.status.current_step == 0 and "no data at this step yet" in w.status.message
+    _window(w, 30, data=False)  # a quiet service: 1% of its traffic is never measured, and the probe ends
+    assert w.status.current_step == 1 and w.status.canary_weight == 10
+    advanced = [a.message for d in w.history for a in d.actions if isinstance(a, RecordEvent)]
+    assert any("a probe waits for data at most 3 times its bake" in m for m in advanced), advanced
+    w.tick()
+    _window(w, 30, data=False)
+    _window(w, 35, data=False)  # the first step's bake has passed without data: it holds
+    assert w.status.current_step == 1 and "no data at this step yet" in w.status.message
+    _window(w, 30, data=True)  # 60 candidate requests of the 100 this policy wants per step
+    assert w.status.current_step == 1 and "not enough traffic to tell yet" in w.status.message
+
+
+def test_a_probe_leaning_toward_a_regression_holds_at_its_small_share() -> None:
+    w = World(make_rollout(PROBED))
+    w.tick()
+    w.tick()
+    _window(w, 30, data=True, latency_p=0.1)
+    assert w.status.current_step == 0 and w.status.canary_weight == 1
+    assert "the evidence leans toward a regression: latency (p 0.1); holding up to 1m30s" in w.status.message
+    _window(w, 30, data=True, latency_p=0.6)
+    assert w.status.current_step == 1
+
+
+def test_a_probe_above_the_first_step_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"probe's weight 10 is not below the first step's weight \(10\)"):
+        make_rollout({"strategy": {"canary": {"stepWeight": 10, "maxWeight": 50, "probe": {"weight": 10}}}})

@@ -42,7 +42,8 @@ def test_simulate_json(policy_file: Path, capsys: pytest.CaptureFixture[str]) ->
     out = json.loads(capsys.readouterr().out)
     for key in ("runs", "rolled_back", "promoted", "median_decision_seconds", "mean_blast_radius"):
         assert key in out
-    assert out["runs"] == 5 and out["rolled_back"] == 5 and out["median_decision_seconds"] == 30.0
+    # caught at the 1% probe: its first whole window ends a minute in
+    assert out["runs"] == 5 and out["rolled_back"] == 5 and out["median_decision_seconds"] == 60.0
     assert any(e["note"].startswith("RegressionDetected") for e in out["timeline"])
 
 

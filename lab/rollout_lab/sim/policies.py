@@ -16,11 +16,12 @@ from rollout_lab.sim.engine_driver import EngineDriver
 from rollout_lab.sim.runner import Baseline, DriverFactory
 
 # The default policy the benchmark measures, identical to policies/standard-canary.yaml (a test checks it):
-# Flagger's exposure ladder (10% steps to 50%, one minute each), evaluated every 30 s, false-rollback bound 1%
-# split over the two comparisons, latency compared with no tolerance, and a 5% error-rate guardrail (which
-# also gives the error side an absolute gate, so good canaries may end steps early).
+# a one-minute probe at 1%, then Flagger's exposure ladder (10% steps to 50%, one minute each), evaluated
+# every 30 s, false-rollback bound 1% split over the two comparisons, latency compared with no tolerance, and
+# a 5% error-rate guardrail (which also gives the error side an absolute gate, so good canaries may end steps
+# early).
 DEFAULT_POLICY: dict[str, Any] = {
-    "strategy": {"canary": {"stepWeight": 10, "maxWeight": 50, "interval": "1m"}},
+    "strategy": {"canary": {"stepWeight": 10, "maxWeight": 50, "interval": "1m", "probe": {"weight": 1}}},
     "analysis": {
         "interval": "30s",
         "alpha": 0.01,
