@@ -102,6 +102,7 @@ async def run(
     controller_args: Sequence[str] = (),
     shards: int = 1,
     namespaces: int = 1,
+    profiles: Path | None = None,
 ) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
@@ -236,7 +237,7 @@ async def run(
                     else []
                 ),
             ]
-            fleet = await Fleet.start(kubeconfig, Path(tmp), shards, args, ROOT)
+            fleet = await Fleet.start(kubeconfig, Path(tmp), shards, args, ROOT, profiles)
             try:
                 started = loop.time()
 
@@ -383,6 +384,14 @@ def _gc_timer(phase: str, info: dict[str, int]) -> None:
         GC_SECONDS[gen] = GC_SECONDS.get(gen, 0.0) + time.perf_counter() - _gc_started[0]
 
 
+def _profile_dir(root: Path | None, n: int) -> Path | None:
+    if root is None:
+        return None
+    where = root / f"N{n}"
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
 def main() -> None:
     if os.environ.get("SCALE_DEBUG"):
         gc.callbacks.append(_gc_timer)
@@ -432,6 +441,13 @@ def main() -> None:
         help="spread the Services over this many namespaces (default: 1, or 60 with --shards)",
     )
     parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run each controller under cProfile; its statistics go to DIR/N<size>/controller-K.prof "
+        "(read them with `python -m pstats`); the profiler slows the controllers, so the lags are not comparable",
+    )
+    parser.add_argument(
         "--controller-args",
         default="",
         help='more arguments for `rollout controller`, as one string (e.g. "--event-loop asyncio")',
@@ -458,6 +474,7 @@ def main() -> None:
                     controller_args=shlex.split(args.controller_args),
                     shards=max(args.shards, 1),
                     namespaces=args.namespaces or (60 if args.shards > 1 else 1),
+                    profiles=_profile_dir(args.profile, n),
                 )
             )
         )

@@ -38,13 +38,23 @@ class Fleet:
         self.replicas = replicas
 
     @classmethod
-    async def start(cls, kubeconfig: Path, logs: Path, shards: int, args: Sequence[str], cwd: Path) -> Fleet:
+    async def start(
+        cls,
+        kubeconfig: Path,
+        logs: Path,
+        shards: int,
+        args: Sequence[str],
+        cwd: Path,
+        profiles: Path | None = None,
+    ) -> Fleet:
+        """One controller per shard; with `profiles`, each under cProfile (controller-K.prof there)."""
         replicas = []
         for shard in range(shards):
             port = free_port()
             sharding = ["--shards", str(shards), "--shard", str(shard), "--identity", f"shard-{shard}"]
+            profile = profiles / f"controller-{shard}.prof" if profiles is not None else None
             command = controller_command(
-                kubeconfig, f"127.0.0.1:{port}", *(sharding if shards > 1 else []), *args
+                kubeconfig, f"127.0.0.1:{port}", *(sharding if shards > 1 else []), *args, profile=profile
             )
             log = logs / f"controller-{shard}.log"
             out = await asyncio.to_thread(log.open, "wb")

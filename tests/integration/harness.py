@@ -375,10 +375,15 @@ async def reasons_when(cluster: Cluster, name: str, last: str, within: float = 5
     return found
 
 
-def controller_command(kubeconfig: Path, metrics_addr: str, *extra: str) -> list[str]:
-    """`rollout controller` against the sandbox, as a command line for a process of its own."""
+def controller_command(
+    kubeconfig: Path, metrics_addr: str, *extra: str, profile: Path | None = None
+) -> list[str]:
+    """`rollout controller` against the sandbox, as a command line for a process of its own; with `profile`,
+    under cProfile, which writes its statistics there when the controller exits."""
+    profiled = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     return [
         sys.executable,
+        *profiled,
         "-m",
         "rollout.cli.main",
         "controller",
