@@ -49,4 +49,6 @@ def headline(rollout: Rollout) -> str:
         return f"Paused at step {step} with the candidate at {status.canary_weight}%, {why}"
     if phase == "Promoting":
         return f"Promoting {rollout.spec.candidate_revision} to 100%"
-    return f"Step {step}: {status.canary_weight}% to the candidate"
+    canary = rollout.spec.policy.spec.strategy.canary
+    probing = canary is not None and canary.probe is not None and status.current_step == 0  # always first
+    return f"Step {step}: {'probe, ' if probing else ''}{status.canary_weight}% to the candidate"

@@ -98,3 +98,12 @@ def test_a_pre_warm_hold_is_shown_with_what_it_was_sized_from() -> None:
     assert "Pre-warm:   candidate held at min-scale 5 for its next share" in text
     assert "stable ran 10 pods at the start" in text
     assert "Pre-warm" not in render_status(rollout(phase=Phase.SUCCEEDED), [], [], NOW)
+
+
+def test_a_probe_says_so_in_the_first_line() -> None:
+    probed = {"strategy": {"canary": {"stepWeight": 10, "maxWeight": 50, "probe": {"weight": 1}}}}
+    r = make_rollout(probed)
+    status = r.status.model_copy(update={"phase": Phase.PROGRESSING, "canary_weight": 1, "step_count": 6})
+    assert headline(r.model_copy(update={"status": status})) == "Step 1/6: probe, 1% to the candidate"
+    later = status.model_copy(update={"current_step": 1, "canary_weight": 10})
+    assert headline(r.model_copy(update={"status": later})) == "Step 2/6: 10% to the candidate"

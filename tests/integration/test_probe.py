@@ -25,7 +25,9 @@ PROBE = 10  # percent: 6 requests/s of the sandbox's 60, a few failures a window
 POLICY: dict[str, Any] = {
     "strategy": {
         "canary": {
-            "probe": {"weight": PROBE, "bake": "6s"},
+            # five windows: a new revision's first window misses its first failures (a series born inside a
+            # window is read with increase(), which cannot count its first sample)
+            "probe": {"weight": PROBE, "bake": "10s"},
             "steps": [{"weight": 25, "bake": "4s"}, {"weight": 50, "bake": "4s"}],
         }
     },
