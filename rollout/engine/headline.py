@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rollout.api.rollout import MetricResult, Rollout
 from rollout.engine.messages import PAUSED_FOR
+from rollout.engine.steps import engine_steps
 from rollout.engine.units import in_unit, unit_of
 
 _ENDED = {
@@ -49,6 +50,6 @@ def headline(rollout: Rollout) -> str:
         return f"Paused at step {step} with the candidate at {status.canary_weight}%, {why}"
     if phase == "Promoting":
         return f"Promoting {rollout.spec.candidate_revision} to 100%"
-    canary = rollout.spec.policy.spec.strategy.canary
-    probing = canary is not None and canary.probe is not None and status.current_step == 0  # always first
+    steps = engine_steps(rollout.spec.policy.spec)
+    probing = steps[min(status.current_step, len(steps) - 1)].probe
     return f"Step {step}: {'probe, ' if probing else ''}{status.canary_weight}% to the candidate"

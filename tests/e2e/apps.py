@@ -36,6 +36,25 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+@contextlib.asynccontextmanager
+async def polling(step: Callable[[], Awaitable[None]], every: float = 0.5) -> AsyncIterator[None]:
+    """Run `step` every `every` seconds while the block runs; a step that fails is tried again next time."""
+
+    async def poll() -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await step()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(poll())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def split_of(status_traffic: list[Obj]) -> dict[str, int]:
     out: dict[str, int] = {}
     for entry in status_traffic:
@@ -147,18 +166,10 @@ class App:
         """Every distinct split Knative serves (status.traffic) while the block runs."""
         seen: list[dict[str, int]] = []
 
-        async def poll() -> None:
-            while True:
-                with contextlib.suppress(Exception):
-                    split = await self.served_split()
-                    if split and (not seen or seen[-1] != split):
-                        seen.append(split)
-                await asyncio.sleep(every)
+        async def record() -> None:
+            split = await self.served_split()
+            if split and (not seen or seen[-1] != split):
+                seen.append(split)
 
-        task = asyncio.create_task(poll())
-        try:
+        async with polling(record, every):
             yield seen
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

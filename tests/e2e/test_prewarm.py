@@ -7,7 +7,6 @@ PodAutoscaler). Skipped without a cluster, like the rest of tests/e2e."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 
 from rollout.engine.prewarm import pods_for
 from rollout.knative.minscale import HELD_FROM, MIN_SCALE
-from tests.e2e.apps import App, eventually
+from tests.e2e.apps import App, eventually, polling
 from tests.e2e.traffic import steady_load
 from tests.e2e.workload import STEPS
 
@@ -31,24 +30,16 @@ async def pods_at_each_split(app: App, candidate: str) -> AsyncIterator[list[tup
     seen: list[tuple[int, int]] = []
     most = 0
 
-    async def poll() -> None:
+    async def record() -> None:
         nonlocal most
-        while True:
-            with contextlib.suppress(Exception):
-                revision = await app.revision_object(candidate)
-                most = max(most, int((revision.get("status") or {}).get("actualReplicas") or 0))
-                share = (await app.served_split()).get(candidate, 0)
-                if not seen or seen[-1][0] != share:
-                    seen.append((share, most))
-            await asyncio.sleep(0.5)
+        revision = await app.revision_object(candidate)
+        most = max(most, int((revision.get("status") or {}).get("actualReplicas") or 0))
+        share = (await app.served_split()).get(candidate, 0)
+        if not seen or seen[-1][0] != share:
+            seen.append((share, most))
 
-    task = asyncio.create_task(poll())
-    try:
+    async with polling(record):
         yield seen
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_the_candidate_has_the_pods_of_each_share_before_it_gets_it(app_factory: Any) -> None:
