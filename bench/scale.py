@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.scale_fleet import Fleet  # noqa: E402
 from bench.scale_parts import Decisions, analysis_parts, prometheus_share  # noqa: E402
-from bench.scale_policy import WEIGHTS, policy  # noqa: E402
+from bench.scale_policy import JUDGES, WEIGHTS, policy  # noqa: E402
 from bench.scale_probe import (  # noqa: E402
     metrics_text,
     prometheus_counters,
@@ -97,12 +97,14 @@ async def run(
     limit: float,
     analysis: bool = False,
     rps: float = 2.0,
+    judge: str = "compare",
     tuned_gc: bool = False,
     workers: int = DEFAULT_WORKERS,
     controller_args: Sequence[str] = (),
     shards: int = 1,
     namespaces: int = 1,
     profiles: Path | None = None,
+    controller_cpus: frozenset[int] | None = None,
 ) -> Result:
     options = SandboxOptions(
         rps=rps if analysis else 0.0,
@@ -125,7 +127,7 @@ async def run(
                 store.create(
                     kinds.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                 )
-            store.create(POLICIES, policy(ns, bake, analysis))
+            store.create(POLICIES, policy(ns, bake, analysis, judge))
         timelines = {name: Timeline() for name in names}
 
         def on_service(rt: Any, entry: Any) -> None:
@@ -237,7 +239,7 @@ async def run(
                     else []
                 ),
             ]
-            fleet = await Fleet.start(kubeconfig, Path(tmp), shards, args, ROOT, profiles)
+            fleet = await Fleet.start(kubeconfig, Path(tmp), shards, args, ROOT, profiles, controller_cpus)
             try:
                 started = loop.time()
 
@@ -392,6 +394,20 @@ def _profile_dir(root: Path | None, n: int) -> Path | None:
     return where
 
 
+def _split_cpus(parser: argparse.ArgumentParser, cpu: int | None) -> frozenset[int] | None:
+    """--controller-cpu K: CPU K for the controllers; this process (the sandbox) and the Prometheus it starts
+    move to the others now, before any thread or child exists, so that they all inherit it."""
+    if cpu is None:
+        return None
+    available = os.sched_getaffinity(0)
+    if cpu not in available or len(available) < 2:
+        parser.error(
+            f"--controller-cpu: CPU {cpu} is not one of this process's {sorted(available)}, or it is the only one"
+        )
+    os.sched_setaffinity(0, available - {cpu})
+    return frozenset({cpu})
+
+
 def main() -> None:
     if os.environ.get("SCALE_DEBUG"):
         gc.callbacks.append(_gc_timer)
@@ -415,6 +431,13 @@ def main() -> None:
         help="judge every step on real metrics: a local Prometheus scrapes the traffic generator (--rps per Service)",
     )
     parser.add_argument("--rps", type=float, default=2.0, help="requests/s per Service with --analysis")
+    parser.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="compare",
+        help="with --analysis: compare candidate with stable as the shipped policies do (default), or judge "
+        "thresholds alone (error rate, p99)",
+    )
     parser.add_argument(
         "--sandbox-gc",
         choices=("tuned", "default"),
@@ -448,11 +471,19 @@ def main() -> None:
         "(read them with `python -m pstats`); the profiler slows the controllers, so the lags are not comparable",
     )
     parser.add_argument(
+        "--controller-cpu",
+        type=int,
+        metavar="K",
+        help="give the controller(s) CPU K alone and run the sandbox and Prometheus on the other CPUs, so that "
+        "the controller's share of the lag is not the machine's (Linux; needs two CPUs or more)",
+    )
+    parser.add_argument(
         "--controller-args",
         default="",
         help='more arguments for `rollout controller`, as one string (e.g. "--event-loop asyncio")',
     )
     args = parser.parse_args()
+    controller_cpus = _split_cpus(parser, args.controller_cpu)
     if args.sandbox_gc == "tuned":
         tune_gc()
     sizes = [s for s in (args.baseline, args.services) if s > 0]
@@ -469,12 +500,14 @@ def main() -> None:
                     args.timeout,
                     args.analysis,
                     args.rps,
+                    judge=args.judge,
                     tuned_gc=args.sandbox_gc == "tuned",
                     workers=args.workers,
                     controller_args=shlex.split(args.controller_args),
                     shards=max(args.shards, 1),
                     namespaces=args.namespaces or (60 if args.shards > 1 else 1),
                     profiles=_profile_dir(args.profile, n),
+                    controller_cpus=controller_cpus,
                 )
             )
         )

@@ -4,6 +4,7 @@ its own metrics port, so that its CPU time, peak RSS and writes are its own."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -46,8 +47,10 @@ class Fleet:
         args: Sequence[str],
         cwd: Path,
         profiles: Path | None = None,
+        cpus: frozenset[int] | None = None,
     ) -> Fleet:
-        """One controller per shard; with `profiles`, each under cProfile (controller-K.prof there)."""
+        """One controller per shard; with `profiles`, each under cProfile (controller-K.prof there); with
+        `cpus`, each runs on those CPUs only (set before it starts, so all its threads inherit them)."""
         replicas = []
         for shard in range(shards):
             port = free_port()
@@ -58,7 +61,10 @@ class Fleet:
             )
             log = logs / f"controller-{shard}.log"
             out = await asyncio.to_thread(log.open, "wb")
-            proc = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out, cwd=str(cwd))
+            pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None
+            proc = await asyncio.create_subprocess_exec(
+                *command, stdout=out, stderr=out, cwd=str(cwd), preexec_fn=pin
+            )
             out.close()
             replicas.append(Replica(shard, proc, port, log))
         return cls(replicas)
