@@ -36,7 +36,10 @@ COLUMNS = (
     ("controller CPU", "cpu_rollout_seconds", "s"),
     ("sandbox CPU", "sandbox_cpu_rollout_seconds", "s"),
     ("peak RSS", "peak_rss_mb", "MB"),
+    ("(c) p99", "decided_p99", "s"),  # with --analysis: window end -> decision recorded
+    ("Prometheus CPU", "prometheus_cpu", "s"),  # with --analysis
 )
+DECIDED = "(c) window end -> decision recorded"
 
 
 @contextmanager
@@ -66,14 +69,26 @@ def run_once(tree: Path, args: list[str], timeout: float) -> dict[str, Any]:
         check=True,
     )
     results: list[dict[str, Any]] = json.loads(out.stdout)
-    return results[-1]  # the largest size
+    largest = results[-1]
+    parts = largest.get("analysis_parts") or {}
+    largest["decided_p99"] = parts[DECIDED]["p99"] if DECIDED in parts else None
+    largest["prometheus_cpu"] = (largest.get("prometheus") or {}).get("cpu_seconds")
+    return largest
+
+
+def _cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}{unit}" if unit == "s" else f"{round(value, 2):g}{unit}"
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def row(label: str, result: dict[str, Any]) -> str:
-    cells = [
-        f"{result[key]:.3f}{unit}" if unit == "s" else f"{round(result[key], 2):g}{unit}"
-        for _, key, unit in COLUMNS
-    ]
+    cells = [_cell(result.get(key), unit) for _, key, unit in COLUMNS]
     return f"{label:<12}" + "".join(f"{c:>17}" for c in cells)
 
 
@@ -116,7 +131,7 @@ def main() -> None:
         for result in runs[side]:
             print(row(side, result))
     for side in ("A", "B"):
-        medians = {key: statistics.median(r[key] for r in runs[side]) for _, key, _ in COLUMNS}
+        medians = {key: _median([r.get(key) for r in runs[side]]) for _, key, _ in COLUMNS}
         print(row(f"{side} median", medians))
 
 

@@ -6,7 +6,8 @@ groups the needs:
 
 - builtin metrics: ONE batch per (source, dialect, metric, window, evaluation time) holding every
   (namespace, revision) involved; the source answers it with one grouped query per metric family, whatever
-  the number of rollouts;
+  the number of rollouts. A latency batch reads only the buckets its requests' judges read (the union; every
+  bucket as soon as one request needs them all): bucket series are most of what such a query touches;
 - custom queries: a template mentioning `{{ revision }}` gives a different text per revision, and its
   single-number result cannot be split by revision afterwards, so these are rendered per revision and
   de-duplicated: ONE query per distinct rendered text (and source, time). Rollouts sharing a template and a
@@ -60,6 +61,7 @@ class AnalysisRequest:
     builtin: BuiltinMetric | None = None
     dialect: DialectSpec | None = None
     template: str | None = None
+    buckets: tuple[float, ...] | None = None  # latency: the buckets its judges read (None: every bucket)
 
     def __post_init__(self) -> None:
         if (self.builtin is None) == (self.template is None):
@@ -88,6 +90,8 @@ def plan_tick(requests: Iterable[AnalysisRequest]) -> TickPlan:
     """Group the requests of one tick into batches (pure)."""
     builtin_keys: dict[tuple[SourceRef, DialectSpec, BuiltinMetric, float, datetime | None], set[RevisionKey]]
     builtin_keys = {}
+    buckets_of: dict[object, set[float]] = {}  # a latency batch's buckets, unless it needs them all
+    every_bucket: set[object] = set()
     custom_keys: dict[tuple[SourceRef, str, datetime | None], set[RevisionKey]] = {}
     pending: dict[AnalysisRequest, tuple[object, object]] = {}
     for req in requests:
@@ -97,6 +101,10 @@ def plan_tick(requests: Iterable[AnalysisRequest]) -> TickPlan:
             assert req.dialect is not None
             group = (req.source, req.dialect, req.builtin, req.window_seconds, req.at)
             builtin_keys.setdefault(group, set()).update((canary, stable))
+            if req.buckets is None:
+                every_bucket.add(group)
+            else:
+                buckets_of.setdefault(group, set()).update(req.buckets)
             pending[req] = ((group, canary), (group, stable))
             continue
         assert req.template is not None
@@ -123,8 +131,11 @@ def plan_tick(requests: Iterable[AnalysisRequest]) -> TickPlan:
     plan = TickPlan()
     index: dict[object, int] = {}
     for (source, dialect, metric, window, at), keys in builtin_keys.items():
-        index[(source, dialect, metric, window, at)] = len(plan.batches)
-        plan.batches.append((source, BuiltinQuery(metric, dialect, window, frozenset(keys), at)))
+        group = (source, dialect, metric, window, at)
+        index[group] = len(plan.batches)
+        some = metric is BuiltinMetric.LATENCY and group not in every_bucket
+        buckets = frozenset(buckets_of[group]) if some else None
+        plan.batches.append((source, BuiltinQuery(metric, dialect, window, frozenset(keys), at, buckets)))
     for (source, text, at), keys in custom_keys.items():
         index[(source, text, at)] = len(plan.batches)
         plan.batches.append((source, CustomQuery(text, frozenset(keys), at)))

@@ -8,7 +8,9 @@ activator for error rates), each grouped by revision:
 
 where C and B are the counter and bucket selectors with the revision filter: each series' exact increase
 over the window (`window_increase`) is taken per series (per pod, per code) before the sum, so pods that come
-and go and counter resets are handled; the sums are rounded to whole requests here, once, at the end.
+and go and counter resets are handled; the sums are rounded to whole requests here, once, at the end. A
+latency batch that names its buckets (the judges' thresholds) selects only those and +Inf with an `le`
+matcher: a histogram has 15-27 buckets per pod, most of the series such a query would otherwise touch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rollout.analysis.keys import RevisionKey
 from rollout.analysis.results import Sample
 from rollout.analysis.source import BuiltinQuery
 from rollout.api.policy import BuiltinMetric
-from rollout.api.promql import promql_duration
+from rollout.api.promql import promql_duration, regex_literal, string_literal
 from rollout.engine import evidence
 from rollout.engine.observations import (
     Measurement,
@@ -64,9 +66,37 @@ def counter_promql(family: CounterFamily, keys: Sequence[RevisionKey], window_se
     return f"sum by ({group}) ({window_increase(selector, window_seconds)})"
 
 
-def histogram_promql(family: HistogramFamily, keys: Sequence[RevisionKey], window_seconds: float) -> str:
+def _le_value_pattern(seconds: float, units_per_second: float) -> str | None:
+    """An RE2 pattern for the `le` text of the bucket at `seconds`, in the family's units, as exporters and
+    Prometheus write it ("350", "350.0", "0.35"); None when it would take an exponent (then no `le` filter)."""
+    value = round(seconds * units_per_second, 9)
+    if not math.isfinite(value) or value <= 0 or value >= 1e15:
+        return None
+    if value == int(value):
+        return f"{int(value)}(?:\\.0+)?"
+    text = repr(value)
+    return None if "e" in text else f"{regex_literal(text)}0*"
+
+
+def le_matcher(buckets: frozenset[float] | None, units_per_second: float) -> str | None:
+    """`le=~"..."` selecting the given buckets and +Inf; None: select every bucket."""
+    if buckets is None:
+        return None
+    patterns = [_le_value_pattern(b, units_per_second) for b in sorted(buckets)]
+    if any(p is None for p in patterns):
+        return None
+    return "le=~" + string_literal("|".join([*(p for p in patterns if p), regex_literal("+Inf")]))
+
+
+def histogram_promql(
+    family: HistogramFamily,
+    keys: Sequence[RevisionKey],
+    window_seconds: float,
+    buckets: frozenset[float] | None = None,
+) -> str:
     group = ", ".join((*family.labels.group_by, "le"))
-    selector = _selector(family.bucket_metric, family.labels.matchers(keys))
+    le = le_matcher(buckets, family.units_per_second)
+    selector = _selector(family.bucket_metric, [*family.labels.matchers(keys), *([le] if le else [])])
     return f"sum by ({group}) ({window_increase(selector, window_seconds)})"
 
 
@@ -81,7 +111,8 @@ def family_queries(query: BuiltinQuery) -> list[FamilyQuery]:
             for f in families
         ]
     lat = spec.latency
-    return [FamilyQuery(lat.component, lat.bucket_metric, histogram_promql(lat, keys, query.window_seconds))]
+    promql = histogram_promql(lat, keys, query.window_seconds, query.buckets)
+    return [FamilyQuery(lat.component, lat.bucket_metric, promql)]
 
 
 def _sum_by_key(
@@ -134,12 +165,25 @@ def _edge(le: str) -> float | None:
         return None
 
 
+def _missing_bucket(found: Mapping[float, float], buckets: frozenset[float] | None) -> float | None:
+    """A bucket the judges read (seconds) that the answer lacks: reading the next one below instead would
+    count requests as slow that were not."""
+    for wanted in sorted(buckets or ()):
+        if not any(math.isclose(edge, wanted, rel_tol=1e-9) for edge in found):
+            return wanted
+    return None
+
+
 def latency_histograms(
-    spec: DialectSpec, keys: frozenset[RevisionKey], rows: Sequence[Sample]
+    spec: DialectSpec,
+    keys: frozenset[RevisionKey],
+    rows: Sequence[Sample],
+    buckets: frozenset[float] | None = None,
 ) -> dict[RevisionKey, Measurement]:
-    """Cumulative bucket counts per revision, edges converted to seconds, +Inf as the total."""
+    """Cumulative bucket counts per revision, edges converted to seconds, +Inf as the total; with `buckets`,
+    a revision whose answer lacks one of them is a MeasurementError."""
     family = spec.latency
-    buckets: dict[RevisionKey, dict[float, float]] = defaultdict(dict)
+    by_key: dict[RevisionKey, dict[float, float]] = defaultdict(dict)
     for row in rows:
         named = family.labels.key_of(row.labels)
         edge = _edge(row.labels.get("le", ""))
@@ -147,11 +191,11 @@ def latency_histograms(
             continue
         key = RevisionKey(*named)
         if key in keys:
-            by_edge = buckets[key]
+            by_edge = by_key[key]
             by_edge[edge] = by_edge.get(edge, 0.0) + row.value
     out: dict[RevisionKey, Measurement] = {}
     for key in keys:
-        found = buckets.get(key)
+        found = by_key.get(key)
         if not found:
             out[key] = NoData(f"no {family.bucket_metric} series for {key} in the window")
             continue
@@ -160,6 +204,12 @@ def latency_histograms(
             continue
         # rounding and monotonicity repair as everywhere else (rollout.engine.evidence)
         in_seconds = {edge / family.units_per_second: v for edge, v in found.items()}
+        lacking = _missing_bucket(in_seconds, buckets)
+        if lacking is not None:
+            out[key] = MeasurementError(
+                f"{family.bucket_metric} for {key} has no bucket at {lacking:g}s, a threshold the judges read"
+            )
+            continue
         out[key] = evidence.latency_histogram(in_seconds)
     return out
 
@@ -170,4 +220,4 @@ def measurements(query: BuiltinQuery, rows: Mapping[str, Sequence[Sample]]) -> d
     if query.metric == BuiltinMetric.ERROR_RATE:
         activator_rows = rows.get(spec.activator.metric) if spec.activator is not None else None
         return request_counts(spec, query.revisions, rows[spec.requests.metric], activator_rows)
-    return latency_histograms(spec, query.revisions, rows[spec.latency.bucket_metric])
+    return latency_histograms(spec, query.revisions, rows[spec.latency.bucket_metric], query.buckets)

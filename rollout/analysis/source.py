@@ -64,6 +64,8 @@ class BuiltinQuery:
     window_seconds: float
     revisions: frozenset[RevisionKey]
     at: datetime | None = None  # end of the window; None: the source's now
+    # latency: the bucket upper bounds (seconds) to read, +Inf always; None: every bucket
+    buckets: frozenset[float] | None = None
 
 
 @dataclass(frozen=True)

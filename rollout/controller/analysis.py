@@ -26,6 +26,7 @@ from rollout.api.source import Dialect
 from rollout.controller.schedule import Tick
 from rollout.controller.views import ObjectKey
 from rollout.engine.inputs import AnalysisUpdate
+from rollout.engine.judges.metric import buckets_read
 from rollout.engine.observations import MeasurementError, MetricObservation
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,8 @@ def analysis_requests(
     default_dialect: Dialect = Dialect.KNATIVE_CLASSIC,
     source_dialect: SourceDialect = lambda ref: None,
 ) -> list[AnalysisRequest]:
-    """What one rollout needs measured for `tick`: each policy metric, for its candidate and its stable.
+    """What one rollout needs measured for `tick`: each policy metric, for its candidate and its stable
+    (a latency metric, only the buckets its judges read once they have chosen them: its status says which).
     The dialect: the policy's, else its ClusterMetricSource's (`source_dialect`), else the controller's."""
     spec = rollout.spec
     policy = spec.policy.spec
@@ -75,6 +77,7 @@ def analysis_requests(
                 builtin=metric.builtin,
                 dialect=dialect if metric.builtin is not None else None,
                 template=metric.query,
+                buckets=buckets_read(metric, rollout.status.judge_state.get(metric.name)),
             )
         )
     return out

@@ -126,3 +126,27 @@ async def test_a_raising_source_only_fails_its_own_batches() -> None:
     assert answers[a].canary == RequestCounts(2, 0)
     failed = answers[b].canary
     assert isinstance(failed, MeasurementError) and "bug" in failed.message
+
+
+def test_a_latency_batch_reads_the_union_of_its_requests_buckets() -> None:
+    latency = {"builtin": BuiltinMetric.LATENCY, "metric": "latency"}
+    plan = plan_tick(
+        [
+            _builtin("a", "web", "c", "s", buckets=(0.06, 0.35), **latency),
+            _builtin("b", "web", "c", "s", buckets=(0.15, 0.35), **latency),
+        ]
+    )
+    ((_, batch),) = plan.batches
+    assert isinstance(batch, BuiltinQuery) and batch.buckets == frozenset({0.06, 0.15, 0.35})
+    # one rollout whose judges have not chosen their thresholds yet needs every bucket
+    plan = plan_tick(
+        [
+            _builtin("a", "web", "c", "s", buckets=(0.06,), **latency),
+            _builtin("b", "web", "c", "s", **latency),
+        ]
+    )
+    ((_, batch),) = plan.batches
+    assert isinstance(batch, BuiltinQuery) and batch.buckets is None
+    # error rates have no buckets
+    ((_, counts),) = plan_tick([_builtin("a", "web", "c", "s", buckets=(0.06,))]).batches
+    assert isinstance(counts, BuiltinQuery) and counts.buckets is None

@@ -178,3 +178,34 @@ def test_shapes_that_are_not_one_number(result: object) -> None:
 def test_vector_needed_for_builtins() -> None:
     with pytest.raises(ResultShapeError):
         parse_vector([1700000000, "1"])
+
+
+def test_latency_query_selects_only_the_judged_buckets() -> None:
+    keys = frozenset({A})
+    classic = family_queries(
+        BuiltinQuery(BuiltinMetric.LATENCY, KNATIVE_CLASSIC, 60.0, keys, buckets=frozenset({0.35, 0.06}))
+    )
+    # milliseconds as exporters write them ("350") or Prometheus 3 normalises them ("350.0")
+    assert 'le=~"60(?:\\\\.0+)?|350(?:\\\\.0+)?|\\\\+Inf"' in classic[0].promql
+    otel = family_queries(
+        BuiltinQuery(BuiltinMetric.LATENCY, KNATIVE_OTEL, 60.0, keys, buckets=frozenset({0.25, 1.0}))
+    )
+    assert 'le=~"0\\\\.250*|1(?:\\\\.0+)?|\\\\+Inf"' in otel[0].promql
+    every = family_queries(BuiltinQuery(BuiltinMetric.LATENCY, KNATIVE_CLASSIC, 60.0, keys))
+    assert "le=~" not in every[0].promql
+
+
+def test_a_bucket_written_with_an_exponent_is_not_filtered() -> None:
+    # 1e-07 s is 0.0001 ms: a pattern for every way of writing it is not worth it, so no le filter
+    query = BuiltinQuery(BuiltinMetric.LATENCY, KNATIVE_OTEL, 60.0, frozenset({A}), buckets=frozenset({1e-7}))
+    assert "le=~" not in family_queries(query)[0].promql
+
+
+def test_an_answer_without_a_judged_bucket_is_an_error_not_a_neighbour() -> None:
+    rows = [_bucket("100", 8.0), _bucket("+Inf", 10.0)]
+    got = latency_histograms(KNATIVE_CLASSIC, frozenset({A}), rows, frozenset({0.05, 0.1}))
+    # reading 0.05 s from the next bucket below (none: all 10 "slow") would invent slow requests
+    error = got[A]
+    assert isinstance(error, MeasurementError) and "0.05s" in error.message
+    fine = latency_histograms(KNATIVE_CLASSIC, frozenset({A}), rows, frozenset({0.1}))
+    assert fine[A] == LatencyHistogram((0.1,), (8,), 10)

@@ -16,7 +16,7 @@ from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, Sourc
 from rollout.api.policy import BuiltinMetric
 from rollout.api.promql import TemplateError, TemplateValues, render_template
 from rollout.api.source import Dialect, MetricSource, PrometheusSource
-from rollout.engine.observations import MeasurementError, NoData, Scalar
+from rollout.engine.observations import LatencyHistogram, MeasurementError, NoData, Scalar
 from tests.analysis import knative_data as kd
 from tests.analysis.conftest import DECOYS, INJECTIONS, DictSecrets
 from tests.analysis.prometheus_server import LocalPrometheus, free_port
@@ -71,6 +71,27 @@ async def test_latency_histograms_per_revision(dialect: Dialect, source: Prometh
     want = kd.expected(kd.EXPECTED_LATENCY)
     for key, measurement in want.items():
         assert _same(got[key], measurement), (key, got[key])
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+async def test_latency_reads_only_the_judged_buckets(
+    dialect: Dialect, source: PrometheusMetricSource
+) -> None:
+    # 0.05 s and 1 s: "50" and "1000" in milliseconds, "0.05" and "1" in seconds
+    buckets = frozenset({0.05, 1.0})
+    batch = BuiltinQuery(BuiltinMetric.LATENCY, DEFAULT_SPECS[dialect], kd.WINDOW, kd.ALL_KEYS, AT, buckets)
+    got = await source.query(batch)
+    for key, full in kd.EXPECTED_LATENCY.items():
+        part = got[key]
+        assert isinstance(part, LatencyHistogram) and isinstance(full, LatencyHistogram), (key, part)
+        assert part.edges == (0.05, 1.0) and part.total == full.total
+        assert [part.slow(e) for e in part.edges] == [full.slow(e) for e in part.edges]
+    assert isinstance(got[kd.MISSING], NoData)
+    lacking = BuiltinQuery(
+        BuiltinMetric.LATENCY, DEFAULT_SPECS[dialect], kd.WINDOW, kd.ALL_KEYS, AT, frozenset({0.05, 0.2})
+    )
+    stable = (await source.query(lacking))[kd.STABLE]
+    assert isinstance(stable, MeasurementError) and "0.2s" in stable.message
 
 
 async def test_window_before_any_data_is_no_data(source: PrometheusMetricSource) -> None:

@@ -95,6 +95,24 @@ def test_requests_name_the_window_the_revisions_and_the_source() -> None:
     assert len(plan_tick(reqs).batches) == 3
 
 
+def test_a_latency_comparison_asks_for_the_buckets_its_status_says_it_reads() -> None:
+    compared = {"name": "latency", "builtin": "latency", "compare": {}}
+    policy = {**POLICY, "analysis": {"interval": "10s", "metrics": [compared]}}
+    r = rollout("svc-00002", phase=Phase.PROGRESSING, policy=policy, generation=2)
+    tick = Tick(T0, T0 + timedelta(seconds=10), True)
+    (first,) = analysis_requests(r, tick)
+    assert first.buckets is None  # its thresholds come from the first window: every bucket
+    streams = [{"edge": 0.35}, {"edge": 0.06}, {"edge": 0.15}]
+    chosen = r.status.model_copy(update={"judge_state": {"latency": {"compare": {"streams": streams}}}})
+    (later,) = analysis_requests(r.model_copy(update={"status": chosen}), tick)
+    assert later.buckets == (0.06, 0.15, 0.35)
+    # a threshold on p99 reads every bucket, whatever its status holds
+    guarded = running("svc-00002", T0)
+    held = guarded.status.model_copy(update={"judge_state": {"p99": {"compare": {"streams": streams}}}})
+    reqs = analysis_requests(guarded.model_copy(update={"status": held}), tick)
+    assert all(q.buckets is None for q in reqs)
+
+
 async def test_a_failing_measurement_gives_errors_not_a_crash() -> None:
     async def broken(requests: Sequence[AnalysisRequest]) -> Mapping[AnalysisRequest, Answer]:
         raise RuntimeError("boom")

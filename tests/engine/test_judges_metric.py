@@ -14,6 +14,7 @@ from rollout.engine.judges.metric import (
     Judgement,
     MetricRules,
     advise,
+    buckets_read,
     comparison_alpha,
     judge_metric,
     rules_for,
@@ -180,3 +181,54 @@ def test_evaluate_judges_the_whole_policy_for_the_machine() -> None:
     # The next tick continues from the returned state.
     update2, _ = evaluate(policy, update.judge_state, bad, 0, (end, end + timedelta(seconds=30)))
     assert update2.judge_state["error-rate"]["compare"]["intervals"] == 2
+
+
+EDGES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def _histogram(per_bucket: list[int]) -> LatencyHistogram:
+    running, cumulative = 0, []
+    for n in per_bucket[:-1]:
+        running += n
+        cumulative.append(running)
+    return LatencyHistogram(EDGES, tuple(cumulative), running + per_bucket[-1])
+
+
+def _only(h: LatencyHistogram, edges: tuple[float, ...] | None) -> LatencyHistogram:
+    """The histogram a query selecting only `edges` (and +Inf) answers."""
+    if edges is None:
+        return h
+    kept = [(e, c) for e, c in zip(h.edges, h.cumulative, strict=True) if e in edges]
+    return LatencyHistogram(tuple(e for e, _ in kept), tuple(c for _, c in kept), h.total)
+
+
+def test_latency_judges_read_only_their_thresholds_buckets_to_the_same_verdicts() -> None:
+    metric = Metric(name="latency", builtin="latency", compare=Comparison())
+    rules = rules_for(Analysis(metrics=[metric]), metric)
+    stable = _histogram([5, 20, 30, 25, 10, 5, 3, 1, 1])
+    slower = _histogram([1, 5, 20, 30, 20, 12, 7, 3, 2])
+    full: dict[str, Any] | None = None
+    read: dict[str, Any] | None = None
+    for k in range(12):
+        assert buckets_read(metric, full) == buckets_read(metric, read)
+        edges = buckets_read(metric, read)
+        if k == 0:
+            assert edges is None  # the thresholds come from stable's first window: every bucket
+        else:
+            assert edges is not None and set(edges) < set(EDGES)
+        a = judge_metric(rules, full, obs("latency", slower, stable, k), 0)
+        b = judge_metric(rules, read, obs("latency", _only(slower, edges), _only(stable, edges), k), 0)
+        full, read = json.loads(json.dumps(a.state)), json.loads(json.dumps(b.state))
+        assert full["compare"] == read["compare"] and a.rollback == b.rollback
+        assert (a.result.verdict, a.result.p_value) == (b.result.verdict, b.result.p_value)
+    assert a.rollback  # the comparison decided, on the thresholds' buckets alone
+
+
+def test_a_quantile_judged_too_needs_every_bucket() -> None:
+    state = {"compare": {"streams": [{"edge": 0.1}, {"edge": 0.5}]}}
+    compared = Metric(name="latency", builtin="latency", compare=Comparison())
+    assert buckets_read(compared, state) == (0.1, 0.5)
+    guarded = Metric(name="latency", builtin="latency", compare=Comparison(), threshold=Threshold(max=0.5))
+    assert buckets_read(guarded, state) is None  # its p99 is read from every bucket
+    errors = Metric(name="errors", builtin="errorRate", compare=Comparison())
+    assert buckets_read(errors, state) is None

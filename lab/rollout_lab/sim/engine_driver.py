@@ -18,6 +18,7 @@ from rollout.api.policy import BuiltinMetric, Metric, RolloutPolicySpec
 from rollout.api.rollout import Phase, PolicyRef, Rollout, RolloutSpec, TargetRef
 from rollout.engine.inputs import AnalysisUpdate, Inputs, RecordEvent
 from rollout.engine.judges.evaluate import evaluate
+from rollout.engine.judges.metric import buckets_read
 from rollout.engine.machine import decide
 from rollout.engine.observations import (
     Measurement,
@@ -50,17 +51,8 @@ def measure(
     if metric.builtin is BuiltinMetric.ERROR_RATE:
         return view.requests(arm, start, end)
     if metric.builtin is BuiltinMetric.LATENCY:
-        return view.histogram(arm, start, end, latency_edges_read(metric, state))
+        return view.histogram(arm, start, end, buckets_read(metric, state))
     return MeasurementError("custom queries are not simulated")
-
-
-def latency_edges_read(metric: Metric, state: Mapping[str, Any] | None) -> tuple[float, ...] | None:
-    """The buckets a latency metric's judges read: only the comparison's thresholds once they are chosen and
-    the metric has no threshold on a quantile (which needs them all); otherwise every bucket."""
-    if metric.threshold is not None or not state or "compare" not in state:
-        return None
-    edges = tuple(s["edge"] for s in state["compare"].get("streams", []) if s.get("edge") is not None)
-    return edges or None
 
 
 @dataclass

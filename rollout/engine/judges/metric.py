@@ -52,6 +52,17 @@ def _sequential(metric: Metric) -> bool:
     return metric.compare is not None and metric.compare.sequential and metric.builtin is not None
 
 
+def buckets_read(metric: Metric, state: Mapping[str, Any] | None) -> tuple[float, ...] | None:
+    """The latency buckets (upper bounds in seconds, +Inf aside) this metric's judges read from here on: once
+    its sequential comparison has chosen its thresholds, only those, unless a quantile is also judged (a
+    threshold, or a comparison of quantiles), which needs every bucket; None: every bucket."""
+    if metric.builtin is not BuiltinMetric.LATENCY or metric.threshold is not None or not _sequential(metric):
+        return None
+    streams = (state or {}).get("compare", {}).get("streams", [])
+    edges = sorted({float(s["edge"]) for s in streams if s.get("edge") is not None})
+    return tuple(edges) or None
+
+
 def comparison_alpha(analysis: Analysis, metric: Metric) -> float:
     """A comparison's own `alpha`, or an equal share of `analysis.alpha` among the deciding sequential
     comparisons that set none, so that `analysis.alpha` bounds the policy's false-rollback probability."""
