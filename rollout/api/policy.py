@@ -88,7 +88,10 @@ class Comparison(ApiModel):
         default=True,
         description=(
             "A step may end before its bake time once the test shows the candidate is no worse than stable "
-            "(within `earlyStopMargin`). false: steps always wait their full bake time. Default true."
+            "(within `earlyStopMargin`), or, for an error rate with a `threshold.max`, once the candidate's "
+            "error rate in the step is shown below that maximum (its SLO: rare errors cannot show a ratio "
+            "soon). A regression within the SLO (errors x2 on a 0.1% baseline) is then left to the "
+            "regression test over shorter steps; false keeps every step to its bake time. Default true."
         ),
     )
     early_stop_margin: float = Field(
