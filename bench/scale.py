@@ -70,7 +70,8 @@ from rollout_lab.sandbox.environment import SandboxOptions, sandbox_environment 
 from tests.integration.harness import POLICIES, ROLLOUTS, install_crds, template  # noqa: E402
 
 SETTLE = 0.5  # the controller's --analysis-settle in this bench
-SCRAPE_INTERVAL = 1.0  # the sandbox Prometheus' scrape interval in this bench
+SCRAPE_INTERVAL = 1.0  # the sandbox Prometheus' scrape interval in this bench (--scrape)
+WINDOW = 2.0  # the policy's analysis interval (--window)
 
 
 @dataclass
@@ -98,6 +99,8 @@ async def run(
     analysis: bool = False,
     rps: float = 2.0,
     judge: str = "compare",
+    scrape: float = SCRAPE_INTERVAL,
+    window: float = WINDOW,
     tuned_gc: bool = False,
     workers: int = DEFAULT_WORKERS,
     controller_args: Sequence[str] = (),
@@ -113,7 +116,7 @@ async def run(
         seed=1,
         generator_tick=1.0,
         prometheus=analysis,
-        scrape_interval=SCRAPE_INTERVAL,
+        scrape_interval=scrape,
     )
     async with sandbox_environment(options) as env:
         store = env.store
@@ -127,7 +130,7 @@ async def run(
                 store.create(
                     kinds.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                 )
-            store.create(POLICIES, policy(ns, bake, analysis, judge))
+            store.create(POLICIES, policy(ns, bake, analysis, judge, window))
         timelines = {name: Timeline() for name in names}
 
         def on_service(rt: Any, entry: Any) -> None:
@@ -439,6 +442,20 @@ def main() -> None:
         "thresholds alone (error rate, p99)",
     )
     parser.add_argument(
+        "--scrape",
+        type=float,
+        default=SCRAPE_INTERVAL,
+        help=f"with --analysis: Prometheus' scrape interval in seconds (default {SCRAPE_INTERVAL:g}; clusters "
+        "scrape every 15-30 s, this bench faster to keep runs short)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=WINDOW,
+        help=f"with --analysis: the policy's analysis interval in seconds (default {WINDOW:g}); keep it at "
+        "least twice --scrape and at most --bake",
+    )
+    parser.add_argument(
         "--sandbox-gc",
         choices=("tuned", "default"),
         default="tuned",
@@ -501,6 +518,8 @@ def main() -> None:
                     args.analysis,
                     args.rps,
                     judge=args.judge,
+                    scrape=args.scrape,
+                    window=args.window,
                     tuned_gc=args.sandbox_gc == "tuned",
                     workers=args.workers,
                     controller_args=shlex.split(args.controller_args),

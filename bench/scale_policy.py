@@ -11,7 +11,6 @@ WEIGHTS = (10, 30, 60)
 JUDGES = ("compare", "threshold")
 
 _PACE = {
-    "interval": "2s",
     "minRequests": 1,
     "minStepRequests": 0,  # this bench measures the controller's pace, not how much evidence a step needs
 }
@@ -38,8 +37,10 @@ _METRICS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def policy(namespace: str, bake: float, analysis: bool, judge: str = "compare") -> dict[str, Any]:
-    judged = {**_PACE, "metrics": _METRICS[judge]}
+def policy(
+    namespace: str, bake: float, analysis: bool, judge: str = "compare", window: float = 2.0
+) -> dict[str, Any]:
+    judged = {**_PACE, "interval": f"{window:g}s", "metrics": _METRICS[judge]}
     return {
         "apiVersion": "knrollout.dev/v1alpha1",
         "kind": "RolloutPolicy",
