@@ -240,7 +240,12 @@ def decide(inp: Inputs) -> Decision:
     status, _ = with_traffic(rollout, status, steps, inp)
     raw = _step_check(rollout, status, steps, now)
     grace = rollout.spec.policy.spec.analysis.not_ready_grace
-    status, stopped = prewarm.observe(status, steps, inp, _share_due(status, inp, raw), grace)
+    due = _share_due(status, inp, raw)
+    short = prewarm.capped(status, steps, inp, due)
+    if short is not None:
+        actions.append(RecordEvent("Warning", "CandidateCapped", short))
+        log["candidate_capped"] = short
+    status, stopped = prewarm.observe(status, steps, inp, due, grace)
     if stopped is not None:
         actions.append(RecordEvent("Warning", "PrewarmStopped", stopped))
         log["prewarm_stopped"] = stopped

@@ -93,6 +93,28 @@ def observe(
     return status.model_copy(update={"prewarm_pods": held, "prewarm_since": since}), None
 
 
+def capped(status: RolloutStatus, steps: list[EngineStep], inp: Inputs, due: bool) -> str | None:
+    """Why the candidate cannot have the pods its next share needs, when its max-scale is below them: said
+    once, as that share falls due (before a hold for it starts), whether or not the policy pre-warms. A
+    revision whose max-scale is below what the stable needed may serve the share from fewer pods (and fail
+    on it, which the comparison then sees); the person reading the rollout should know why."""
+    ceiling = inp.candidate.max_pods
+    before = status.stable_pods_before or inp.stable_pods
+    if not due or status.prewarm_since is not None or not ceiling or not before:
+        return None
+    share = next_share(steps, status)
+    if share is None:
+        return None
+    need = pods_for(share, before, None)
+    if need <= ceiling:
+        return None
+    return (
+        f"the candidate's max-scale {ceiling} keeps it below the {need} pods {share}% of the traffic needs "
+        f"(the stable revision ran {before} when the rollout started); it will serve that share from at most "
+        f"{ceiling}"
+    )
+
+
 def waiting(status: RolloutStatus, inp: Inputs) -> str | None:
     """Why the next share waits for pre-warmed pods, or None."""
     held, since = status.prewarm_pods, status.prewarm_since

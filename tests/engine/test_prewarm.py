@@ -159,3 +159,37 @@ def test_a_blue_green_switch_waits_for_the_pods_that_served_everything() -> None
     w.candidate_pods = 6
     w.tick(5)
     assert w.status.phase == Phase.PROMOTING
+
+
+def _capped(d: Any) -> list[str]:
+    return [a.message for a in d.actions if isinstance(a, RecordEvent) and a.reason == "CandidateCapped"]
+
+
+def test_a_max_scale_below_a_shares_pods_is_said_once_as_that_share_falls_due() -> None:
+    w = World(make_rollout(POLICY), candidate_pods=1, wanted_pods=1, stable_pods=20, max_pods=6)
+    said: list[str] = []
+    said += _capped(w.tick())  # 10% needs 2 pods: within max-scale
+    knative(w)
+    w.candidate_pods = 2
+    said += _capped(w.tick())
+    assert w.status.phase == Phase.PROGRESSING and not said
+    w.tick()
+    w.tick(30, analysis=window(w, 30))
+    d = w.tick(30, analysis=window(w, 30))  # the 50% share falls due: it needs 10 pods, max-scale 6
+    said += _capped(d)
+    assert said == [
+        "the candidate's max-scale 6 keeps it below the 10 pods 50% of the traffic needs (the stable revision "
+        "ran 20 when the rollout started); it will serve that share from at most 6"
+    ]
+    assert w.status.prewarm_pods == 6  # the hold stops at max-scale
+    knative(w)
+    for _ in range(3):  # waiting for the six pods says nothing more
+        assert not _capped(w.tick(5))
+    w.candidate_pods = 6
+    assert not _capped(w.tick(5))
+    assert w.status.current_step == 1
+    promoted = _capped(w.tick())
+    promoted += _capped(w.tick(30, analysis=window(w, 30)))
+    promoted += _capped(w.tick(30, analysis=window(w, 30)))  # promotion's 100% needs 20: said for it
+    promoted += _capped(w.tick(5))
+    assert len(promoted) == 1 and "the 20 pods 100% of the traffic needs" in promoted[0]
