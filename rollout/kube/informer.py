@@ -80,6 +80,9 @@ class Informer:
         self._indexes: dict[str, dict[str, set[CacheKey]]] = {}
         self.relists = 0
         self.watch_restarts = 0
+        # per namespace, the resourceVersion of the last event (or bookmark) applied: where a watch that
+        # ends in an error resumes, so that it never replays what the cache already holds
+        self._seen: dict[str | None, str] = {}
 
     # --- the cache -------------------------------------------------------------------------------------
 
@@ -246,9 +249,15 @@ class Informer:
             try:
                 if rv is None:
                     rv = await self._list(namespace)
+                    self._seen[namespace] = rv
                 rv = await self._watch(namespace, rv)
                 failures = 0
             except KubeError as exc:
+                # resume after the last event applied: the watch's starting point would replay the events
+                # since, and the cache would go back in time (an old object served to reconciles) until the
+                # replay caught up (a list that failed lists again)
+                if rv is not None:
+                    rv = self._seen.get(namespace, rv)
                 if exc.gone:
                     log.info("watch expired, re-listing", resource=self.resource.plural, namespace=namespace)
                     rv = None
@@ -288,9 +297,9 @@ class Informer:
                 obj: Any = event.get("object") or {}
                 new_rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
                 if kind == "BOOKMARK":
-                    rv = new_rv
+                    rv = self._seen[namespace] = new_rv
                     continue
                 if kind in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
                     self._apply(kind, obj)
-                    rv = new_rv
+                    rv = self._seen[namespace] = new_rv
         return rv

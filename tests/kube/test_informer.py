@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -113,26 +114,28 @@ async def test_expired_watch_relists_and_reports_what_changed_meanwhile() -> Non
             await client.close()
 
 
-async def test_a_silent_watch_connection_is_abandoned_after_the_read_timeout() -> None:
-    watches = 0
+Events = list[dict[str, Any]]
+
+
+@contextlib.asynccontextmanager
+async def half_open_server(first_watch: Events) -> AsyncIterator[tuple[Informer, list[str]]]:
+    """A revisions informer against a server that lists at resourceVersion 5 and answers each watch with
+    `first_watch`'s events (the first watch only) and then silence, as if the peer vanished without
+    closing; with the resourceVersion each watch asked from."""
+    asked: list[str] = []
     hold = asyncio.Event()
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        nonlocal watches
-        if request.query.get("watch") in ("true", "1"):
-            watches += 1
-            response = web.StreamResponse(headers={"Content-Type": "application/json"})
-            await response.prepare(request)
-            await hold.wait()  # never send a byte: as if the peer vanished without closing
-            return response
-        return web.json_response(
-            {
-                "kind": "RevisionList",
-                "apiVersion": "serving.knative.dev/v1",
-                "metadata": {"resourceVersion": "5"},
-                "items": [],
-            }
-        )
+        if request.query.get("watch") not in ("true", "1"):
+            items = {"kind": "RevisionList", "apiVersion": "serving.knative.dev/v1", "items": []}
+            return web.json_response({**items, "metadata": {"resourceVersion": "5"}})
+        asked.append(request.query.get("resourceVersion", ""))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for event in first_watch if len(asked) == 1 else []:
+            await response.write(json.dumps(event).encode() + b"\n")
+        await hold.wait()
+        return response
 
     app = web.Application()
     app.router.add_get("/apis/serving.knative.dev/v1/revisions", handler)
@@ -142,13 +145,30 @@ async def test_a_silent_watch_connection_is_abandoned_after_the_read_timeout() -
         informer = Informer(client, REVISIONS, None, settings=settings)
         try:
             async with running(informer):
-                await eventually(
-                    lambda: watches >= 3, within=5
-                )  # each silent stream is given up and re-opened
-                assert informer.relists == 1  # a silent stream is not an expired one: no re-list
+                yield informer, asked
         finally:
             hold.set()
             await client.close()
+
+
+async def test_a_silent_watch_connection_is_abandoned_after_the_read_timeout() -> None:
+    async with half_open_server([]) as (informer, asked):
+        await eventually(lambda: len(asked) >= 3, within=5)  # each silent stream is given up and re-opened
+        assert informer.relists == 1  # a silent stream is not an expired one: no re-list
+
+
+async def test_a_silent_watch_resumes_after_the_last_event_it_delivered() -> None:
+    # Resuming from the list's resourceVersion would replay the events since, and the cache would go back
+    # in time until the replay caught up: a reconcile in between decides on an old object.
+    meta = {"name": "r1", "namespace": "default", "resourceVersion": "7"}
+    added = {
+        "type": "ADDED",
+        "object": {"apiVersion": "serving.knative.dev/v1", "kind": "Revision", "metadata": meta},
+    }
+    async with half_open_server([added]) as (informer, asked):
+        await eventually(lambda: len(asked) >= 3, within=5)
+        assert informer.get("default", "r1") is not None
+        assert asked[:3] == ["5", "7", "7"]
 
 
 async def test_a_cancelled_informer_stops_even_while_events_stream_in() -> None:
