@@ -25,7 +25,7 @@ from rollout.engine import notices
 from rollout.engine.inputs import AnalysisUpdate, Decision, Inputs, RecordEvent, RetryRollout
 from rollout.engine.machine import decide
 from rollout.engine.notices import Delivery, DeliveryId
-from rollout.engine.webhooks import due_webhooks
+from rollout.engine.webhooks import GATE_KINDS, due_webhooks, key_kind
 from rollout.kube.client import Obj
 from rollout.kube.events import involved
 
@@ -80,10 +80,11 @@ def _want_next_window(fx: Effects, key: ObjectKey, after: Rollout, now: datetime
 
 
 def requeue_after(
-    after: Rollout, now: datetime, scheduled: bool, hooks_pending: bool = False
+    after: Rollout, now: datetime, scheduled: bool, hooks_pending: bool = False, gate_refused: bool = False
 ) -> float | None:
     """When to look again: the next timed moment (the analysis scheduler wakes the target itself for its
-    windows, the webhook runner when a call ends), and at most SAFETY_POLL later."""
+    windows, the webhook runner when a call ends; a gate that refused is asked again after the policy's
+    analysis interval, the cadence Flagger asks its gates at), and at most SAFETY_POLL later."""
     if after.status.phase in TERMINAL_PHASES:
         if settled(after):
             return None
@@ -98,6 +99,8 @@ def requeue_after(
     if scheduled and tick is not None and wake == tick.end:
         wake = tick.end + timedelta(seconds=SAFETY_POLL)  # the scheduler enqueues when it has measured
     seconds = (wake - now).total_seconds() if wake is not None else SAFETY_POLL
+    if gate_refused:
+        seconds = min(seconds, after.spec.policy.spec.analysis.interval)
     return max(min(seconds, SAFETY_POLL), 0.05)
 
 
@@ -207,7 +210,11 @@ async def _drive(
     after = outcome.after
     _want_next_window(fx, key, after, now)
     scheduled = ctx.analysis is not None and ctx.evaluator is not None
-    outcome.requeue_after = requeue_after(after, now, scheduled, hooks_pending=bool(pending))
+    # a gate that has just answered no is asked again at the next pass, which nothing else may bring soon
+    refused = any(key_kind(key) in GATE_KINDS and not answer.ok for key, answer in results.items())
+    outcome.requeue_after = requeue_after(
+        after, now, scheduled, hooks_pending=bool(pending), gate_refused=refused
+    )
     if outcome.finished:
         ctx.webhooks.forget(rollout)
     return outcome

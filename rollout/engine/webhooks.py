@@ -31,6 +31,10 @@ def key_kind(key: str) -> WebhookType:
     return WebhookType.STEP if prefix.startswith("step-") else WebhookType(prefix)
 
 
+# hooks that hold the rollout until they answer 2xx once; a refusal is asked again later
+GATE_KINDS = frozenset({WebhookType.PRE_ROLLOUT, WebhookType.STEP, WebhookType.CONFIRM_PROMOTION})
+
+
 def hooks_waiting(
     policy: RolloutPolicySpec, kind: WebhookType, done: Collection[str], step: int | None = None
 ) -> list[str]:
