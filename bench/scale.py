@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/scale.py [--services 1000] [--baseline 100] [--bake 3] [--json]
     .venv/bin/python bench/scale.py --analysis [--rps 10] ...   # steps judged on real Prometheus metrics
+    .venv/bin/python bench/scale.py --analysis --scrape 5 --window 10 --bake 10 ...   # a cluster's cadence
 
 The sandbox (API server + Knative simulator) runs in this process; the controller runs as a separate
 process (`rollout controller --kubeconfig ...`), so its CPU time and peak RSS are its own. Every Service gets
 a new revision at the same moment and walks a 10/30/60% canary ladder (bake --bake seconds per step) to
 promotion: without metric analysis by default (this measures the controller, not Prometheus), or with
---analysis, where a local Prometheus scrapes the traffic generator and every step is judged on error rate and
-p99 latency (the step lag then includes waiting for the next aligned analysis window).
+--analysis, where a local Prometheus scrapes the traffic generator (every --scrape seconds) and every step is
+judged on error rate and latency, as standard-canary judges them (--judge compare) or on thresholds alone
+(--judge threshold), in windows of --window seconds (the step lag then includes waiting for the next aligned
+analysis window). --controller-cpu K gives the controller a CPU of its own.
 
 Reported (for the baseline size and the full size, in the same run):
 - step lag: from the moment a step was due (Knative served the step's split + its bake time; for the first
