@@ -80,8 +80,8 @@ class Informer:
         self._indexes: dict[str, dict[str, set[CacheKey]]] = {}
         self.relists = 0
         self.watch_restarts = 0
-        # per namespace, the resourceVersion of the last event (or bookmark) applied: where a watch that
-        # ends in an error resumes, so that it never replays what the cache already holds
+        # per namespace, the resourceVersion of the list or of the last event (or bookmark) applied since:
+        # where the next watch starts, so that it never replays what the cache already holds
         self._seen: dict[str | None, str] = {}
 
     # --- the cache -------------------------------------------------------------------------------------
@@ -244,23 +244,21 @@ class Informer:
 
     async def _run_namespace(self, namespace: str | None) -> None:
         failures = 0
-        rv: str | None = None
+        self._seen.pop(namespace, None)  # a (re)started informer lists first
         while True:
             try:
+                # resume after the last event applied, never from where a broken watch started: that would
+                # replay the events since, and the cache would go back in time (an old object served to
+                # reconciles) until the replay caught up; no resume point (first, expired, a failed list): list
+                rv = self._seen.get(namespace)
                 if rv is None:
-                    rv = await self._list(namespace)
-                    self._seen[namespace] = rv
-                rv = await self._watch(namespace, rv)
+                    self._seen[namespace] = rv = await self._list(namespace)
+                await self._watch(namespace, rv)
                 failures = 0
             except KubeError as exc:
-                # resume after the last event applied: the watch's starting point would replay the events
-                # since, and the cache would go back in time (an old object served to reconciles) until the
-                # replay caught up (a list that failed lists again)
-                if rv is not None:
-                    rv = self._seen.get(namespace, rv)
                 if exc.gone:
                     log.info("watch expired, re-listing", resource=self.resource.plural, namespace=namespace)
-                    rv = None
+                    self._seen.pop(namespace, None)
                     continue
                 if exc.status == 0 and exc.reason == "WatchReadTimeout":
                     # a silent connection (no event, no bookmark): resume from where it was, at once
@@ -280,7 +278,8 @@ class Informer:
                 await asyncio.sleep(delay)
             self.watch_restarts += 1
 
-    async def _watch(self, namespace: str | None, rv: str) -> str:
+    async def _watch(self, namespace: str | None, rv: str) -> None:
+        """Apply the watch's events from `rv` on; each one's resourceVersion becomes the resume point."""
         s = self.settings
         timeout = int(s.watch_timeout * (1 + random.random() / 2))
         stream = self.client.watch(
@@ -302,4 +301,3 @@ class Informer:
                 if kind in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
                     self._apply(kind, obj)
                     rv = self._seen[namespace] = new_rv
-        return rv
