@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rollout.api.rollout import Phase, Rollout
-from rollout.engine.steps import engine_steps
+from rollout.engine.steps import engine_steps, step_at
 from rollout.engine.windows import analysis_since
 
 _US = 1_000_000
@@ -78,7 +78,7 @@ def next_wakeup(rollout: Rollout, now: datetime) -> datetime | None:
             times.append(status.started_at + timedelta(seconds=policy.deadlines.candidate_ready))
     steps = engine_steps(policy)
     if steps and status.step_started_at is not None and status.phase in (Phase.PROGRESSING, Phase.PAUSED):
-        step = steps[min(status.current_step, len(steps) - 1)]
+        step = step_at(steps, status.current_step)
         if step.is_gate and step.gate_duration is not None:
             times.append(status.step_started_at + timedelta(seconds=step.gate_duration))
         elif not step.is_gate:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rollout.api.rollout import MetricResult, Rollout
 from rollout.engine.messages import PAUSED_FOR
-from rollout.engine.steps import engine_steps
+from rollout.engine.steps import engine_steps, step_at
 from rollout.engine.units import in_unit, unit_of
 
 _ENDED = {
@@ -51,5 +51,5 @@ def headline(rollout: Rollout) -> str:
     if phase == "Promoting":
         return f"Promoting {rollout.spec.candidate_revision} to 100%"
     steps = engine_steps(rollout.spec.policy.spec)
-    probing = steps[min(status.current_step, len(steps) - 1)].probe
+    probing = step_at(steps, status.current_step).probe
     return f"Step {step}: {'probe, ' if probing else ''}{status.canary_weight}% to the candidate"

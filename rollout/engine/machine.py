@@ -32,7 +32,7 @@ from rollout.engine.messages import conditions, describe, event_detail, transiti
 from rollout.engine.plans import TrafficPlan
 from rollout.engine.served_plan import kept_until, with_traffic
 from rollout.engine.stepcheck import StepCheck, seconds_since, step_check
-from rollout.engine.steps import EngineStep, engine_steps
+from rollout.engine.steps import EngineStep, engine_steps, step_at
 from rollout.engine.transitions import Effect, Event, Row, lookup
 from rollout.engine.webhooks import hooks_waiting, key_kind
 
@@ -141,7 +141,7 @@ def _request_events(inp: Inputs, status: RolloutStatus, steps: list[EngineStep])
     resume = req is not None and req.action == RequestAction.RESUME
     if resume and not at_gate:
         events.append(Event.RESUME_REQUESTED)
-    step = steps[min(status.current_step, len(steps) - 1)]
+    step = step_at(steps, status.current_step)
     timer = (
         step.gate_duration is not None
         and seconds_since(inp.now, status.step_started_at) >= step.gate_duration
@@ -158,7 +158,7 @@ def _progress_events(
     step, on inconclusive evidence and confirmPromotion hooks), the promotion served."""
     policy = inp.rollout.spec.policy.spec
     done = set(status.completed_webhooks)
-    step = steps[min(status.current_step, len(steps) - 1)]
+    step = step_at(steps, status.current_step)
     if status.phase == Phase.PENDING:
         ready = (
             inp.candidate.ready is True
@@ -293,7 +293,7 @@ def _step_check(
     """Whether the current step may end, for a Progressing rollout; None in every other phase."""
     if status.phase != Phase.PROGRESSING:
         return None
-    return step_check(rollout.spec.policy.spec, steps[min(status.current_step, len(steps) - 1)], status, now)
+    return step_check(rollout.spec.policy.spec, step_at(steps, status.current_step), status, now)
 
 
 def _record_inputs(status: RolloutStatus, inp: Inputs) -> tuple[RolloutStatus, list[Action], dict[str, Any]]:

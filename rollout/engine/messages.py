@@ -12,7 +12,7 @@ from rollout.api.rollout import TERMINAL_PHASES, MetricResult, PausedFor, Phase,
 from rollout.engine.conditions import set_condition
 from rollout.engine.inputs import Inputs
 from rollout.engine.stepcheck import NOT_ENOUGH_TRAFFIC, StepCheck
-from rollout.engine.steps import EngineStep
+from rollout.engine.steps import EngineStep, step_at
 from rollout.engine.transitions import Event, Row
 from rollout.engine.units import in_unit, unit_of
 from rollout.engine.webhooks import key_kind
@@ -58,7 +58,7 @@ def describe(
     if status.phase == Phase.PENDING and check is not None:
         parts.append(check.why)
     if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
-        step = steps[min(status.current_step, len(steps) - 1)]
+        step = step_at(steps, status.current_step)
         label = "gate" if step.is_gate else f"{status.canary_weight}% to the candidate"
         label = f"probe: {label}" if step.probe else label
         parts.append(f"step {status.current_step + 1}/{len(steps)} ({label})")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rollout.api.policy import RolloutPolicySpec
 from rollout.api.rollout import Phase, TrafficEntry
 from rollout.engine.observations import ObservedTraffic
-from rollout.engine.steps import EngineStep, Layout
+from rollout.engine.steps import EngineStep, Layout, step_at
 
 STABLE_TAG = "stable"
 LATEST_TAG = "latest"
@@ -101,7 +101,7 @@ def plan_for(
     if phase in (Phase.PROGRESSING, Phase.PAUSED):
         if not steps:
             return with_candidate_parked(stable, candidate)
-        step = steps[min(current_step, len(steps) - 1)]
+        step = step_at(steps, current_step)
         return step_plan(policy, step, stable, candidate)
     if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED) and candidate_ready and park_candidate:
         return with_candidate_parked(stable, candidate)

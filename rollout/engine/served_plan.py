@@ -11,7 +11,7 @@ from rollout.api.rollout import Phase, Rollout, RolloutStatus
 from rollout.engine.inputs import Inputs
 from rollout.engine.observations import MISSING_REASON
 from rollout.engine.plans import TrafficPlan, pinned, plan_applied, plan_for
-from rollout.engine.steps import EngineStep
+from rollout.engine.steps import EngineStep, step_at
 from rollout.engine.transitions import OPTED_OUT_REASON
 
 # Phases whose candidate may stay parked at 0% under `canary` for a while (deadlines.keepFailedCandidate).
@@ -68,7 +68,7 @@ def with_traffic(
         if rollout.spec.stable_revision != rollout.spec.candidate_revision
         else 0,
     }
-    step = steps[min(status.current_step, len(steps) - 1)]
+    step = step_at(steps, status.current_step)
     if (
         applied
         and status.phase in (Phase.PROGRESSING, Phase.PAUSED)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -36,6 +37,11 @@ class EngineStep:
     @property
     def is_gate(self) -> bool:
         return self.kind == "gate"
+
+
+def step_at(steps: Sequence[EngineStep], index: int) -> EngineStep:
+    """The step a status's `currentStep` names (a promoting or finished rollout stays on the last one)."""
+    return steps[min(index, len(steps) - 1)]
 
 
 def engine_steps(policy: RolloutPolicySpec) -> list[EngineStep]:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from rollout.api.policy import RolloutPolicySpec, Webhook, WebhookType
 from rollout.api.rollout import TERMINAL_PHASES, Phase, Rollout
-from rollout.engine.steps import engine_steps
+from rollout.engine.steps import engine_steps, step_at
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def due_webhooks(
         if hook.type == WebhookType.PRE_ROLLOUT:
             due = status.phase == Phase.PENDING and candidate_ready
         elif hook.type == WebhookType.STEP:
-            step = steps[min(status.current_step, len(steps) - 1)]
+            step = step_at(steps, status.current_step)
             due = status.phase == Phase.PROGRESSING and not step.is_gate and status.traffic_applied
         elif hook.type == WebhookType.CONFIRM_PROMOTION:
             due = (

@@ -29,7 +29,7 @@ from rollout.engine.observations import (
 )
 from rollout.engine.plans import TrafficPlan, plan_applied
 from rollout.engine.prewarm import pods_for
-from rollout.engine.steps import engine_steps
+from rollout.engine.steps import engine_steps, step_at
 from rollout.engine.windows import analysis_due, analysis_since
 from rollout_lab.sim.counters import RunView
 from rollout_lab.sim.drivers import PROMOTED, ROLLED_BACK, Outcome, TimelineEntry
@@ -112,7 +112,7 @@ class EngineDriver:
         if analysis_due(self.rollout, at(now)):
             return True
         started = status.step_started_at
-        step = self.steps[min(status.current_step, len(self.steps) - 1)]
+        step = step_at(self.steps, status.current_step)
         return started is not None and (at(now) - started).total_seconds() >= step.bake
 
     def tick(self, now: float, view: RunView) -> None:
