@@ -503,6 +503,9 @@ def main() -> None:
         help='more arguments for `rollout controller`, as one string (e.g. "--event-loop asyncio")',
     )
     args = parser.parse_args()
+    for flag, value in (("--scrape", args.scrape), ("--window", args.window), ("--bake", args.bake)):
+        if value <= 0:
+            parser.error(f"{flag}: {value:g} is not a positive number of seconds")
     controller_cpus = _split_cpus(parser, args.controller_cpu)
     if args.sandbox_gc == "tuned":
         tune_gc()
