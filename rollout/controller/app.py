@@ -219,9 +219,7 @@ class Controller:
         self.notifier.calls.abandon(namespaces)
 
     def _on_tick(self, report: TickReport) -> None:
-        self.metrics.analysis_ticks.inc()
-        self.metrics.analysis_queries.observe(report.queries)
-        self.metrics.analysis_answered.observe(max(time.time() - report.end.timestamp(), 0.0))
+        self.metrics.observe_tick(report.rollouts, report.queries, time.time() - report.end.timestamp())
 
     def _alive(self) -> str | None:
         lag = time.monotonic() - self._beat
