@@ -47,7 +47,7 @@ def _selector(metric: str, matchers: Sequence[str]) -> str:
     return f"{metric}{{{','.join(matchers)}}}" if matchers else metric
 
 
-def window_increase(selector: str, window_seconds: float) -> str:
+def window_increase(selector: str, window_seconds: float, *, born: bool = False) -> str:
     """Each series' increase over the window ending at the query's time, exact where Prometheus allows: its
     last sample then minus its last sample at the window's start. Not `increase()` alone, which takes only
     the samples inside the window and extrapolates them to its edges: with two or three scrapes per window, a
@@ -55,15 +55,28 @@ def window_increase(selector: str, window_seconds: float) -> str:
     rollbacks on identical canaries in the simulator). A series without a sample at the window's start (a pod
     born inside it, or one Prometheus did not scrape for minutes) and one whose counter was reset inside the
     window fall back to `increase()`: it reads only the samples inside the window, so a scrape gap never
-    counts a counter's whole history."""
+    counts a counter's whole history.
+
+    With `born`, a series without a sample at the window's start starts from zero when its scrape target
+    (same `instance` and `job`) answered then without it (`up` 1): it was born since, and all of its value is
+    the window's. `increase()` would lose its first sample."""
     window = promql_duration(window_seconds)
-    return f"(({selector} - {selector} offset {window}) >= 0 or increase({selector}[{window}]))"
+    start = f"{selector} offset {window}"
+    if born:
+        start = f"({start} or {selector} * 0 and on(instance, job) (up offset {window} == 1))"
+    return f"(({selector} - {start}) >= 0 or increase({selector}[{window}]))"
 
 
 def counter_promql(family: CounterFamily, keys: Sequence[RevisionKey], window_seconds: float) -> str:
+    """Request counts by response code. Queue-proxy creates a code's series at its first request, so a new
+    revision's first failures are a series born inside a window: counted from zero (`born`), or the failures'
+    first sample would be lost while the successes' series, born earlier, lose nothing. A latency histogram's
+    buckets are born together, at the pod's or code's first request, and lose alike: they are left to
+    `increase()`, since the lookup costs Prometheus one more selector and join over every series, and bucket
+    series are most of the series a batch reads."""
     group = ", ".join((*family.labels.group_by, family.code_label))
     selector = _selector(family.metric, family.labels.matchers(keys))
-    return f"sum by ({group}) ({window_increase(selector, window_seconds)})"
+    return f"sum by ({group}) ({window_increase(selector, window_seconds, born=True)})"
 
 
 def _le_value_pattern(seconds: float, units_per_second: float) -> str | None:

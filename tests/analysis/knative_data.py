@@ -25,6 +25,21 @@ blog/web-00001 (same revision name in another namespace)
     pod e: +7 ok, +7 server errors -> RequestCounts(280, 140); latency +7 in every bucket -> all 140.
 shop/web-00003: no series at all -> NoData.
 
+Every pod is a scrape target (`instance` "<pod>:9091", `job` per dialect) with an `up` series over its
+samples: pod d's target is new at k = 27, so its series fall back to increase() as above. Two more revisions,
+in namespaces of their own (BORN, GAP), test series without a sample at the window's start:
+born/web-00001
+    pod h: +10 ok from k = 0; its first server error comes at k = 25, scraped as 3 (three errors before that
+    scrape), then +1 per step -> RequestCounts(218, 18): its target answered at the window's start without the
+    series, so the series was born inside the window and counts from zero (increase() would lose the 3).
+gap/web-00001
+    pod g: +5 ok per step since k = -40, but its scrapes fail from k = 0 to 24 (`up` 0, no samples), so at the
+    window's start its series has no sample (the last one, k = -1, is beyond the 5-minute lookback); from k = 25
+    it is scraped again, its counter at 325. Its target was down at the window's start, so the series is read
+    with increase(): +75 over k = 25..40, extrapolated half a step toward the start (the first sample is 75 s
+    inside): 75 * 232.5 / 225 = 77.5 -> RequestCounts(78, 0). Counted from zero it would be 400, the pod's
+    whole history.
+
 Kourier has no activator metrics: Envoy sits in front of the activator and counts its 503s itself, so the
 activator's own errors are written as Envoy 503s of the revision's cluster (and the activator's proxied
 requests are not written at all, since Envoy counts each request once). Same expected numbers.
@@ -51,6 +66,12 @@ CANARY = RevisionKey("shop", "web-00002")
 OTHER_NS = RevisionKey("blog", "web-00001")
 MISSING = RevisionKey("shop", "web-00003")
 ALL_KEYS = frozenset({STABLE, CANARY, OTHER_NS, MISSING})
+BORN = RevisionKey("born", "web-00001")
+GAP = RevisionKey("gap", "web-00001")
+EXPECTED_UNSEEN_AT_START: Mapping[RevisionKey, Measurement] = {
+    BORN: RequestCounts(218, 18),
+    GAP: RequestCounts(78, 0),
+}
 
 EXPECTED_COUNTS: Mapping[RevisionKey, Measurement] = {
     STABLE: RequestCounts(320, 20),
@@ -71,14 +92,21 @@ def expected(table: Mapping[RevisionKey, Measurement]) -> dict[RevisionKey, Meas
 
 
 def _counter(
-    per_step: int, first: int = 0, last: int = LAST_STEP, reset_at: int | None = None
+    per_step: int,
+    first: int = 0,
+    last: int = LAST_STEP,
+    reset_at: int | None = None,
+    initial: int = 0,
+    gap: range = range(0),
 ) -> list[tuple[float, float]]:
+    """A counter's samples from k = first (value `initial`) to k = last, none scraped at the steps in `gap`."""
     samples: list[tuple[float, float]] = []
-    value = 0
+    value = initial
     for k in range(first, last + 1):
         if k > first:
             value = per_step if k == reset_at else value + per_step
-        samples.append((float(T0 + k * STEP), float(value)))
+        if k not in gap:
+            samples.append((float(T0 + k * STEP), float(value)))
     return samples
 
 
@@ -92,6 +120,9 @@ class _Pod:
     last: int = LAST_STEP
     reset_at: int | None = None
     buckets: tuple[int, int, int, int, int] | None = None  # cumulative per step: 10, 50, 100, 1000 ms, +Inf
+    errors_from: int | None = None  # the server errors' series appears at this step (default: `first`)
+    errors_initial: int = 0  # ... with this value at its first sample
+    gap: range = range(0)  # steps whose scrapes failed: no samples, `up` 0
 
 
 _QUEUE_PROXY_PODS = (
@@ -100,6 +131,8 @@ _QUEUE_PROXY_PODS = (
     _Pod(CANARY, "web-00002-c", ok=3, buckets=(0, 1, 2, 3, 3)),
     _Pod(CANARY, "web-00002-d", ok=4, first=27, last=33),
     _Pod(OTHER_NS, "web-00001-e", ok=7, errors=7, buckets=(7, 7, 7, 7, 7)),
+    _Pod(BORN, "web-00001-h", ok=10, errors=1, errors_from=25, errors_initial=3),
+    _Pod(GAP, "web-00001-g", ok=5, first=-40, gap=range(0, 25)),
 )
 # Requests the activator answered or proxied, per revision: (proxied ok, errors).
 _ACTIVATOR = {STABLE: (4, 1), CANARY: (0, 2)}
@@ -162,31 +195,51 @@ _NAMES: Mapping[Dialect, _Names] = {
 }
 
 
+def _target(dialect: Dialect, pod: str) -> dict[str, str]:
+    return {"instance": f"{pod}:9091", "job": f"knative-{dialect.value}"}
+
+
+def _up(dialect: Dialect, pod: str, first: int = 0, last: int = LAST_STEP, gap: range = range(0)) -> Series:
+    """The scrape target's `up`: 1 at every scrape from k = first to last, 0 where its scrapes failed."""
+    samples = [(float(T0 + k * STEP), 0.0 if k in gap else 1.0) for k in range(first, last + 1)]
+    return Series("up", _target(dialect, pod), samples)
+
+
+def _pod_series(dialect: Dialect, p: _Pod) -> list[Series]:
+    names = _NAMES[dialect]
+    base = {**names.labels(p.key, p.pod), **_target(dialect, p.pod)}
+    out = [_up(dialect, p.pod, p.first, p.last, p.gap)]
+    if p.ok:
+        samples = _counter(p.ok, p.first, p.last, p.reset_at, gap=p.gap)
+        out.append(Series(names.requests, {**base, **names.code(False)}, samples))
+    if p.errors:
+        born = p.first if p.errors_from is None else p.errors_from
+        samples = _counter(p.errors, born, p.last, p.reset_at, p.errors_initial, p.gap)
+        out.append(Series(names.requests, {**base, **names.code(True)}, samples))
+    for edge, per_step in zip(names.edges, p.buckets or (), strict=False):
+        samples = _counter(per_step, p.first, p.last, p.reset_at, gap=p.gap)
+        out.append(Series(names.buckets, {**base, "le": edge}, samples))
+    return out
+
+
 def series_for(dialect: Dialect) -> list[Series]:
     names = _NAMES[dialect]
-    out: list[Series] = []
-    for p in _QUEUE_PROXY_PODS:
-        base = names.labels(p.key, p.pod)
-        for failed, per_step in ((False, p.ok), (True, p.errors)):
-            if per_step:
-                samples = _counter(per_step, p.first, p.last, p.reset_at)
-                out.append(Series(names.requests, {**base, **names.code(failed)}, samples))
-        if p.buckets is not None:
-            for edge, per_step in zip(names.edges, p.buckets, strict=True):
-                samples = _counter(per_step, p.first, p.last, p.reset_at)
-                out.append(Series(names.buckets, {**base, "le": edge}, samples))
+    out = [s for p in _QUEUE_PROXY_PODS for s in _pod_series(dialect, p)]
     if names.activator is not None:
+        out.append(_up(dialect, "activator-7f9c"))
         for key, (ok, errors) in _ACTIVATOR.items():
             base = {
                 **names.labels(key, "activator-7f9c"),
+                **_target(dialect, "activator-7f9c"),
                 "container_name": "activator",
             }
             for failed, per_step in ((False, ok), (True, errors)):
                 if per_step:
                     out.append(Series(names.activator, {**base, **names.code(failed)}, _counter(per_step)))
     else:
+        out.append(_up(dialect, "gateway-2"))
         for key, errors in _ACTIVATOR_ONLY_ERRORS.items():
-            labels = {**names.labels(key, "gateway-2"), **names.code(True)}
+            labels = {**names.labels(key, "gateway-2"), **_target(dialect, "gateway-2"), **names.code(True)}
             out.append(Series(names.requests, labels, _counter(errors)))
     return out
 

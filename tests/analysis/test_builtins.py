@@ -32,9 +32,12 @@ def test_error_rate_queries_per_dialect() -> None:
     classic = family_queries(BuiltinQuery(BuiltinMetric.ERROR_RATE, KNATIVE_CLASSIC, 120.0, keys))
     sel = '{namespace_name=~"shop",revision_name=~"web-00001|web-00002"}'
 
-    def exact(metric: str, window: str, selector: str) -> str:
+    def exact(metric: str, window: str, selector: str, born: bool = True) -> str:
         s = metric + selector
-        return f"(({s} - {s} offset {window}) >= 0 or increase({s}[{window}]))"
+        start = f"{s} offset {window}"
+        if born:
+            start = f"({start} or {s} * 0 and on(instance, job) (up offset {window} == 1))"
+        return f"(({s} - {start}) >= 0 or increase({s}[{window}]))"
 
     assert [q.promql for q in classic] == [
         "sum by (namespace_name, revision_name, response_code_class) "
@@ -45,7 +48,7 @@ def test_error_rate_queries_per_dialect() -> None:
     kourier = family_queries(BuiltinQuery(BuiltinMetric.LATENCY, KOURIER, 60.0, keys))
     envoy = '{envoy_cluster_name=~"shop/web-00001|shop/web-00002"}'
     assert [q.promql for q in kourier] == [
-        f"sum by (envoy_cluster_name, le) ({exact('envoy_cluster_upstream_rq_time_bucket', '60s', envoy)})"
+        f"sum by (envoy_cluster_name, le) ({exact('envoy_cluster_upstream_rq_time_bucket', '60s', envoy, False)})"
     ]
 
 

@@ -281,3 +281,16 @@ async def test_a_window_between_samples_counts_exactly_where_increase_extrapolat
     naive = (await source.query(CustomQuery(promql, frozenset({key}), at)))[key]
     assert isinstance(naive, Scalar)
     assert round(naive.value) == (120 if offset == 0 else 20), naive
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+async def test_a_series_unseen_at_the_window_start_counts_from_zero_only_if_born(
+    dialect: Dialect, source: PrometheusMetricSource
+) -> None:
+    """knative_data.BORN: a pod's first server errors, whose series appeared inside the window while its
+    target was scraped, count whole (3 before the first scrape + 15); knative_data.GAP: a series unseen at the
+    window's start because its target's scrapes failed then is read with increase(), never its whole history
+    (which counting it from zero would give: 400)."""
+    keys = frozenset(kd.EXPECTED_UNSEEN_AT_START)
+    batch = BuiltinQuery(BuiltinMetric.ERROR_RATE, DEFAULT_SPECS[dialect], kd.WINDOW, keys, AT)
+    assert await source.query(batch) == kd.EXPECTED_UNSEEN_AT_START
