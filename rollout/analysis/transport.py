@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import urlencode
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -238,35 +239,57 @@ def _read_bounded(response: requests.Response, deadline: float) -> str:
     return b"".join(parts).decode(response.encoding or "utf-8")
 
 
+# Above this many bytes of encoded query, the query travels in a form body (Prometheus takes POST on
+# /api/v1/query): proxies in front of Prometheus cap a URL near 8 KiB (nginx's default header buffers), and a
+# batch's PromQL repeats its revision filter, up to dialects.MAX_PATTERN_CHARS, a few times.
+LONG_QUERY_BYTES = 6 * 1024
+# ...and sent again as GET when POST is refused: 405, or 403 from a kube-rbac-proxy that maps POST to the
+# `create` verb where the admins granted `get` only
+POST_REFUSED = frozenset({403, 405})
+
+
 def instant_query(client: PromClient, promql: str, at: datetime | None, timeout: float) -> object:
     """The `result` of one instant query attempt (instant-vector rows read as `Sample`s), within `timeout`
-    overall. Raises QueryFailure, nothing else."""
+    overall. Sent as GET, or as POST when the query is long (GET again if the server refuses POST).
+    Raises QueryFailure, nothing else."""
     deadline = time.monotonic() + timeout
     # Prometheus' own evaluation timeout; its durations take no fractions, hence milliseconds.
-    params: Mapping[str, str] = {"timeout": f"{max(1, int(timeout * 1000))}ms"}
+    fields = {"query": promql, "timeout": f"{max(1, int(timeout * 1000))}ms"}
     if at is not None:
-        params = {**params, "time": f"{at.timestamp():.3f}"}
+        fields["time"] = f"{at.timestamp():.3f}"
+    post = len(urlencode(fields)) > LONG_QUERY_BYTES
     try:
-        # prometheus-api-client's custom_query, but streamed under one deadline and a size cap, and decoded
-        # by `decode_answer` (compact rows) instead of `response.json()` (a generic tree, ~6x the memory)
-        api, session = client.api, client.session
-        with session.request(
-            method="GET",  # what custom_query sends (the library's default method)
-            url=f"{api.url}/api/v1/query",
-            params={"query": promql, **params},
-            headers=api.headers,
-            auth=api.auth,
-            verify=session.verify,
-            cert=session.cert,
-            timeout=timeout,
-            stream=True,
-            allow_redirects=False,  # credentials never follow a redirect to another address
-        ) as response:
-            if 300 <= response.status_code < 400:
-                raise QueryFailure(
-                    "http_4xx", f"HTTP {response.status_code}: redirects are not followed", False
-                )
-            text = _read_bounded(response, deadline)
+        try:
+            text = _ask(client, fields, timeout, deadline, post=post)
+        except HttpStatusError as exc:
+            if not (post and exc.status in POST_REFUSED):
+                raise
+            text = _ask(client, fields, timeout, deadline, post=False)
         return decode_answer(text)
     except Exception as exc:  # every failure becomes a classified value for the retry policy
         raise _classify(exc) from exc
+
+
+def _ask(
+    client: PromClient, fields: Mapping[str, str], timeout: float, deadline: float, *, post: bool
+) -> str:
+    """One request's body: prometheus-api-client's custom_query, but streamed under one deadline and a size
+    cap, and decoded by `decode_answer` (compact rows) instead of `response.json()` (a generic tree, ~6x the
+    memory)."""
+    api, session = client.api, client.session
+    with session.request(
+        method="POST" if post else "GET",
+        url=f"{api.url}/api/v1/query",
+        params=None if post else fields,
+        data=fields if post else None,
+        headers=api.headers,
+        auth=api.auth,
+        verify=session.verify,
+        cert=session.cert,
+        timeout=timeout,
+        stream=True,
+        allow_redirects=False,  # credentials never follow a redirect to another address
+    ) as response:
+        if 300 <= response.status_code < 400:
+            raise QueryFailure("http_4xx", f"HTTP {response.status_code}: redirects are not followed", False)
+        return _read_bounded(response, deadline)

@@ -58,7 +58,9 @@ async def _serve(ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunn
     server = ScriptedServer("", [Reply()])
 
     async def handle(request: web.Request) -> web.Response:
-        server.requests.append(dict(request.headers) | {"query": request.query.get("query", "")})
+        form = await request.post() if request.method == "POST" else {}
+        query = str(form.get("query") or request.query.get("query", ""))
+        server.requests.append(dict(request.headers) | {"query": query, "method": request.method})
         reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -87,6 +89,7 @@ async def _measure(
     secrets: DictSecrets | None = None,
     retry: RetryPolicy | None = None,
     stats: list[QueryStats] | None = None,
+    promql: str = "vector(42)",
 ) -> Measurement:
     observer: Callable[[QueryStats], None] | None = stats.append if stats is not None else None
     source = PrometheusMetricSource(
@@ -98,7 +101,7 @@ async def _measure(
         granted=isinstance(spec, GrantedPrometheus),
     )
     try:
-        return (await source.query(CustomQuery("vector(42)", frozenset({KEY}))))[KEY]
+        return (await source.query(CustomQuery(promql, frozenset({KEY}))))[KEY]
     finally:
         source.close()
 
@@ -354,3 +357,34 @@ async def test_unusable_tls_material_is_an_error(tls: TlsSetup) -> None:
         got = await _measure(PrometheusSource(address=tls.server.url, tls=config), secrets)
         assert isinstance(got, MeasurementError) and "unusable certificate" in got.message
     assert tls.server.requests == []
+
+
+# ------------------------------------------------------------------------------------------ long queries
+
+
+def _long(terms: int) -> str:
+    """A query with a long revision filter, as a wide batch has: ~95 bytes per term once URL-encoded."""
+    return "vector(42) or " + " or ".join(f'x{{revision_name=~"{"r" * 60}-{i:05d}"}}' for i in range(terms))
+
+
+LONG = _long(150)  # ~14 KiB: beyond the 8 KiB request line of a proxy's default buffers (and aiohttp's)
+MEDIUM = _long(70)  # ~6.6 KiB: sent as POST, and still within 8 KiB as GET
+
+
+async def test_a_short_query_is_sent_as_get(server: ScriptedServer) -> None:
+    assert await _measure(PrometheusSource(address=server.url)) == Scalar(42.0)
+    assert server.requests[-1]["method"] == "GET" and server.requests[-1]["query"] == "vector(42)"
+
+
+async def test_a_long_query_is_sent_in_a_form_body(server: ScriptedServer) -> None:
+    assert await _measure(PrometheusSource(address=server.url), promql=LONG) == Scalar(42.0)
+    assert len(server.requests) == 1
+    assert server.requests[0]["method"] == "POST" and server.requests[0]["query"] == LONG
+
+
+@pytest.mark.parametrize("status", [403, 405])  # 403: a kube-rbac-proxy granting `get` but not `create`
+async def test_a_long_query_refused_as_post_is_sent_again_as_get(server: ScriptedServer, status: int) -> None:
+    server.replies = [Reply(status, "refused"), Reply()]
+    assert await _measure(PrometheusSource(address=server.url), retry=FAST, promql=MEDIUM) == Scalar(42.0)
+    assert [r["method"] for r in server.requests] == ["POST", "GET"]
+    assert server.requests[1]["query"] == MEDIUM

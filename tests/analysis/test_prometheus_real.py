@@ -13,6 +13,7 @@ from rollout.analysis.dialects import DEFAULT_SPECS
 from rollout.analysis.keys import RevisionKey
 from rollout.analysis.prometheus import PrometheusMetricSource, PrometheusSources, RetryPolicy
 from rollout.analysis.source import BuiltinQuery, CustomQuery, QueryStats, SourceRef
+from rollout.analysis.transport import LONG_QUERY_BYTES
 from rollout.api.policy import BuiltinMetric
 from rollout.api.promql import TemplateError, TemplateValues, render_template
 from rollout.api.source import Dialect, MetricSource, PrometheusSource
@@ -294,3 +295,16 @@ async def test_a_series_unseen_at_the_window_start_counts_from_zero_only_if_born
     keys = frozenset(kd.EXPECTED_UNSEEN_AT_START)
     batch = BuiltinQuery(BuiltinMetric.ERROR_RATE, DEFAULT_SPECS[dialect], kd.WINDOW, keys, AT)
     assert await source.query(batch) == kd.EXPECTED_UNSEEN_AT_START
+
+
+async def test_a_long_query_goes_as_post_and_is_evaluated_at_the_same_time(
+    source: PrometheusMetricSource,
+) -> None:
+    """A query past transport.LONG_QUERY_BYTES travels in a form body, its evaluation time with it."""
+    others = "|".join(f"other-{i:05d}" for i in range(800))  # ~10 KiB of revision filter, matching nothing
+    assert len(others) > LONG_QUERY_BYTES
+    short = 'sum(revision_request_count{namespace_name="shop"})'
+    long = f'sum(revision_request_count{{namespace_name="shop", revision_name!~"{others}"}})'
+    got = await _custom(source, long)
+    assert isinstance(got, Scalar) and got.value > 0
+    assert got == await _custom(source, short)
