@@ -260,22 +260,20 @@ def instant_query(client: PromClient, promql: str, at: datetime | None, timeout:
     post = len(urlencode(fields)) > LONG_QUERY_BYTES
     try:
         try:
-            text = _ask(client, fields, timeout, deadline, post=post)
+            text = _ask(client, fields, deadline, post=post)
         except HttpStatusError as exc:
             if not (post and exc.status in POST_REFUSED):
                 raise
-            text = _ask(client, fields, timeout, deadline, post=False)
+            text = _ask(client, fields, deadline, post=False)
         return decode_answer(text)
     except Exception as exc:  # every failure becomes a classified value for the retry policy
         raise _classify(exc) from exc
 
 
-def _ask(
-    client: PromClient, fields: Mapping[str, str], timeout: float, deadline: float, *, post: bool
-) -> str:
-    """One request's body: prometheus-api-client's custom_query, but streamed under one deadline and a size
-    cap, and decoded by `decode_answer` (compact rows) instead of `response.json()` (a generic tree, ~6x the
-    memory)."""
+def _ask(client: PromClient, fields: Mapping[str, str], deadline: float, *, post: bool) -> str:
+    """One request's body text, by `deadline` (monotonic): prometheus-api-client's custom_query, but streamed
+    under one deadline and a size cap, for `decode_answer` (compact rows) instead of `response.json()` (a
+    generic tree, ~6x the memory)."""
     api, session = client.api, client.session
     with session.request(
         method="POST" if post else "GET",
@@ -286,7 +284,7 @@ def _ask(
         auth=api.auth,
         verify=session.verify,
         cert=session.cert,
-        timeout=timeout,
+        timeout=max(deadline - time.monotonic(), 0.001),
         stream=True,
         allow_redirects=False,  # credentials never follow a redirect to another address
     ) as response:
