@@ -211,7 +211,7 @@ async def _drive(
     _want_next_window(fx, key, after, now)
     scheduled = ctx.analysis is not None and ctx.evaluator is not None
     # a gate that has just answered no is asked again at the next pass, which nothing else may bring soon
-    refused = any(key_kind(key) in GATE_KINDS and not answer.ok for key, answer in results.items())
+    refused = any(key_kind(hook) in GATE_KINDS and not answer.ok for hook, answer in results.items())
     outcome.requeue_after = requeue_after(
         after, now, scheduled, hooks_pending=bool(pending), gate_refused=refused
     )

@@ -195,8 +195,9 @@ class ControllerMetrics:
         as much as the thousand measured on time."""
         self.analysis_ticks.inc()
         self.analysis_queries.observe(queries)
+        waited = max(waited, 0.0)
         for _ in range(rollouts):
-            self.analysis_answered.observe(max(waited, 0.0))
+            self.analysis_answered.observe(waited)
 
     def observe_query(self, stats: QueryStats) -> None:
         self.prometheus_queries.labels(stats.kind, stats.outcome).observe(stats.seconds)
